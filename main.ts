@@ -1,0 +1,172 @@
+/**
+ * `mca`: the Multi Cluster Adapter. One binary, modes chosen by flags:
+ * `mca` runs the proxy, `mca --inject` rewrites manifests, `mca --probe` is
+ * the sidecar's startup probe. This file only parses flags and dispatches.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { DEFAULT_OPTIONS, InjectError, MCA_SA_PATH } from "./lib/inject.ts";
+import type { InjectOptions } from "./lib/inject.ts";
+import { injectManifests } from "./lib/manifest.ts";
+import { runProbe } from "./lib/probe.ts";
+
+const VERSION = "0.1.0";
+
+const HELP = `mca ${VERSION} — Multi Cluster Adapter
+
+A Kubernetes sidecar that is a TLS man-in-the-middle for every Kubernetes API
+call the other containers of its Pod make.
+
+Usage:
+  mca [proxy flags]                 run the proxy (the sidecar's main process)
+  mca --inject [inject flags] < in.yaml > out.yaml
+                                    add the mca sidecar to Pods / pod templates
+  mca --probe [probe flags]         startup probe: exit 0 once the proxy is ready
+  mca --help | --version
+
+Inject flags:
+  --image IMAGE              sidecar image (default ${DEFAULT_OPTIONS.image})
+  --image-pull-policy P      Always | IfNotPresent | Never (default: omitted,
+                             so the cluster's default applies)
+  --run-as-user UID          UID and GID of the sidecar (default ${DEFAULT_OPTIONS.runAsUser}, non-root)
+  --cpu-request Q            CPU request (default ${DEFAULT_OPTIONS.cpuRequest}; "" omits it)
+  --memory-request Q         memory request (default ${DEFAULT_OPTIONS.memoryRequest}; "" omits it)
+  --memory-limit Q           memory limit (default ${DEFAULT_OPTIONS.memoryLimit}; "" omits it)
+
+  Input: YAML or JSON on stdin, one or more documents (---), Lists, and
+  Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, ReplicationController,
+  Job, CronJob and PodTemplate objects; other kinds pass through unchanged.
+  Output: YAML on stdout. On any error: one line on stderr, exit 1, nothing
+  on stdout.
+
+Probe flags:
+  --mca-sa-dir DIR           the app-facing service-account directory
+                             (default ${MCA_SA_PATH})
+  --port N                   the proxy's port (default 6443)
+  --timeout-ms N             give up after N ms (default 3000)
+
+Exit codes: 0 success, 1 bad input or not ready, 2 bad flags.
+`;
+
+function fail(message: string, code: number): never {
+  console.error(`mca: ${message}`);
+  Deno.exit(code);
+}
+
+function parseFlags(args: string[]) {
+  try {
+    return parseArgs({
+      args,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        help: { type: "boolean", short: "h" },
+        version: { type: "boolean" },
+        inject: { type: "boolean" },
+        probe: { type: "boolean" },
+        image: { type: "string" },
+        "image-pull-policy": { type: "string" },
+        "run-as-user": { type: "string" },
+        "cpu-request": { type: "string" },
+        "memory-request": { type: "string" },
+        "memory-limit": { type: "string" },
+        "mca-sa-dir": { type: "string" },
+        port: { type: "string" },
+        "timeout-ms": { type: "string" },
+      },
+    }).values;
+  } catch (error) {
+    fail(`${(error as Error).message}; see mca --help`, 2);
+  }
+}
+
+function positiveInt(
+  flag: string,
+  value: string | undefined,
+): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^[0-9]+$/.test(value) || Number(value) <= 0) {
+    fail(
+      `--${flag} must be a positive whole number, got ${JSON.stringify(value)}`,
+      2,
+    );
+  }
+  return Number(value);
+}
+
+function injectOptions(flags: ReturnType<typeof parseFlags>): InjectOptions {
+  const policy = flags["image-pull-policy"];
+  if (
+    policy !== undefined &&
+    !["Always", "IfNotPresent", "Never"].includes(policy)
+  ) {
+    fail(
+      `--image-pull-policy must be Always, IfNotPresent or Never, got ${
+        JSON.stringify(policy)
+      }`,
+      2,
+    );
+  }
+  if (flags.image !== undefined && flags.image.trim() === "") {
+    fail("--image must not be empty", 2);
+  }
+  return {
+    image: flags.image,
+    imagePullPolicy: policy,
+    runAsUser: positiveInt("run-as-user", flags["run-as-user"]),
+    cpuRequest: flags["cpu-request"],
+    memoryRequest: flags["memory-request"],
+    memoryLimit: flags["memory-limit"],
+  };
+}
+
+async function inject(options: InjectOptions): Promise<void> {
+  const input = await new Response(Deno.stdin.readable).text();
+  let output: string;
+  try {
+    output = injectManifests(input, options);
+  } catch (error) {
+    if (error instanceof InjectError) fail(error.message, 1);
+    throw error;
+  }
+  const bytes = new TextEncoder().encode(output);
+  let written = 0;
+  while (written < bytes.length) {
+    written += Deno.stdout.writeSync(bytes.subarray(written));
+  }
+}
+
+async function main(args: string[]): Promise<void> {
+  const flags = parseFlags(args);
+  if (flags.help) {
+    console.log(HELP);
+    return;
+  }
+  if (flags.version) {
+    console.log(`mca ${VERSION}`);
+    return;
+  }
+  if (flags.inject && flags.probe) {
+    fail("--inject and --probe are separate modes; pick one", 2);
+  }
+  if (flags.inject) return await inject(injectOptions(flags));
+  if (flags.probe) {
+    const result = await runProbe({
+      saDir: flags["mca-sa-dir"] ?? MCA_SA_PATH,
+      port: positiveInt("port", flags.port) ?? 6443,
+      timeoutMs: positiveInt("timeout-ms", flags["timeout-ms"]) ?? 3000,
+    });
+    if (!result.ok) fail(`not ready: ${result.reason}`, 1);
+    return;
+  }
+  fail(
+    "the proxy mode is not available yet; use --inject or --probe (see mca --help)",
+    2,
+  );
+}
+
+if (import.meta.main) {
+  await main(Deno.args);
+}
