@@ -7,10 +7,17 @@
  */
 
 import { parseArgs } from "node:util";
-import { DEFAULT_OPTIONS, InjectError, MCA_SA_PATH } from "./lib/inject.ts";
+import {
+  DEFAULT_OPTIONS,
+  InjectError,
+  MCA_SA_PATH,
+  MCA_STATE_PATH,
+  SA_PATH,
+} from "./lib/inject.ts";
 import type { InjectOptions } from "./lib/inject.ts";
 import { injectManifests } from "./lib/manifest.ts";
 import { runProbe } from "./lib/probe.ts";
+import { startSidecar } from "./lib/sidecar.ts";
 
 const VERSION = "0.1.0";
 
@@ -25,6 +32,24 @@ Usage:
                                     add the mca sidecar to Pods / pod templates
   mca --probe [probe flags]         startup probe: exit 0 once the proxy is ready
   mca --help | --version
+
+Proxy flags:
+  --sa-dir DIR               the real service-account directory
+                             (default ${SA_PATH})
+  --mca-sa-dir DIR           where to write the apps' service-account files
+                             (default ${MCA_SA_PATH})
+  --state-dir DIR            where the CA is kept across restarts; only mca
+                             may read it (default ${MCA_STATE_PATH})
+  --listen ADDRS             comma-separated listen addresses (default
+                             127.0.0.1,::1; ::1 is skipped without IPv6)
+  --port N                   listen port (default 6443)
+  --kubeconfig FILE          use this kubeconfig instead of the in-cluster
+                             service account (local development); without
+                             a service account, KUBECONFIG and
+                             ~/.kube/config are tried
+  --context NAME             kubeconfig context (default: the current one)
+  --connect-timeout-ms N     bound on connecting to the API server; past it
+                             the app gets a 503 Status (default 10000)
 
 Inject flags:
   --image IMAGE              sidecar image (default ${DEFAULT_OPTIONS.image})
@@ -75,6 +100,12 @@ function parseFlags(args: string[]) {
         "mca-sa-dir": { type: "string" },
         port: { type: "string" },
         "timeout-ms": { type: "string" },
+        "sa-dir": { type: "string" },
+        "state-dir": { type: "string" },
+        listen: { type: "string" },
+        kubeconfig: { type: "string" },
+        context: { type: "string" },
+        "connect-timeout-ms": { type: "string" },
       },
     }).values;
   } catch (error) {
@@ -161,10 +192,39 @@ async function main(args: string[]): Promise<void> {
     if (!result.ok) fail(`not ready: ${result.reason}`, 1);
     return;
   }
-  fail(
-    "the proxy mode is not available yet; use --inject or --probe (see mca --help)",
-    2,
-  );
+  await proxy(flags);
+}
+
+async function proxy(flags: ReturnType<typeof parseFlags>): Promise<void> {
+  const hosts = (flags.listen ?? "127.0.0.1,::1").split(",").map((h) =>
+    h.trim().replace(/^\[|\]$/g, "")
+  ).filter((h) => h !== "");
+  if (hosts.length === 0) fail("--listen needs at least one address", 2);
+  let sidecar;
+  try {
+    sidecar = await startSidecar({
+      saDir: flags["sa-dir"] ?? SA_PATH,
+      mcaSaDir: flags["mca-sa-dir"] ?? MCA_SA_PATH,
+      stateDir: flags["state-dir"] ?? MCA_STATE_PATH,
+      hosts,
+      port: positiveInt("port", flags.port) ?? 6443,
+      kubeconfig: flags.kubeconfig,
+      context: flags.context,
+      connectTimeoutMs: positiveInt(
+        "connect-timeout-ms",
+        flags["connect-timeout-ms"],
+      ),
+    });
+  } catch (error) {
+    fail((error as Error).message, 1);
+  }
+  const { promise, resolve } = Promise.withResolvers<void>();
+  for (const signal of ["SIGTERM", "SIGINT"] as const) {
+    Deno.addSignalListener(signal, () => resolve());
+  }
+  await promise;
+  await sidecar.close();
+  Deno.exit(0);
 }
 
 if (import.meta.main) {

@@ -1,0 +1,93 @@
+/**
+ * The default mode of `mca`: everything the sidecar does from start to stop.
+ *
+ * Order matters to the apps: the kubelet starts them once the startup probe
+ * passes, and the probe needs both the app-facing files and a serving proxy.
+ * The files are written last, after the listener is up, so an app that sees
+ * `ca.crt` can connect at once.
+ *
+ * @module
+ */
+
+import { prepareCertificates } from "./certs.ts";
+import { formatEvent, type LogSink, stdoutSink } from "./log.ts";
+import { type Proxy, startProxy } from "./proxy.ts";
+import { writeAppServiceAccount } from "./service_account.ts";
+import { discoverUpstream } from "./upstream.ts";
+
+/** Every path and address the sidecar uses; flags fill these in. */
+export interface SidecarOptions {
+  /** The real service-account directory (read-only for `mca`). */
+  saDir: string;
+  /** The directory the apps see as their service account. */
+  mcaSaDir: string;
+  /** Where the CA key lives (only `mca` mounts it). */
+  stateDir: string;
+  /** Listen addresses; `::1` is skipped where IPv6 loopback is missing. */
+  hosts: string[];
+  port: number;
+  kubeconfig?: string;
+  context?: string;
+  connectTimeoutMs?: number;
+  env?: Record<string, string | undefined>;
+  log?: LogSink;
+}
+
+/** The sidecar, running. */
+export interface Sidecar {
+  proxy: Proxy;
+  close(): Promise<void>;
+}
+
+/** Starts the sidecar; throws with a clear message if it cannot. */
+export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
+  const log = options.log ?? stdoutSink;
+  const started = performance.now();
+  const upstream = discoverUpstream({
+    saDir: options.saDir,
+    kubeconfig: options.kubeconfig,
+    context: options.context,
+    env: options.env,
+  });
+  try {
+    await upstream.auth(); // fail now, not at the first app call
+    const certs = await prepareCertificates(options.stateDir);
+    const proxy = await startProxy({
+      hosts: options.hosts.filter((h) => h !== "::1"),
+      optionalHosts: options.hosts.filter((h) => h === "::1"),
+      port: options.port,
+      certPem: certs.server.certPem,
+      keyPem: certs.server.keyPem,
+      upstream,
+      log,
+      connectTimeoutMs: options.connectTimeoutMs,
+    });
+    try {
+      await writeAppServiceAccount(options.mcaSaDir, {
+        caPem: certs.ca.certPem,
+        namespace: upstream.namespace,
+      });
+    } catch (error) {
+      await proxy.close();
+      throw error;
+    }
+    log(formatEvent("info", "ready", {
+      listen: proxy.hosts.map((h) =>
+        h.includes(":") ? `[${h}]:${proxy.port}` : `${h}:${proxy.port}`
+      ),
+      upstream: upstream.source,
+      caReused: certs.caReused,
+      startupMs: Math.round(performance.now() - started),
+    }));
+    return {
+      proxy,
+      async close() {
+        await proxy.close();
+        log(formatEvent("info", "stopped"));
+      },
+    };
+  } catch (error) {
+    upstream.close();
+    throw error;
+  }
+}

@@ -1,0 +1,348 @@
+/**
+ * Moving one call's bytes between an app and an upstream API server.
+ *
+ * Streams both ways without holding whole bodies (watches last hours, LISTs
+ * reach hundreds of MB), removes what must not cross a proxy (hop-by-hop
+ * headers, the app's credentials), adds the upstream's credentials, and
+ * relays protocol upgrades (exec, attach, port-forward over SPDY/3.1 or
+ * WebSocket) as opaque bytes after the upstream's `101`.
+ *
+ * Knows nothing of routing: the caller says where to send the call.
+ *
+ * @module
+ */
+
+import { request } from "node:https";
+import type {
+  IncomingHttpHeaders,
+  IncomingMessage,
+  OutgoingHttpHeaders,
+  ServerResponse,
+} from "node:http";
+import type { Duplex } from "node:stream";
+import type { Socket } from "node:net";
+import { failureStatus, statusResponse } from "./status.ts";
+import type { UpstreamAuth } from "./upstream.ts";
+
+/** Where to send one call, with which credentials. */
+export interface Target {
+  url: URL;
+  auth: UpstreamAuth;
+  /** Bound on TCP connect + TLS handshake with the upstream. */
+  connectTimeoutMs: number;
+}
+
+/** How a call ended, for the log line. */
+export interface Outcome {
+  status: number;
+  bytesIn: number;
+  bytesOut: number;
+  error?: string;
+}
+
+/** Headers that describe one connection, not the message (RFC 9110 7.6.1). */
+const HOP_BY_HOP = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+  "proxy-authenticate",
+  "proxy-authorization",
+  "http2-settings",
+]);
+
+/** Headers that could carry the app's identity; never forwarded. */
+const CREDENTIAL_HEADERS = new Set(["authorization", "cookie"]);
+const CREDENTIAL_PREFIXES = ["impersonate-", "x-remote-"];
+
+/** True for a request header the proxy must not forward upstream. */
+export function isDroppedRequestHeader(
+  name: string,
+  connectionTokens: Set<string>,
+  upgrade: boolean,
+): boolean {
+  const lower = name.toLowerCase();
+  if (CREDENTIAL_HEADERS.has(lower)) return true;
+  if (CREDENTIAL_PREFIXES.some((p) => lower.startsWith(p))) return true;
+  if (lower === "host") return true; // set from the upstream URL
+  if (upgrade && (lower === "connection" || lower === "upgrade")) return false;
+  return HOP_BY_HOP.has(lower) || connectionTokens.has(lower);
+}
+
+function connectionTokens(headers: IncomingHttpHeaders): Set<string> {
+  const value = headers["connection"];
+  const tokens = new Set<string>();
+  for (const part of String(value ?? "").split(",")) {
+    const token = part.trim().toLowerCase();
+    if (token !== "" && token !== "upgrade") tokens.add(token);
+  }
+  return tokens;
+}
+
+/** The headers to send upstream for an app's request. */
+export function upstreamHeaders(
+  req: IncomingMessage,
+  authorization: string | undefined,
+  upgrade = false,
+): OutgoingHttpHeaders {
+  const tokens = connectionTokens(req.headers);
+  const out: OutgoingHttpHeaders = {};
+  const raw = req.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i].toLowerCase();
+    if (isDroppedRequestHeader(name, tokens, upgrade)) continue;
+    const existing = out[name];
+    if (existing === undefined) out[name] = raw[i + 1];
+    else if (Array.isArray(existing)) existing.push(raw[i + 1]);
+    else out[name] = [String(existing), raw[i + 1]];
+  }
+  if (authorization) out["authorization"] = authorization;
+  return out;
+}
+
+/** The upstream's response headers, minus the hop-by-hop ones. */
+function downstreamHeaders(res: IncomingMessage): OutgoingHttpHeaders {
+  const tokens = connectionTokens(res.headers);
+  const out: OutgoingHttpHeaders = {};
+  const raw = res.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i].toLowerCase();
+    if (HOP_BY_HOP.has(name) || tokens.has(name)) continue;
+    const existing = out[name];
+    if (existing === undefined) out[name] = raw[i + 1];
+    else if (Array.isArray(existing)) existing.push(raw[i + 1]);
+    else out[name] = [String(existing), raw[i + 1]];
+  }
+  return out;
+}
+
+function requestOptions(
+  req: IncomingMessage,
+  target: Target,
+  headers: OutgoingHttpHeaders,
+) {
+  return {
+    protocol: "https:",
+    host: target.url.hostname.replace(/^\[|\]$/g, ""),
+    port: target.url.port || 443,
+    method: req.method,
+    path: joinPath(target.url, req.url ?? "/"),
+    headers,
+  };
+}
+
+function joinPath(base: URL, requestTarget: string): string {
+  const prefix = base.pathname.replace(/\/+$/, "");
+  return prefix +
+    (requestTarget.startsWith("/") ? requestTarget : "/" + requestTarget);
+}
+
+/** Aborts a request whose TCP connect + TLS handshake takes too long. */
+function boundConnect(
+  upReq: ReturnType<typeof request>,
+  timeoutMs: number,
+): void {
+  upReq.on("socket", (socket: Socket) => {
+    if (!socket.connecting) return;
+    const timer = setTimeout(() => {
+      upReq.destroy(
+        new Error(`no TLS connection within ${timeoutMs} ms`),
+      );
+    }, timeoutMs);
+    const clear = () => clearTimeout(timer);
+    socket.once("secureConnect", clear);
+    socket.once("close", clear);
+    upReq.once("response", clear);
+  });
+}
+
+function unavailable(target: Target, error: Error) {
+  return statusResponse(
+    failureStatus(
+      503,
+      "ServiceUnavailable",
+      `mca: the API server ${target.url.origin} is unreachable: ${error.message}`,
+    ),
+    { retryAfterSeconds: 1 },
+  );
+}
+
+/**
+ * Forwards one plain HTTP call and streams the answer back.
+ *
+ * Resolves when the exchange is over (finished, failed or abandoned by the
+ * client); never rejects.
+ */
+export function forwardHttp(
+  req: IncomingMessage,
+  res: ServerResponse,
+  target: Target,
+): Promise<Outcome> {
+  const { promise, resolve } = Promise.withResolvers<Outcome>();
+  const outcome: Outcome = { status: 0, bytesIn: 0, bytesOut: 0 };
+  let settled = false;
+  function settle(error?: string) {
+    if (settled) return;
+    settled = true;
+    if (error && !outcome.error) outcome.error = error;
+    resolve(outcome);
+  }
+  const upReq = request({
+    ...requestOptions(
+      req,
+      target,
+      upstreamHeaders(req, target.auth.authorization),
+    ),
+    agent: target.auth.agent,
+  });
+  boundConnect(upReq, target.connectTimeoutMs);
+
+  upReq.on("response", (upRes) => {
+    outcome.status = upRes.statusCode ?? 502;
+    res.writeHead(
+      outcome.status,
+      upRes.statusMessage,
+      downstreamHeaders(upRes),
+    );
+    if (upRes.headers["content-length"] === undefined) {
+      res.flushHeaders(); // a watch's client must see the headers at once
+    }
+    upRes.on("data", (chunk: Uint8Array) => {
+      outcome.bytesOut += chunk.length;
+    });
+    upRes.on("error", (error) => {
+      res.destroy();
+      settle(`upstream response: ${error.message}`);
+    });
+    upRes.on("end", () => settle());
+    upRes.pipe(res);
+  });
+  upReq.on("error", (error) => {
+    if (!res.headersSent && !res.destroyed) {
+      const { headers, body } = unavailable(target, error);
+      outcome.status = 503;
+      res.writeHead(503, headers);
+      res.end(body);
+    } else {
+      res.destroy();
+    }
+    settle(error.message);
+  });
+  res.on("close", () => {
+    if (!res.writableFinished) {
+      upReq.destroy();
+      settle("client closed the connection");
+    }
+  });
+  req.on("data", (chunk: Uint8Array) => {
+    outcome.bytesIn += chunk.length;
+  });
+  req.pipe(upReq);
+  return promise;
+}
+
+function rawHead(
+  status: number,
+  message: string,
+  headers: OutgoingHttpHeaders,
+): string {
+  let head = `HTTP/1.1 ${status} ${message}\r\n`;
+  for (const [name, value] of Object.entries(headers)) {
+    for (const v of Array.isArray(value) ? value : [value]) {
+      if (v !== undefined) head += `${name}: ${v}\r\n`;
+    }
+  }
+  return head + "\r\n";
+}
+
+function rawHeadFromUpstream(res: IncomingMessage, keep: boolean): string {
+  let head = `HTTP/1.1 ${res.statusCode} ${res.statusMessage ?? ""}\r\n`;
+  const raw = res.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i].toLowerCase();
+    if (!keep && (HOP_BY_HOP.has(name) || name === "content-length")) continue;
+    head += `${raw[i]}: ${raw[i + 1]}\r\n`;
+  }
+  if (!keep) head += "Connection: close\r\n";
+  return head + "\r\n";
+}
+
+/**
+ * Relays an upgrade request (SPDY/3.1 or WebSocket): the request goes
+ * upstream on a dedicated connection; after the upstream's `101` the two
+ * sockets are spliced and bytes flow untouched. An upstream refusal (any
+ * other status) reaches the client as a normal response.
+ */
+export function forwardUpgrade(
+  req: IncomingMessage,
+  socket: Duplex,
+  head: Uint8Array,
+  target: Target,
+): Promise<Outcome> {
+  const { promise, resolve } = Promise.withResolvers<Outcome>();
+  const outcome: Outcome = { status: 0, bytesIn: 0, bytesOut: 0 };
+  let settled = false;
+  function settle(error?: string) {
+    if (settled) return;
+    settled = true;
+    if (error && !outcome.error) outcome.error = error;
+    resolve(outcome);
+  }
+  const upReq = request({
+    ...requestOptions(
+      req,
+      target,
+      upstreamHeaders(req, target.auth.authorization, true),
+    ),
+    ...target.auth.tls,
+    agent: false,
+  });
+  boundConnect(upReq, target.connectTimeoutMs);
+  socket.on("error", () => {});
+  socket.on("close", () => {
+    upReq.destroy();
+    settle(outcome.status === 0 ? "client closed the connection" : undefined);
+  });
+
+  upReq.on("upgrade", (upRes, upSocket, upHead) => {
+    outcome.status = upRes.statusCode ?? 101;
+    socket.write(rawHeadFromUpstream(upRes, true));
+    if (upHead.length > 0) socket.write(upHead);
+    if (head.length > 0) upSocket.write(head);
+    outcome.bytesIn += head.length;
+    outcome.bytesOut += upHead.length;
+    upSocket.on("data", (c: Uint8Array) => outcome.bytesOut += c.length);
+    socket.on("data", (c: Uint8Array) => outcome.bytesIn += c.length);
+    upSocket.on("error", () => socket.destroy());
+    upSocket.on("close", () => socket.destroy());
+    socket.on("close", () => upSocket.destroy());
+    upSocket.pipe(socket);
+    socket.pipe(upSocket);
+  });
+  upReq.on("response", (upRes) => {
+    outcome.status = upRes.statusCode ?? 502;
+    socket.write(rawHeadFromUpstream(upRes, false));
+    upRes.on("data", (c: Uint8Array) => outcome.bytesOut += c.length);
+    upRes.pipe(socket);
+  });
+  upReq.on("error", (error) => {
+    if (outcome.status === 0 && socket.writable) {
+      const { headers, body } = unavailable(target, error);
+      outcome.status = 503;
+      socket.end(
+        rawHead(503, "Service Unavailable", {
+          ...headers,
+          connection: "close",
+        }) + body,
+      );
+    } else {
+      socket.destroy();
+    }
+    settle(error.message);
+  });
+  upReq.end(); // an upgrade request has no body; its bytes follow the 101
+  return promise;
+}

@@ -1,0 +1,204 @@
+/**
+ * Finding the real API server and the credentials to call it with.
+ *
+ * In a Pod, `mca` sees the kubelet's `KUBERNETES_SERVICE_HOST/PORT` (the
+ * injector leaves its env alone) and the real service-account directory, and
+ * discovers the API server exactly as the official SDKs do, through
+ * `@kubernetes/client-node`'s in-cluster loader. On a laptop there is no
+ * service account: `mca` then uses a kubeconfig context (token, client
+ * certificate or exec plugin) through the same library.
+ *
+ * @module
+ */
+
+import { Agent, type AgentOptions } from "node:https";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { KubeConfig } from "@kubernetes/client-node";
+import { RealServiceAccount } from "./service_account.ts";
+
+/** Credentials for one upstream call. */
+export interface UpstreamAuth {
+  /** The `Authorization` header value, if the upstream wants one. */
+  authorization?: string;
+  /** Keep-alive agent carrying the TLS settings (CA, client certificate). */
+  agent: Agent;
+  /** TLS options for a dedicated connection (upgrades do not use the agent). */
+  tls: AgentOptions;
+}
+
+/** A discovered API server. */
+export interface Upstream {
+  /** Base URL, e.g. `https://10.96.0.1:443`. */
+  url: URL;
+  /** How it was found, for the start-up log line (never a secret). */
+  source: string;
+  /** The namespace apps should see in their `namespace` file. */
+  namespace: string;
+  /** Fresh credentials; re-reads rotated tokens and CAs. */
+  auth(): Promise<UpstreamAuth>;
+  /** Closes idle upstream connections. */
+  close(): void;
+}
+
+/** Where to look for the upstream. */
+export interface UpstreamOptions {
+  /** The real service-account directory. */
+  saDir: string;
+  /** A kubeconfig path; wins over in-cluster discovery when set. */
+  kubeconfig?: string;
+  /** Kubeconfig context; the current context when not set. */
+  context?: string;
+  /** Environment to read `KUBERNETES_SERVICE_*` and `KUBECONFIG` from. */
+  env?: Record<string, string | undefined>;
+}
+
+const AGENT_OPTIONS: AgentOptions = {
+  keepAlive: true,
+  maxFreeSockets: 64,
+  scheduling: "lifo",
+};
+
+/**
+ * Finds the upstream: in-cluster when the service-account token and the
+ * kubelet's env are present (and no kubeconfig was asked for), otherwise a
+ * kubeconfig from `--kubeconfig`, `KUBECONFIG` or `~/.kube/config`.
+ */
+export function discoverUpstream(options: UpstreamOptions): Upstream {
+  const env = options.env ?? Deno.env.toObject();
+  const inCluster = env.KUBERNETES_SERVICE_HOST &&
+    env.KUBERNETES_SERVICE_PORT && existsSync(join(options.saDir, "token"));
+  if (!options.kubeconfig && inCluster) return inClusterUpstream(options, env);
+  const path = options.kubeconfig ?? firstKubeconfig(env);
+  if (!path) {
+    throw new Error(
+      `no upstream API server found: no service-account token in ${options.saDir} ` +
+        `with KUBERNETES_SERVICE_HOST/PORT set (in a Pod), and no kubeconfig ` +
+        `(--kubeconfig, KUBECONFIG or ~/.kube/config) for local use`,
+    );
+  }
+  return kubeconfigUpstream(path, options.context);
+}
+
+function firstKubeconfig(env: Record<string, string | undefined>) {
+  const candidates = [
+    ...(env.KUBECONFIG ?? "").split(":").filter((p) => p !== ""),
+    env.HOME ? join(env.HOME, ".kube", "config") : "",
+  ];
+  return candidates.find((p) => p !== "" && existsSync(p));
+}
+
+function withEnv<T>(env: Record<string, string | undefined>, fn: () => T): T {
+  const keys = ["KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT"];
+  const saved = keys.map((k) => Deno.env.get(k));
+  keys.forEach((k) => {
+    if (env[k] !== undefined) Deno.env.set(k, env[k]!);
+  });
+  try {
+    return fn();
+  } finally {
+    keys.forEach((k, i) => {
+      if (saved[i] === undefined) Deno.env.delete(k);
+      else Deno.env.set(k, saved[i]!);
+    });
+  }
+}
+
+function inClusterUpstream(
+  options: UpstreamOptions,
+  env: Record<string, string | undefined>,
+): Upstream {
+  const kc = new KubeConfig();
+  withEnv(env, () => kc.loadFromCluster());
+  const server = kc.getCurrentCluster()!.server;
+  const sa = new RealServiceAccount(options.saDir);
+  let caPem = sa.current().caPem;
+  let tls: AgentOptions = { ...AGENT_OPTIONS, ca: caPem || undefined };
+  let agent = new Agent(tls);
+  return {
+    url: new URL(server),
+    source: `in-cluster (${server}, service account in ${options.saDir})`,
+    namespace: sa.namespace(),
+    auth() {
+      const files = sa.current();
+      if (files.caPem !== caPem) {
+        // The cluster CA rotated: new connections must trust the new one.
+        caPem = files.caPem;
+        agent.destroy();
+        tls = { ...AGENT_OPTIONS, ca: caPem || undefined };
+        agent = new Agent(tls);
+      }
+      return Promise.resolve({
+        authorization: `Bearer ${files.token}`,
+        agent,
+        tls,
+      });
+    },
+    close() {
+      agent.destroy();
+    },
+  };
+}
+
+/** How long a kubeconfig-derived Authorization header is reused. */
+const AUTH_CACHE_MS = 10_000;
+
+function kubeconfigUpstream(path: string, context?: string): Upstream {
+  const kc = new KubeConfig();
+  try {
+    kc.loadFromFile(path);
+  } catch (error) {
+    throw new Error(
+      `cannot load kubeconfig ${path}: ${(error as Error).message}`,
+    );
+  }
+  if (context) {
+    if (!kc.getContextObject(context)) {
+      throw new Error(`kubeconfig ${path} has no context ${context}`);
+    }
+    kc.setCurrentContext(context);
+  }
+  const cluster = kc.getCurrentCluster();
+  if (!cluster) {
+    throw new Error(
+      `kubeconfig ${path}: the current context names no cluster; set one with kubectl config use-context`,
+    );
+  }
+  let agent: Agent | undefined;
+  let tls: AgentOptions = {};
+  let cached: { value?: string; until: number } = { until: 0 };
+  return {
+    url: new URL(cluster.server),
+    source:
+      `kubeconfig ${path} (context ${kc.getCurrentContext()}, ${cluster.server})`,
+    namespace: kc.getContextObject(kc.getCurrentContext())?.namespace ??
+      "default",
+    async auth() {
+      if (agent === undefined || Date.now() >= cached.until) {
+        const opts: { headers: Record<string, string> } & AgentOptions = {
+          headers: {},
+        };
+        await kc.applyToHTTPSOptions(opts);
+        if (agent === undefined) {
+          tls = {
+            ...AGENT_OPTIONS,
+            ca: opts.ca,
+            cert: opts.cert,
+            key: opts.key,
+            rejectUnauthorized: opts.rejectUnauthorized,
+            servername: opts.servername,
+          };
+          agent = new Agent(tls);
+        }
+        cached = {
+          value: opts.headers.Authorization ?? opts.headers.authorization,
+          until: Date.now() + AUTH_CACHE_MS,
+        };
+      }
+      return { authorization: cached.value, agent, tls };
+    },
+    close() {
+      agent?.destroy();
+    },
+  };
+}

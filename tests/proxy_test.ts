@@ -1,0 +1,480 @@
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { Agent, request } from "node:https";
+import { connect, type TLSSocket } from "node:tls";
+import { appCall, startFixture } from "./support/sidecar_fixture.ts";
+import { DEFAULT_FAKE_TOKEN, GZIP_WIRE_BODY } from "./support/fake_upstream.ts";
+import { runProbe } from "../lib/probe.ts";
+import { PLACEHOLDER_TOKEN } from "../lib/service_account.ts";
+
+function callLines(logs: string[]) {
+  return logs.map((l) => JSON.parse(l)).filter((l) => l.msg === "api call");
+}
+
+Deno.test("proxy: the app's credentials are replaced by the real token", async () => {
+  const f = await startFixture();
+  try {
+    const answer = await appCall(
+      f,
+      "GET",
+      "/api/v1/namespaces/team-a/configmaps/foo",
+      {
+        headers: {
+          "impersonate-user": "system:admin",
+          "impersonate-group": "system:masters",
+          "impersonate-extra-scopes": "x",
+          "x-remote-user": "root",
+          cookie: "session=1",
+          "proxy-authorization": "Basic eDp5",
+          connection: "x-hop",
+          "x-hop": "1",
+          "user-agent": "kubectl/v1.34.4 (test)",
+          accept: "application/json",
+        },
+      },
+    );
+    assert.equal(answer.status, 200, answer.text);
+    assert.equal(JSON.parse(answer.text).metadata.name, "foo");
+    const seen = f.upstream.requests.at(-1)!;
+    assert.equal(seen.headers.authorization, `Bearer ${DEFAULT_FAKE_TOKEN}`);
+    for (
+      const h of [
+        "impersonate-user",
+        "impersonate-group",
+        "impersonate-extra-scopes",
+        "x-remote-user",
+        "cookie",
+        "proxy-authorization",
+        "x-hop",
+      ]
+    ) {
+      assert.equal(seen.headers[h], undefined, `${h} must not reach upstream`);
+    }
+    assert.equal(seen.headers.accept, "application/json");
+    assert.equal(seen.headers["user-agent"], "kubectl/v1.34.4 (test)");
+    const [line] = callLines(f.logs);
+    assert.equal(line.verb, "get");
+    assert.equal(line.resource, "configmaps");
+    assert.equal(line.namespace, "team-a");
+    assert.equal(line.name, "foo");
+    assert.equal(line.apiVersion, "v1");
+    assert.equal(line.status, 200);
+    assert.equal(line.cluster, "local");
+    assert.equal(line.userAgent, "kubectl/v1.34.4 (test)");
+    assert.ok(line.bytesOut > 0);
+    assert.equal(typeof line.durationMs, "number");
+    for (const l of f.logs) assert.ok(!l.includes(DEFAULT_FAKE_TOKEN));
+  } finally {
+    await f.close();
+  }
+});
+
+Deno.test("proxy: the app's service-account directory and readiness", async () => {
+  const f = await startFixture();
+  try {
+    const token = await Deno.readTextFile(`${f.appSaDir}/token`);
+    assert.equal(token, PLACEHOLDER_TOKEN);
+    assert.ok(!token.endsWith("\n"));
+    assert.equal(await Deno.readTextFile(`${f.appSaDir}/namespace`), "team-a");
+    assert.match(f.appCa(), /BEGIN CERTIFICATE/);
+    assert.notEqual(f.appCa(), f.upstream.caPem);
+    const probe = await runProbe({
+      saDir: f.appSaDir,
+      port: f.port,
+      timeoutMs: 2000,
+    });
+    assert.deepEqual(probe, { ok: true, reason: "ready" });
+    const ready = JSON.parse(f.logs[0]);
+    assert.equal(ready.msg, "ready");
+    assert.equal(ready.caReused, false);
+  } finally {
+    await f.close();
+  }
+});
+
+Deno.test("proxy: a watch is streamed event by event", async () => {
+  const f = await startFixture();
+  try {
+    const { promise: headers, resolve: gotHeaders } = Promise.withResolvers<
+      number
+    >();
+    const lines: string[] = [];
+    let waiter: (() => void) | undefined;
+    const { promise: ended, resolve: end } = Promise.withResolvers<void>();
+    const req = request({
+      host: "127.0.0.1",
+      port: f.port,
+      path: "/api/v1/namespaces/team-a/configmaps?watch=1",
+      ca: f.appCa(),
+      agent: false,
+    }, (res) => {
+      gotHeaders(res.statusCode ?? 0);
+      let buffer = "";
+      res.setEncoding("utf8");
+      res.on("data", (chunk: string) => {
+        buffer += chunk;
+        let nl;
+        while ((nl = buffer.indexOf("\n")) >= 0) {
+          lines.push(buffer.slice(0, nl));
+          buffer = buffer.slice(nl + 1);
+          waiter?.();
+        }
+      });
+      res.on("end", () => end());
+    });
+    req.end();
+    const nextLine = (n: number): Promise<void> => {
+      if (lines.length >= n) return Promise.resolve();
+      const { promise, resolve } = Promise.withResolvers<void>();
+      waiter = () => lines.length >= n && resolve();
+      return promise;
+    };
+    // headers arrive before any event: watch clients rely on it
+    assert.equal(await headers, 200);
+    await f.upstream.waitForWatches(1);
+    f.upstream.pushWatchEvent({ type: "ADDED", object: { n: 1 } });
+    await nextLine(1);
+    f.upstream.pushWatchEvent({ type: "MODIFIED", object: { n: 2 } });
+    await nextLine(2);
+    assert.deepEqual(lines.map((l) => JSON.parse(l).type), [
+      "ADDED",
+      "MODIFIED",
+    ]);
+    f.upstream.closeWatches();
+    await ended;
+    assert.equal(callLines(f.logs)[0].verb, "watch");
+  } finally {
+    await f.close();
+  }
+});
+
+Deno.test("proxy: bodies stream both ways unchanged", async () => {
+  const f = await startFixture();
+  try {
+    const size = 24 * 1024 * 1024;
+    const chunked = await appCall(f, "GET", `/big?bytes=${size}`);
+    assert.equal(chunked.body.length, size);
+    const sized = await appCall(f, "GET", `/big?bytes=${size}&length=1`);
+    assert.equal(sized.body.length, size);
+    assert.equal(sized.headers["content-length"], String(size));
+
+    const body = JSON.stringify({ data: "x".repeat(3 * 1024 * 1024) });
+    const posted = await appCall(
+      f,
+      "POST",
+      "/api/v1/namespaces/team-a/configmaps",
+      { body, headers: { "content-type": "application/json" } },
+    );
+    assert.equal(posted.status, 201);
+    const echo = JSON.parse(posted.text);
+    assert.equal(echo.received, body.length);
+    assert.equal(
+      echo.sha256,
+      createHash("sha256").update(body).digest("hex"),
+    );
+
+    const gz = await appCall(f, "GET", "/gzip", {
+      headers: { "accept-encoding": "gzip" },
+    });
+    assert.equal(gz.headers["content-encoding"], "gzip");
+    assert.deepEqual(gz.body, new Uint8Array(GZIP_WIRE_BODY));
+  } finally {
+    await f.close();
+  }
+});
+
+Deno.test("proxy: upstream errors pass through as the SDKs expect", async () => {
+  const f = await startFixture();
+  try {
+    const forbidden = await appCall(f, "GET", "/status/403");
+    assert.equal(forbidden.status, 403);
+    assert.equal(JSON.parse(forbidden.text).kind, "Status");
+  } finally {
+    await f.close();
+  }
+});
+
+Deno.test("proxy: upstream down gives a 503 Status with Retry-After", async () => {
+  const f = await startFixture({ connectTimeoutMs: 2000 });
+  try {
+    await f.upstream.close();
+    const answer = await appCall(f, "GET", "/api/v1/namespaces/team-a/pods");
+    assert.equal(answer.status, 503);
+    assert.equal(answer.headers["content-type"], "application/json");
+    assert.equal(answer.headers["retry-after"], "1");
+    const status = JSON.parse(answer.text);
+    assert.equal(status.kind, "Status");
+    assert.equal(status.status, "Failure");
+    assert.equal(status.reason, "ServiceUnavailable");
+    assert.equal(status.code, 503);
+    assert.match(status.message, /unreachable/);
+  } finally {
+    await f.sidecar.close();
+    await Deno.remove(f.dir, { recursive: true });
+  }
+});
+
+Deno.test("proxy: a client abort mid-watch closes the upstream watch", async () => {
+  const f = await startFixture();
+  try {
+    const req = request({
+      host: "127.0.0.1",
+      port: f.port,
+      path: "/api/v1/namespaces/team-a/configmaps?watch=true",
+      ca: f.appCa(),
+      agent: false,
+    }, (res) => {
+      res.once("data", () => req.destroy());
+    });
+    req.on("error", () => {});
+    req.end();
+    await f.upstream.waitForWatches(1);
+    f.upstream.pushWatchEvent({ type: "ADDED", object: {} });
+    await f.upstream.waitForAborts(1);
+    assert.equal(f.upstream.openWatches(), 0);
+  } finally {
+    await f.close();
+  }
+});
+
+Deno.test("proxy: token rotation under load: no failure, new token at once", async () => {
+  const f = await startFixture();
+  const agent = new Agent({ keepAlive: true, ca: f.appCa() });
+  try {
+    f.upstream.acceptTokens([DEFAULT_FAKE_TOKEN, "rotated-token"]);
+    let stop = false;
+    let failures = 0;
+    let count = 0;
+    const worker = async () => {
+      while (!stop) {
+        const answer = await appCall(f, "GET", "/version");
+        if (answer.status !== 200) failures++;
+        count++;
+      }
+    };
+    const workers = [worker(), worker(), worker()];
+    await f.upstream.waitForRequests(30);
+    await f.rotate("rotated-token");
+    const before = f.upstream.requests.length;
+    const after = await appCall(f, "GET", "/version");
+    assert.equal(after.status, 200);
+    const afterSwap = f.upstream.requests.slice(before);
+    assert.ok(afterSwap.length > 0);
+    // Every request the proxy received after the swap completed carries the
+    // new token (requests already in flight may carry either).
+    assert.equal(
+      f.upstream.requests.at(-1)!.headers.authorization,
+      "Bearer rotated-token",
+    );
+    await f.upstream.waitForRequests(before + 30);
+    stop = true;
+    await Promise.all(workers);
+    assert.equal(failures, 0);
+    assert.ok(count > 60);
+    const tail = f.upstream.requests.slice(-10);
+    for (const r of tail) {
+      assert.equal(r.headers.authorization, "Bearer rotated-token");
+    }
+  } finally {
+    agent.destroy();
+    await f.close();
+  }
+});
+
+/** Sends a raw HTTP/1.1 head over TLS and returns the socket and its first bytes. */
+async function rawTls(
+  port: number,
+  ca: string,
+  head: string,
+): Promise<{ socket: TLSSocket; first: string }> {
+  const socket = connect({
+    host: "127.0.0.1",
+    port,
+    ca,
+    servername: "localhost",
+  });
+  await new Promise<void>((resolve, reject) => {
+    socket.once("secureConnect", () => resolve());
+    socket.once("error", reject);
+  });
+  const first = new Promise<string>((resolve) => {
+    socket.once(
+      "data",
+      (c: Uint8Array) => resolve(new TextDecoder().decode(c)),
+    );
+  });
+  socket.write(head);
+  return { socket, first: await first };
+}
+
+function readExactly(socket: TLSSocket, n: number): Promise<Uint8Array> {
+  const { promise, resolve } = Promise.withResolvers<Uint8Array>();
+  const parts: Uint8Array[] = [];
+  let got = 0;
+  function onData(c: Uint8Array) {
+    parts.push(c);
+    got += c.length;
+    if (got >= n) {
+      socket.off("data", onData);
+      const all = new Uint8Array(got);
+      let at = 0;
+      for (const p of parts) {
+        all.set(p, at);
+        at += p.length;
+      }
+      resolve(all.subarray(0, n));
+    }
+  }
+  socket.on("data", onData);
+  return promise;
+}
+
+async function closeSocket(socket: TLSSocket): Promise<void> {
+  const { promise, resolve } = Promise.withResolvers<void>();
+  socket.once("close", () => resolve());
+  socket.destroy();
+  await promise;
+}
+
+Deno.test("proxy: SPDY/3.1 exec upgrade is relayed byte for byte", async () => {
+  const f = await startFixture();
+  try {
+    const { socket, first } = await rawTls(
+      f.port,
+      f.appCa(),
+      "POST /api/v1/namespaces/team-a/pods/p/exec?command=sh&stdin=true HTTP/1.1\r\n" +
+        "Host: 127.0.0.1\r\nAuthorization: Bearer mca-placeholder-token\r\n" +
+        "Connection: Upgrade\r\nUpgrade: SPDY/3.1\r\n" +
+        "X-Stream-Protocol-Version: v4.channel.k8s.io\r\n" +
+        "X-Stream-Protocol-Version: channel.k8s.io\r\nContent-Length: 0\r\n\r\n",
+    );
+    assert.match(first, /^HTTP\/1.1 101 /);
+    assert.match(first, /Upgrade: SPDY\/3.1/i);
+    assert.match(first, /X-Stream-Protocol-Version: v4.channel.k8s.io/i);
+    const payload = new Uint8Array(200_000).map((_, i) => i % 251);
+    const echoed = readExactly(socket, payload.length);
+    socket.write(payload);
+    assert.deepEqual(await echoed, payload);
+    await closeSocket(socket);
+    const seen = f.upstream.requests.find((r) => r.url.includes("/exec"))!;
+    assert.equal(seen.headers.authorization, `Bearer ${DEFAULT_FAKE_TOKEN}`);
+    const { promise, resolve } = Promise.withResolvers<void>();
+    const poll = setInterval(() => {
+      if (callLines(f.logs).some((l) => l.upgrade)) {
+        clearInterval(poll);
+        resolve();
+      }
+    }, 5);
+    await promise;
+    const line = callLines(f.logs).find((l) => l.upgrade);
+    assert.equal(line.subresource, "exec");
+    assert.equal(line.status, 101);
+    assert.ok(line.bytesIn >= payload.length);
+  } finally {
+    await f.close();
+  }
+});
+
+function wsFrame(payload: Uint8Array): Uint8Array {
+  const mask = new Uint8Array([1, 2, 3, 4]);
+  const frame = new Uint8Array(2 + 4 + payload.length);
+  frame[0] = 0x82; // FIN + binary
+  frame[1] = 0x80 | payload.length; // masked, length < 126
+  frame.set(mask, 2);
+  payload.forEach((b, i) => frame[6 + i] = b ^ mask[i % 4]);
+  return frame;
+}
+
+Deno.test("proxy: WebSocket v5.channel.k8s.io upgrade is relayed", async () => {
+  const f = await startFixture();
+  try {
+    const key = "dGhlIHNhbXBsZSBub25jZQ==";
+    const { socket, first } = await rawTls(
+      f.port,
+      f.appCa(),
+      "GET /api/v1/namespaces/team-a/pods/p/attach?stdout=true HTTP/1.1\r\n" +
+        "Host: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n" +
+        `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n` +
+        "Sec-WebSocket-Protocol: v5.channel.k8s.io, v4.channel.k8s.io\r\n\r\n",
+    );
+    assert.match(first, /^HTTP\/1.1 101 /);
+    assert.match(first, /Sec-WebSocket-Protocol: v5.channel.k8s.io/i);
+    const accept = createHash("sha1")
+      .update(key + "258EAFA5-E914-47DA-95CA-C5AB0DC11B85").digest("base64");
+    assert.ok(first.includes(accept));
+    const payload = new TextEncoder().encode("\x01hello from stdin");
+    const reply = readExactly(socket, 2 + payload.length);
+    socket.write(wsFrame(payload));
+    const got = await reply;
+    assert.equal(got[0], 0x82);
+    assert.equal(got[1], payload.length);
+    assert.deepEqual(got.subarray(2), payload);
+    await closeSocket(socket);
+  } finally {
+    await f.close();
+  }
+});
+
+Deno.test("proxy: an upstream refusal of an upgrade is a normal response", async () => {
+  const f = await startFixture();
+  try {
+    const { socket, first } = await rawTls(
+      f.port,
+      f.appCa(),
+      "POST /status/403 HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n" +
+        "Upgrade: SPDY/3.1\r\nContent-Length: 0\r\n\r\n",
+    );
+    assert.match(first, /^HTTP\/1.1 403 /);
+    await closeSocket(socket);
+  } finally {
+    await f.close();
+  }
+});
+
+Deno.test("proxy: a restarted mca is still trusted by the app's loaded ca.crt", async () => {
+  const f = await startFixture();
+  try {
+    const loadedCa = f.appCa();
+    await f.restart();
+    assert.equal(f.appCa(), loadedCa, "ca.crt is unchanged");
+    const answer = await appCall(f, "GET", "/version", { ca: loadedCa });
+    assert.equal(answer.status, 200);
+    const ready = f.logs.map((l) => JSON.parse(l)).filter((l) =>
+      l.msg === "ready"
+    );
+    assert.deepEqual(ready.map((r) => r.caReused), [false, true]);
+  } finally {
+    await f.close();
+  }
+});
+
+Deno.test("proxy: keep-alive connections stay usable after watches", async () => {
+  const f = await startFixture();
+  const agent = new Agent({ keepAlive: true, maxSockets: 1, ca: f.appCa() });
+  function get(path: string): Promise<number> {
+    const { promise, resolve, reject } = Promise.withResolvers<number>();
+    const req = request(
+      { host: "127.0.0.1", port: f.port, path, agent },
+      (res) => {
+        res.resume();
+        res.on("end", () => resolve(res.statusCode ?? 0));
+      },
+    );
+    req.on("error", reject);
+    req.end();
+    return promise;
+  }
+  try {
+    for (let round = 0; round < 5; round++) {
+      const watch = get("/api/v1/namespaces/team-a/configmaps?watch=1");
+      await f.upstream.waitForWatches(1);
+      f.upstream.pushWatchEvent({ type: "ADDED", object: {} });
+      f.upstream.closeWatches();
+      assert.equal(await watch, 200);
+      for (let i = 0; i < 5; i++) assert.equal(await get("/version"), 200);
+    }
+  } finally {
+    agent.destroy();
+    await f.close();
+  }
+});

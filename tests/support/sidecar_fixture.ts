@@ -1,0 +1,152 @@
+/**
+ * A running `mca` sidecar in front of the in-repo fake upstream, for the
+ * fast tier: real service-account layout (kubelet `..data` symlinks) under
+ * tmp/, the sidecar started in-process on a free port, log lines captured.
+ *
+ * @module
+ */
+
+import { request } from "node:https";
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http";
+import { join } from "node:path";
+import { type Sidecar, startSidecar } from "../../lib/sidecar.ts";
+import {
+  DEFAULT_FAKE_TOKEN,
+  type FakeUpstream,
+  startFakeUpstream,
+} from "./fake_upstream.ts";
+import { writeProjectedVolume } from "./cluster.ts";
+
+const TMP = new URL("../../tmp/", import.meta.url).pathname;
+
+/** The fake upstream, the sidecar in front of it, and their directories. */
+export interface Fixture {
+  upstream: FakeUpstream;
+  sidecar: Sidecar;
+  port: number;
+  dir: string;
+  realSaDir: string;
+  appSaDir: string;
+  stateDir: string;
+  logs: string[];
+  appCa(): string;
+  /** Rotates the real token the kubelet way (`..data` swap). */
+  rotate(token: string): Promise<void>;
+  /** Starts a second sidecar on the same directories (a restart). */
+  restart(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Options of {@link startFixture}. */
+export interface FixtureOptions {
+  connectTimeoutMs?: number;
+}
+
+/** Starts the fake upstream and a sidecar in front of it. */
+export async function startFixture(
+  options: FixtureOptions = {},
+): Promise<Fixture> {
+  await Deno.mkdir(TMP, { recursive: true });
+  const dir = await Deno.makeTempDir({ dir: TMP, prefix: "sidecar-" });
+  const realSaDir = join(dir, "real-sa");
+  const appSaDir = join(dir, "app-sa");
+  const stateDir = join(dir, "state");
+  await Deno.mkdir(appSaDir);
+  const upstream = await startFakeUpstream();
+  const files = (token: string) => ({
+    token,
+    "ca.crt": upstream.caPem,
+    namespace: "team-a",
+  });
+  await writeProjectedVolume(realSaDir, files(DEFAULT_FAKE_TOKEN));
+  const logs: string[] = [];
+  const start = () =>
+    startSidecar({
+      saDir: realSaDir,
+      mcaSaDir: appSaDir,
+      stateDir,
+      hosts: ["127.0.0.1"],
+      port: 0,
+      env: {
+        KUBERNETES_SERVICE_HOST: "127.0.0.1",
+        KUBERNETES_SERVICE_PORT: String(upstream.port),
+      },
+      connectTimeoutMs: options.connectTimeoutMs,
+      log: (line) => logs.push(line),
+    });
+  const fixture: Fixture = {
+    upstream,
+    sidecar: await start(),
+    port: 0,
+    dir,
+    realSaDir,
+    appSaDir,
+    stateDir,
+    logs,
+    appCa: () => Deno.readTextFileSync(join(appSaDir, "ca.crt")),
+    rotate: (token) => writeProjectedVolume(realSaDir, files(token)),
+    async restart() {
+      await fixture.sidecar.close();
+      fixture.sidecar = await start();
+      fixture.port = fixture.sidecar.proxy.port;
+    },
+    async close() {
+      await fixture.sidecar.close();
+      await upstream.close();
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+  fixture.port = fixture.sidecar.proxy.port;
+  return fixture;
+}
+
+/** An answer as an app saw it. */
+export interface Answer {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: Uint8Array;
+  text: string;
+}
+
+/** Calls the sidecar as an app would (trusting the app's `ca.crt`). */
+export function appCall(
+  fixture: Fixture,
+  method: string,
+  path: string,
+  options: { headers?: OutgoingHttpHeaders; body?: string; ca?: string } = {},
+): Promise<Answer> {
+  const { promise, resolve, reject } = Promise.withResolvers<Answer>();
+  const req = request({
+    host: "127.0.0.1",
+    port: fixture.port,
+    method,
+    path,
+    ca: options.ca ?? fixture.appCa(),
+    agent: false,
+    headers: {
+      authorization: "Bearer mca-placeholder-token",
+      ...options.headers,
+    },
+  }, (res) => {
+    const chunks: Uint8Array[] = [];
+    res.on("data", (c: Uint8Array) => chunks.push(c));
+    res.on("error", reject);
+    res.on("end", () => {
+      const body = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+      let at = 0;
+      for (const c of chunks) {
+        body.set(c, at);
+        at += c.length;
+      }
+      resolve({
+        status: res.statusCode ?? 0,
+        headers: res.headers,
+        body,
+        text: new TextDecoder().decode(body),
+      });
+    });
+  });
+  req.on("error", reject);
+  req.end(options.body);
+  return promise;
+}
