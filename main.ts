@@ -42,7 +42,8 @@ Proxy flags:
                              may read it (default ${MCA_STATE_PATH})
   --listen ADDRS             comma-separated listen addresses (default
                              127.0.0.1,::1; ::1 is skipped without IPv6)
-  --port N                   listen port (default 6443)
+  --port N                   listen port (default 6443; 0 picks a free
+                             port, for tests)
   --kubeconfig FILE          use this kubeconfig instead of the in-cluster
                              service account (local development); without
                              a service account, KUBECONFIG and
@@ -127,6 +128,14 @@ function positiveInt(
   return Number(value);
 }
 
+function portNumber(value: string | undefined): number {
+  if (value === undefined) return 6443;
+  if (!/^[0-9]+$/.test(value) || Number(value) > 65535) {
+    fail(`--port must be 0-65535, got ${JSON.stringify(value)}`, 2);
+  }
+  return Number(value);
+}
+
 function injectOptions(flags: ReturnType<typeof parseFlags>): InjectOptions {
   const policy = flags["image-pull-policy"];
   if (
@@ -200,6 +209,11 @@ async function proxy(flags: ReturnType<typeof parseFlags>): Promise<void> {
     h.trim().replace(/^\[|\]$/g, "")
   ).filter((h) => h !== "");
   if (hosts.length === 0) fail("--listen needs at least one address", 2);
+  // Listen for signals before "ready" is logged: a stop may follow at once.
+  const { promise: stopped, resolve: stop } = Promise.withResolvers<void>();
+  for (const signal of ["SIGTERM", "SIGINT"] as const) {
+    Deno.addSignalListener(signal, () => stop());
+  }
   let sidecar;
   try {
     sidecar = await startSidecar({
@@ -207,7 +221,7 @@ async function proxy(flags: ReturnType<typeof parseFlags>): Promise<void> {
       mcaSaDir: flags["mca-sa-dir"] ?? MCA_SA_PATH,
       stateDir: flags["state-dir"] ?? MCA_STATE_PATH,
       hosts,
-      port: positiveInt("port", flags.port) ?? 6443,
+      port: portNumber(flags.port),
       kubeconfig: flags.kubeconfig,
       context: flags.context,
       connectTimeoutMs: positiveInt(
@@ -218,11 +232,7 @@ async function proxy(flags: ReturnType<typeof parseFlags>): Promise<void> {
   } catch (error) {
     fail((error as Error).message, 1);
   }
-  const { promise, resolve } = Promise.withResolvers<void>();
-  for (const signal of ["SIGTERM", "SIGINT"] as const) {
-    Deno.addSignalListener(signal, () => resolve());
-  }
-  await promise;
+  await stopped;
   await sidecar.close();
   Deno.exit(0);
 }

@@ -19,18 +19,34 @@ import {
   type JsonObject,
 } from "./inject.ts";
 
-/** Where each workload kind keeps its Pod spec. */
+/**
+ * Where each workload kind keeps its Pod spec, keyed by `group/kind` so that
+ * a custom resource that happens to be called `Job` passes through untouched.
+ */
 const POD_SPEC_PATHS: Record<string, string[]> = {
-  Pod: ["spec"],
-  PodTemplate: ["template", "spec"],
-  Deployment: ["spec", "template", "spec"],
-  StatefulSet: ["spec", "template", "spec"],
-  DaemonSet: ["spec", "template", "spec"],
-  ReplicaSet: ["spec", "template", "spec"],
-  ReplicationController: ["spec", "template", "spec"],
-  Job: ["spec", "template", "spec"],
-  CronJob: ["spec", "jobTemplate", "spec", "template", "spec"],
+  "/Pod": ["spec"],
+  "/PodTemplate": ["template", "spec"],
+  "/ReplicationController": ["spec", "template", "spec"],
+  "apps/Deployment": ["spec", "template", "spec"],
+  "apps/StatefulSet": ["spec", "template", "spec"],
+  "apps/DaemonSet": ["spec", "template", "spec"],
+  "apps/ReplicaSet": ["spec", "template", "spec"],
+  "batch/Job": ["spec", "template", "spec"],
+  "batch/CronJob": ["spec", "jobTemplate", "spec", "template", "spec"],
 };
+
+/** The Pod spec path of an object, or undefined for kinds without one. */
+function podSpecPath(apiVersion: unknown, kind: string): string[] | undefined {
+  if (typeof apiVersion !== "string" || apiVersion === "") {
+    // No apiVersion: judge by kind alone, as the user clearly meant one.
+    const match = Object.keys(POD_SPEC_PATHS).find((k) =>
+      k.endsWith("/" + kind)
+    );
+    return match ? POD_SPEC_PATHS[match] : undefined;
+  }
+  const group = apiVersion.includes("/") ? apiVersion.split("/")[0] : "";
+  return POD_SPEC_PATHS[`${group}/${kind}`];
+}
 
 /**
  * Injects every Pod spec found in a YAML or JSON stream and returns the new
@@ -116,7 +132,7 @@ function injectNode(node: Node, where: string, ctx: Context): void {
     });
     return;
   }
-  const path = POD_SPEC_PATHS[kind];
+  const path = podSpecPath(scalarValue(node.get("apiVersion", true)), kind);
   if (!path) return;
   const spec = node.getIn(path, true) as Node | undefined;
   const name = scalarValue(node.getIn(["metadata", "name"], true));

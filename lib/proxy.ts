@@ -62,6 +62,12 @@ function decide(_info: RequestInfo, upstream: Upstream) {
   return { cluster: LOCAL_CLUSTER, upstream };
 }
 
+/** Watches and followed logs may stream for hours. */
+function isLongLived(info: RequestInfo, target: string): boolean {
+  if (info.verb === "watch") return true;
+  return info.subresource === "log" && /[?&]follow=(true|1)(&|$)/i.test(target);
+}
+
 function userAgent(req: IncomingMessage): string | undefined {
   const ua = req.headers["user-agent"];
   return Array.isArray(ua) ? ua[0] : ua;
@@ -86,6 +92,7 @@ async function handle(
       url: route.upstream.url,
       auth,
       connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
+      dedicated: isLongLived(info, req.url ?? ""),
     });
   } catch (error) {
     outcome = internalError(res, error as Error);

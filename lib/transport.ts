@@ -30,6 +30,12 @@ export interface Target {
   auth: UpstreamAuth;
   /** Bound on TCP connect + TLS handshake with the upstream. */
   connectTimeoutMs: number;
+  /**
+   * Use a connection of its own instead of the keep-alive pool: for streams
+   * that may last hours (watches, followed logs), which would otherwise pin
+   * pooled sockets.
+   */
+  dedicated?: boolean;
 }
 
 /** How a call ended, for the log line. */
@@ -99,8 +105,25 @@ export function upstreamHeaders(
     else if (Array.isArray(existing)) existing.push(raw[i + 1]);
     else out[name] = [String(existing), raw[i + 1]];
   }
+  const protocols = out["sec-websocket-protocol"];
+  if (protocols !== undefined) {
+    const kept = withoutBearerProtocols(protocols);
+    if (kept === "") delete out["sec-websocket-protocol"];
+    else out["sec-websocket-protocol"] = kept;
+  }
   if (authorization) out["authorization"] = authorization;
   return out;
+}
+
+/**
+ * WebSocket clients that cannot set headers (browsers) pass a token as a
+ * subprotocol `base64url.bearer.authorization.k8s.io.<token>`; it is a
+ * credential like any other and is removed.
+ */
+function withoutBearerProtocols(value: string | string[] | number): string {
+  return String(value).split(",").map((p) => p.trim()).filter((p) =>
+    p !== "" && !p.startsWith("base64url.bearer.authorization.k8s.io.")
+  ).join(", ");
 }
 
 /** The upstream's response headers, minus the hop-by-hop ones. */
@@ -196,7 +219,9 @@ export function forwardHttp(
       target,
       upstreamHeaders(req, target.auth.authorization),
     ),
-    agent: target.auth.agent,
+    ...(target.dedicated
+      ? { ...target.auth.tls, agent: false }
+      : { agent: target.auth.agent }),
   });
   boundConnect(upReq, target.connectTimeoutMs);
 

@@ -134,6 +134,18 @@ Deno.test("manifest: every workload kind is found", () => {
   }
 });
 
+Deno.test("manifest: a same-named kind of another API group passes through", () => {
+  const input =
+    "apiVersion: example.com/v1\nkind: Job\nmetadata: {name: j}\nspec:\n  template: {spec: {containers: [{name: a}]}}\n";
+  assert.deepEqual(docs(injectManifests(input)), docs(input));
+  const v1 = "apiVersion: batch/v1\n" + input.split("\n").slice(1).join("\n");
+  const out = docs(injectManifests(v1))[0];
+  assert.equal(
+    firstInit(podSpecAt(out, ["spec", "template", "spec"])).name,
+    "mca",
+  );
+});
+
 Deno.test("manifest: JSON input gives YAML output", () => {
   const input = JSON.stringify({
     apiVersion: "v1",

@@ -395,7 +395,8 @@ Deno.test("proxy: WebSocket v5.channel.k8s.io upgrade is relayed", async () => {
       "GET /api/v1/namespaces/team-a/pods/p/attach?stdout=true HTTP/1.1\r\n" +
         "Host: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n" +
         `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n` +
-        "Sec-WebSocket-Protocol: v5.channel.k8s.io, v4.channel.k8s.io\r\n\r\n",
+        "Sec-WebSocket-Protocol: base64url.bearer.authorization.k8s.io.c2VjcmV0," +
+        " v5.channel.k8s.io, v4.channel.k8s.io\r\n\r\n",
     );
     assert.match(first, /^HTTP\/1.1 101 /);
     assert.match(first, /Sec-WebSocket-Protocol: v5.channel.k8s.io/i);
@@ -410,6 +411,13 @@ Deno.test("proxy: WebSocket v5.channel.k8s.io upgrade is relayed", async () => {
     assert.equal(got[1], payload.length);
     assert.deepEqual(got.subarray(2), payload);
     await closeSocket(socket);
+    const seen = f.upstream.requests.find((r) => r.url.includes("/attach"))!;
+    assert.equal(
+      seen.headers["sec-websocket-protocol"],
+      "v5.channel.k8s.io, v4.channel.k8s.io",
+      "a bearer token passed as a subprotocol never reaches upstream",
+    );
+    assert.equal(seen.headers.authorization, `Bearer ${DEFAULT_FAKE_TOKEN}`);
   } finally {
     await f.close();
   }
