@@ -270,7 +270,7 @@ Deno.test("proxy: token rotation under load: no failure, new token at once", asy
     stop = true;
     await Promise.all(workers);
     assert.equal(failures, 0);
-    assert.ok(count > 60);
+    assert.ok(count >= 40, `only ${count} requests completed`);
     const tail = f.upstream.requests.slice(-10);
     for (const r of tail) {
       assert.equal(r.headers.authorization, "Bearer rotated-token");
