@@ -52,6 +52,17 @@ Proxy flags:
   --connect-timeout-ms N     bound on connecting to the API server; past it
                              the app gets a 503 Status (default 10000)
 
+Multi-cluster flags (Phase 2):
+  --clusters-dir DIR         kubeconfig files (e.g. a mounted Secret); each
+                             context is a cluster, named after the context;
+                             the Pod's own cluster is always "local"
+  --routing-config FILE      routing rules (e.g. a mounted ConfigMap);
+                             reloaded when it changes, an invalid version is
+                             rejected and the previous one kept; without it
+                             every call goes to "local"
+  --health-interval-ms N     how often each cluster's /readyz is probed
+                             (default 5000)
+
 Inject flags:
   --image IMAGE              sidecar image (default ${DEFAULT_OPTIONS.image})
   --image-pull-policy P      Always | IfNotPresent | Never (default: omitted,
@@ -107,6 +118,9 @@ function parseFlags(args: string[]) {
         kubeconfig: { type: "string" },
         context: { type: "string" },
         "connect-timeout-ms": { type: "string" },
+        "routing-config": { type: "string" },
+        "clusters-dir": { type: "string" },
+        "health-interval-ms": { type: "string" },
       },
     }).values;
   } catch (error) {
@@ -227,6 +241,12 @@ async function proxy(flags: ReturnType<typeof parseFlags>): Promise<void> {
       connectTimeoutMs: positiveInt(
         "connect-timeout-ms",
         flags["connect-timeout-ms"],
+      ),
+      routingConfig: flags["routing-config"],
+      clustersDir: flags["clusters-dir"],
+      healthIntervalMs: positiveInt(
+        "health-interval-ms",
+        flags["health-interval-ms"],
       ),
     });
   } catch (error) {

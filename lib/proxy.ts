@@ -15,10 +15,12 @@ import { createServer, type Server } from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import type { AddressInfo } from "node:net";
-import { parseRequestInfo, type RequestInfo } from "./request_info.ts";
+import { parseRequestInfo } from "./request_info.ts";
 import { type CallRecord, formatCall, type LogSink } from "./log.ts";
-import { forwardHttp, forwardUpgrade, type Outcome } from "./transport.ts";
-import type { Upstream } from "./upstream.ts";
+import { forwardUpgrade, type Outcome } from "./transport.ts";
+import { dispatch } from "./dispatch.ts";
+import { LOCAL_CLUSTER, Router } from "./router.ts";
+import type { RoutingSource } from "./routing_source.ts";
 import { READY_PATH } from "./probe.ts";
 import { failureStatus, statusResponse } from "./status.ts";
 
@@ -33,8 +35,8 @@ export interface ProxyOptions {
   /** Serving certificate and key (PEM). */
   certPem: string;
   keyPem: string;
-  /** The API server calls go to (Phase 1: the Pod's own cluster). */
-  upstream: Upstream;
+  /** Clusters and rules (with no rules, every call goes to `local`). */
+  routing: RoutingSource;
   /** Where log lines go. */
   log: LogSink;
   /** Bound on connecting to the upstream; 10 s by default. */
@@ -51,22 +53,7 @@ export interface Proxy {
   close(): Promise<void>;
 }
 
-/** The name of the Pod's own cluster in logs (and in Phase 2 routes). */
-export const LOCAL_CLUSTER = "local";
-
-/**
- * Decides where a call goes. Phase 1 has one destination; Phase 2 replaces
- * this with rule matching on the RequestInfo.
- */
-function decide(_info: RequestInfo, upstream: Upstream) {
-  return { cluster: LOCAL_CLUSTER, upstream };
-}
-
-/** Watches and followed logs may stream for hours. */
-function isLongLived(info: RequestInfo, target: string): boolean {
-  if (info.verb === "watch") return true;
-  return info.subresource === "log" && /[?&]follow=(true|1)(&|$)/i.test(target);
-}
+export { LOCAL_CLUSTER };
 
 function userAgent(req: IncomingMessage): string | undefined {
   const ua = req.headers["user-agent"];
@@ -77,30 +64,32 @@ async function handle(
   req: IncomingMessage,
   res: ServerResponse,
   options: ProxyOptions,
+  router: Router,
 ): Promise<void> {
-  const started = performance.now();
-  const info = parseRequestInfo(req.method ?? "GET", req.url ?? "/");
+  const started = performance.now(); // accept
+  const info = parseRequestInfo(req.method ?? "GET", req.url ?? "/"); // parse
   if (info.path === READY_PATH) {
     res.writeHead(200, { "content-type": "text/plain" }).end("ok");
     return;
   }
-  const route = decide(info, options.upstream);
+  let cluster = LOCAL_CLUSTER;
   let outcome: Outcome;
   try {
-    const auth = await route.upstream.auth();
-    outcome = await forwardHttp(req, res, {
-      url: route.upstream.url,
-      auth,
+    // decide + forward
+    const done = await dispatch(req, res, info, {
+      state: options.routing.current,
+      router,
       connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
-      dedicated: isLongLived(info, req.url ?? ""),
     });
+    cluster = done.cluster;
+    outcome = done.outcome;
   } catch (error) {
     outcome = internalError(res, error as Error);
   }
-  observe(options, {
+  observe(options, { // observe
     info,
     method: req.method ?? "",
-    cluster: route.cluster,
+    cluster,
     ...outcome,
     durationMs: performance.now() - started,
     userAgent: userAgent(req),
@@ -126,16 +115,21 @@ async function handleUpgrade(
   socket: Duplex,
   head: Uint8Array,
   options: ProxyOptions,
+  router: Router,
 ): Promise<void> {
   const started = performance.now();
   const info = parseRequestInfo(req.method ?? "GET", req.url ?? "/");
-  const route = decide(info, options.upstream);
+  // exec/attach/port-forward name one pod: a spread set is asked in order.
+  const plan = router.plan(info);
+  const cluster = plan.kind === "one"
+    ? plan.cluster
+    : plan.clusters[0] ?? LOCAL_CLUSTER;
   let outcome: Outcome;
   try {
-    const auth = await route.upstream.auth();
+    const upstream = options.routing.current.registry.get(cluster);
     outcome = await forwardUpgrade(req, socket, head, {
-      url: route.upstream.url,
-      auth,
+      url: upstream.url,
+      auth: await upstream.auth(),
       connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
     });
   } catch (error) {
@@ -150,7 +144,7 @@ async function handleUpgrade(
   observe(options, {
     info,
     method: req.method ?? "",
-    cluster: route.cluster,
+    cluster,
     ...outcome,
     durationMs: performance.now() - started,
     userAgent: userAgent(req),
@@ -179,6 +173,10 @@ function listen(server: Server, host: string, port: number): Promise<number> {
 export async function startProxy(options: ProxyOptions): Promise<Proxy> {
   const servers: Server[] = [];
   const sockets = new Set<Duplex>();
+  const router = new Router(
+    () => options.routing.current.config,
+    (cluster) => options.routing.current.registry.isHealthy(cluster),
+  );
   const bound: string[] = [];
   let port = options.port;
   const optional = options.optionalHosts ?? [];
@@ -192,12 +190,12 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
         requestTimeout: 0, // watches and long LISTs are legitimate
         headersTimeout: 60_000,
       }, (req, res) => {
-        handle(req, res, options);
+        handle(req, res, options, router);
       });
       server.on("upgrade", (req, socket, head) => {
         sockets.add(socket);
         socket.on("close", () => sockets.delete(socket));
-        handleUpgrade(req, socket, head, options);
+        handleUpgrade(req, socket, head, options, router);
       });
       server.on("clientError", (_error, socket) => socket.destroy());
       try {
@@ -221,7 +219,6 @@ export async function startProxy(options: ProxyOptions): Promise<Proxy> {
     async close() {
       for (const socket of sockets) socket.destroy();
       await Promise.all(servers.map(closeServer));
-      options.upstream.close();
     },
   };
 }

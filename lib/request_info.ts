@@ -67,7 +67,8 @@ const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
 
 /**
  * Parses one request as kube-apiserver would. `target` is the HTTP
- * request-target (`/api/v1/pods?watch=1`; absolute-form is accepted).
+ * request-target (`/api/v1/pods?watch=1`; absolute-form is accepted, its
+ * authority unchecked).
  * Never throws: a target Go's HTTP server would reject (bad percent-encoding,
  * control characters, no leading slash) yields a non-resource RequestInfo.
  */

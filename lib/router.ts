@@ -23,8 +23,17 @@ export const LOCAL_CLUSTER = "local";
 
 /** Where one call goes. */
 export type Plan =
-  /** One cluster serves it. */
-  | { kind: "one"; cluster: string; rule?: string; namespace?: string }
+  /**
+   * One cluster serves it. `decorate`: the rule spreads objects over
+   * several clusters, so answers say which cluster an object lives in.
+   */
+  | {
+    kind: "one";
+    cluster: string;
+    rule?: string;
+    namespace?: string;
+    decorate?: boolean;
+  }
   /** Ask every cluster, merge the answers (LIST, WATCH). */
   | {
     kind: "fanout";
@@ -71,7 +80,12 @@ export class Router {
     }
     switch (info.verb) {
       case "create":
-        return { kind: "one", cluster: this.#next(rule, healthy), ...base };
+        return {
+          kind: "one",
+          cluster: this.#next(rule, healthy),
+          ...base,
+          decorate: true,
+        };
       case "list":
       case "watch":
       case "deletecollection":
@@ -85,7 +99,12 @@ export class Router {
         if (
           input.objectCluster && rule.clusters.includes(input.objectCluster)
         ) {
-          return { kind: "one", cluster: input.objectCluster, ...base };
+          return {
+            kind: "one",
+            cluster: input.objectCluster,
+            ...base,
+            decorate: true,
+          };
         }
         return {
           kind: "search",

@@ -14,6 +14,7 @@ import { formatEvent, type LogSink, stdoutSink } from "./log.ts";
 import { type Proxy, startProxy } from "./proxy.ts";
 import { writeAppServiceAccount } from "./service_account.ts";
 import { discoverUpstream } from "./upstream.ts";
+import { RoutingSource } from "./routing_source.ts";
 
 /** Every path and address the sidecar uses; flags fill these in. */
 export interface SidecarOptions {
@@ -29,6 +30,14 @@ export interface SidecarOptions {
   kubeconfig?: string;
   context?: string;
   connectTimeoutMs?: number;
+  /** Phase 2: the routing YAML file (a mounted ConfigMap). */
+  routingConfig?: string;
+  /** Phase 2: directory of kubeconfig files (a mounted Secret). */
+  clustersDir?: string;
+  /** Phase 2: how often each cluster's /readyz is probed. */
+  healthIntervalMs?: number;
+  /** Phase 2: how often the routing files are checked for changes. */
+  reloadIntervalMs?: number;
   env?: Record<string, string | undefined>;
   log?: LogSink;
 }
@@ -49,8 +58,16 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     context: options.context,
     env: options.env,
   });
+  let routing: RoutingSource | undefined;
   try {
     await upstream.auth(); // fail now, not at the first app call
+    routing = new RoutingSource(upstream, {
+      configFile: options.routingConfig,
+      clustersDir: options.clustersDir,
+      healthIntervalMs: options.healthIntervalMs,
+      pollIntervalMs: options.reloadIntervalMs,
+      log,
+    });
     const certs = await prepareCertificates(options.stateDir);
     const proxy = await startProxy({
       hosts: options.hosts.filter((h) => h !== "::1"),
@@ -58,7 +75,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       port: options.port,
       certPem: certs.server.certPem,
       keyPem: certs.server.keyPem,
-      upstream,
+      routing,
       log,
       connectTimeoutMs: options.connectTimeoutMs,
     });
@@ -71,22 +88,29 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       await proxy.close();
       throw error;
     }
+    routing.start();
+    const source = routing;
     log(formatEvent("info", "ready", {
       listen: proxy.hosts.map((h) =>
         h.includes(":") ? `[${h}]:${proxy.port}` : `${h}:${proxy.port}`
       ),
       upstream: upstream.source,
       caReused: certs.caReused,
+      clusters: [...routing.current.registry.names()].sort(),
+      rules: routing.current.config.rules.length,
       startupMs: Math.round(performance.now() - started),
     }));
     return {
       proxy,
       async close() {
+        source.close();
         await proxy.close();
+        upstream.close();
         log(formatEvent("info", "stopped"));
       },
     };
   } catch (error) {
+    routing?.close();
     upstream.close();
     throw error;
   }

@@ -36,6 +36,8 @@ export interface Target {
    * pooled sockets.
    */
   dedicated?: boolean;
+  /** The request body, when the caller has already read (and maybe changed) it. */
+  body?: Uint8Array;
 }
 
 /** How a call ended, for the log line. */
@@ -44,6 +46,8 @@ export interface Outcome {
   bytesIn: number;
   bytesOut: number;
   error?: string;
+  /** The upstream could not be reached at all (no answer came back). */
+  unreachable?: boolean;
 }
 
 /** Headers that describe one connection, not the message (RFC 9110 7.6.1). */
@@ -213,12 +217,13 @@ export function forwardHttp(
     if (error && !outcome.error) outcome.error = error;
     resolve(outcome);
   }
+  const headers = upstreamHeaders(req, target.auth.authorization);
+  if (target.body !== undefined) {
+    delete headers["transfer-encoding"];
+    headers["content-length"] = String(target.body.length);
+  }
   const upReq = request({
-    ...requestOptions(
-      req,
-      target,
-      upstreamHeaders(req, target.auth.authorization),
-    ),
+    ...requestOptions(req, target, headers),
     ...(target.dedicated
       ? { ...target.auth.tls, agent: false }
       : { agent: target.auth.agent }),
@@ -251,6 +256,7 @@ export function forwardHttp(
       outcome.status = 503;
       res.writeHead(503, headers);
       res.end(body);
+      outcome.unreachable = true;
     } else {
       res.destroy();
     }
@@ -262,10 +268,15 @@ export function forwardHttp(
       settle("client closed the connection");
     }
   });
-  req.on("data", (chunk: Uint8Array) => {
-    outcome.bytesIn += chunk.length;
-  });
-  req.pipe(upReq);
+  if (target.body !== undefined) {
+    outcome.bytesIn = target.body.length;
+    upReq.end(target.body);
+  } else {
+    req.on("data", (chunk: Uint8Array) => {
+      outcome.bytesIn += chunk.length;
+    });
+    req.pipe(upReq);
+  }
   return promise;
 }
 

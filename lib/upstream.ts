@@ -140,6 +140,22 @@ function inClusterUpstream(
   };
 }
 
+/**
+ * The context names of a kubeconfig file (Phase 2: each context is a
+ * cluster MCA can route to). Throws with the path if the file is unusable.
+ */
+export function kubeconfigContexts(path: string): string[] {
+  const kc = new KubeConfig();
+  try {
+    kc.loadFromFile(path);
+  } catch (error) {
+    throw new Error(
+      `cannot load kubeconfig ${path}: ${(error as Error).message}`,
+    );
+  }
+  return kc.getContexts().map((c) => c.name);
+}
+
 /** How long a kubeconfig-derived Authorization header is reused. */
 const AUTH_CACHE_MS = 10_000;
 

@@ -163,7 +163,13 @@ Deno.test("router: plans for single, failover, spread and fan-out", () => {
     router.plan(info("PUT", "/api/v1/namespaces/spread/configmaps/x"), {
       objectCluster: "west",
     }),
-    { kind: "one", cluster: "west", rule: "spread", namespace: undefined },
+    {
+      kind: "one",
+      cluster: "west",
+      rule: "spread",
+      namespace: undefined,
+      decorate: true,
+    },
   );
 });
 

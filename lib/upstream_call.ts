@@ -1,0 +1,123 @@
+/**
+ * One call to one cluster whose answer MCA reads itself (instead of piping
+ * it to the app): the building block of fan-out LIST/WATCH, by-name search
+ * across clusters, and namespace rewriting. Bodies sent are small (MCA reads
+ * them only for creates and updates); answers are read whole (objects and
+ * lists) or line by line (watches).
+ *
+ * @module
+ */
+
+import { request } from "node:https";
+import type { IncomingMessage, OutgoingHttpHeaders } from "node:http";
+import type { Upstream } from "./upstream.ts";
+
+/** What to send. */
+export interface CallOptions {
+  method: string;
+  /** Request target: path and query. */
+  target: string;
+  /** Headers without credentials; the upstream's are added. */
+  headers: OutgoingHttpHeaders;
+  body?: Uint8Array;
+  /** A connection of its own (watches). */
+  dedicated?: boolean;
+  connectTimeoutMs: number;
+  /** Aborts the call (the app went away). */
+  signal?: AbortSignal;
+}
+
+/** Sends a call and resolves with the response head (body unread). */
+export async function callUpstream(
+  upstream: Upstream,
+  options: CallOptions,
+): Promise<IncomingMessage> {
+  const auth = await upstream.auth();
+  const headers: OutgoingHttpHeaders = { ...options.headers };
+  if (auth.authorization) headers["authorization"] = auth.authorization;
+  delete headers["content-length"];
+  delete headers["transfer-encoding"];
+  if (options.body !== undefined) {
+    headers["content-length"] = String(options.body.length);
+  }
+  const prefix = upstream.url.pathname.replace(/\/+$/, "");
+  const { promise, resolve, reject } = Promise.withResolvers<IncomingMessage>();
+  const req = request({
+    protocol: "https:",
+    host: upstream.url.hostname.replace(/^\[|\]$/g, ""),
+    port: upstream.url.port || 443,
+    method: options.method,
+    path: prefix + options.target,
+    headers,
+    signal: options.signal,
+    ...(options.dedicated
+      ? { ...auth.tls, agent: false }
+      : { agent: auth.agent }),
+  }, resolve);
+  const timer = setTimeout(() => {
+    req.destroy(new Error(`no answer within ${options.connectTimeoutMs} ms`));
+  }, options.connectTimeoutMs);
+  req.once("response", () => clearTimeout(timer));
+  req.once("error", (error) => {
+    clearTimeout(timer);
+    reject(error);
+  });
+  req.once("close", () => clearTimeout(timer));
+  req.end(options.body);
+  return await promise;
+}
+
+/** Reads a whole answer; refuses bodies larger than `limit` bytes. */
+export function readBody(
+  res: IncomingMessage,
+  limit = 512 * 1024 * 1024,
+): Promise<Uint8Array> {
+  const { promise, resolve, reject } = Promise.withResolvers<Uint8Array>();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  res.on("data", (chunk: Uint8Array) => {
+    size += chunk.length;
+    if (size > limit) {
+      res.destroy(new Error(`answer larger than ${limit} bytes`));
+      return;
+    }
+    chunks.push(chunk);
+  });
+  res.on("error", reject);
+  res.on("end", () => {
+    const out = new Uint8Array(size);
+    let at = 0;
+    for (const c of chunks) {
+      out.set(c, at);
+      at += c.length;
+    }
+    resolve(out);
+  });
+  return promise;
+}
+
+/** Reads a JSON answer; undefined if it is not JSON. */
+export async function readJson(res: IncomingMessage): Promise<unknown> {
+  const body = await readBody(res);
+  try {
+    return JSON.parse(new TextDecoder().decode(body));
+  } catch {
+    return undefined;
+  }
+}
+
+/** Yields the lines of a streaming answer (watch events) as they arrive. */
+export async function* readLines(res: IncomingMessage): AsyncGenerator<string> {
+  const decoder = new TextDecoder();
+  let buffer = "";
+  for await (const chunk of res) {
+    buffer += decoder.decode(chunk as Uint8Array, { stream: true });
+    let nl;
+    while ((nl = buffer.indexOf("\n")) >= 0) {
+      const line = buffer.slice(0, nl).trim();
+      buffer = buffer.slice(nl + 1);
+      if (line !== "") yield line;
+    }
+  }
+  if (buffer.trim() !== "") yield buffer.trim();
+}
