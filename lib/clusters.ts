@@ -96,8 +96,12 @@ export class ClusterRegistry {
     }));
   }
 
-  /** Starts periodic probes (the first one at once). */
+  /**
+   * Starts periodic probes (the first one at once). With only `local` there
+   * is nothing to choose between, so nothing is probed.
+   */
   start(): void {
+    if (this.#upstreams.size < 2) return;
     this.checkAll();
     this.#timer = setInterval(
       () => this.checkAll(),

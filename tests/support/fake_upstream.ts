@@ -375,7 +375,8 @@ function handleRequest(
       bodyBytes: bytes,
       bodySha256: hash.digest("hex"),
     };
-    state.requests.push(entry);
+    // Health probes are background noise for the tests: not recorded.
+    if (entry.url !== "/readyz") state.requests.push(entry);
     notify(state);
     return entry;
   }
@@ -421,6 +422,8 @@ function route(
   let m: RegExpMatchArray | null;
   if (method === "GET" && path === "/version") {
     sendJson(res, 200, FAKE_VERSION);
+  } else if (method === "GET" && path === "/readyz") {
+    res.writeHead(200, { "content-type": "text/plain" }).end("ok");
   } else if (method === "GET" && (m = path.match(/^\/status\/(\d{3})$/))) {
     const code = Number(m[1]);
     sendStatus(res, code, `fake status ${code}`);

@@ -22,6 +22,10 @@ const TMP = new URL("../../tmp/", import.meta.url).pathname;
 /** The fake upstream, the sidecar in front of it, and their directories. */
 export interface Fixture {
   upstream: FakeUpstream;
+  /** Phase 2: one fake upstream per remote cluster, by name. */
+  remotes: Map<string, FakeUpstream>;
+  /** Phase 2: the routing file (rewrite it to test reloads). */
+  routingFile: string;
   sidecar: Sidecar;
   port: number;
   dir: string;
@@ -40,6 +44,27 @@ export interface Fixture {
 /** Options of {@link startFixture}. */
 export interface FixtureOptions {
   connectTimeoutMs?: number;
+  /** Remote clusters to start, each a fake upstream behind a kubeconfig. */
+  remotes?: string[];
+  /** Routing YAML; written to a file the sidecar watches. */
+  routing?: string;
+}
+
+function kubeconfigFor(name: string, upstream: FakeUpstream): string {
+  return JSON.stringify({
+    apiVersion: "v1",
+    kind: "Config",
+    clusters: [{
+      name,
+      cluster: {
+        server: upstream.url,
+        "certificate-authority-data": btoa(upstream.caPem),
+      },
+    }],
+    users: [{ name, user: { token: DEFAULT_FAKE_TOKEN } }],
+    contexts: [{ name, context: { cluster: name, user: name } }],
+    "current-context": name,
+  });
 }
 
 /** Starts the fake upstream and a sidecar in front of it. */
@@ -59,6 +84,23 @@ export async function startFixture(
     namespace: "team-a",
   });
   await writeProjectedVolume(realSaDir, files(DEFAULT_FAKE_TOKEN));
+  const remotes = new Map<string, FakeUpstream>();
+  const clustersDir = join(dir, "clusters");
+  const routingFile = join(dir, "routing.yaml");
+  if (options.remotes) {
+    await Deno.mkdir(clustersDir);
+    for (const name of options.remotes) {
+      const remote = await startFakeUpstream();
+      remotes.set(name, remote);
+      await Deno.writeTextFile(
+        join(clustersDir, `${name}.kubeconfig`),
+        kubeconfigFor(name, remote),
+      );
+    }
+  }
+  if (options.routing !== undefined) {
+    await Deno.writeTextFile(routingFile, options.routing);
+  }
   const logs: string[] = [];
   const start = () =>
     startSidecar({
@@ -72,11 +114,26 @@ export async function startFixture(
         KUBERNETES_SERVICE_PORT: String(upstream.port),
       },
       connectTimeoutMs: options.connectTimeoutMs,
+      clustersDir: options.remotes ? clustersDir : undefined,
+      routingConfig: options.routing !== undefined ? routingFile : undefined,
+      healthIntervalMs: 100,
+      reloadIntervalMs: 50,
       log: (line) => logs.push(line),
     });
+  let sidecar: Sidecar;
+  try {
+    sidecar = await start();
+  } catch (error) {
+    await upstream.close();
+    for (const remote of remotes.values()) await remote.close();
+    await Deno.remove(dir, { recursive: true });
+    throw error;
+  }
   const fixture: Fixture = {
     upstream,
-    sidecar: await start(),
+    remotes,
+    routingFile,
+    sidecar,
     port: 0,
     dir,
     realSaDir,
@@ -93,6 +150,7 @@ export async function startFixture(
     async close() {
       await fixture.sidecar.close();
       await upstream.close();
+      for (const remote of remotes.values()) await remote.close();
       await Deno.remove(dir, { recursive: true });
     },
   };
