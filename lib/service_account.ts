@@ -115,6 +115,15 @@ export async function writeAppServiceAccount(
   dir: string,
   files: AppServiceAccount,
 ): Promise<void> {
+  try {
+    await Deno.mkdir(dir, { recursive: true }); // in a Pod: the emptyDir, present
+  } catch (error) {
+    throw new Error(
+      `cannot create ${dir}: ${
+        (error as Error).message
+      }; pass a writable --mca-sa-dir`,
+    );
+  }
   await writeFileAtomic(join(dir, "namespace"), files.namespace);
   await writeFileAtomic(join(dir, "token"), PLACEHOLDER_TOKEN);
   await writeFileAtomic(join(dir, "ca.crt"), files.caPem);

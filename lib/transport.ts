@@ -78,6 +78,8 @@ export function isDroppedRequestHeader(
   if (CREDENTIAL_HEADERS.has(lower)) return true;
   if (CREDENTIAL_PREFIXES.some((p) => lower.startsWith(p))) return true;
   if (lower === "host") return true; // set from the upstream URL
+  // The listener already answered `Expect: 100-continue` to the app.
+  if (lower === "expect") return true;
   if (upgrade && (lower === "connection" || lower === "upgrade")) return false;
   return HOP_BY_HOP.has(lower) || connectionTokens.has(lower);
 }
@@ -272,12 +274,32 @@ export function forwardHttp(
     outcome.bytesIn = target.body.length;
     upReq.end(target.body);
   } else {
-    req.on("data", (chunk: Uint8Array) => {
-      outcome.bytesIn += chunk.length;
-    });
-    req.pipe(upReq);
+    streamBody(req, upReq, outcome);
   }
   return promise;
+}
+
+/**
+ * Streams an app's request body upstream, always handing the last chunk to
+ * `end()`. Under Deno 2.9 a `node:https` client request whose body was
+ * finished by a bare `end()` after asynchronous `write()`s never emits
+ * `finish`: its pooled socket then stalls the next call it carries.
+ */
+function streamBody(
+  req: IncomingMessage,
+  upReq: ReturnType<typeof request>,
+  outcome: Outcome,
+): void {
+  let held: Uint8Array | undefined;
+  req.on("data", (chunk: Uint8Array) => {
+    outcome.bytesIn += chunk.length;
+    if (held !== undefined && !upReq.write(held)) {
+      req.pause();
+      upReq.once("drain", () => req.resume());
+    }
+    held = chunk;
+  });
+  req.on("end", () => upReq.end(held));
 }
 
 function rawHead(

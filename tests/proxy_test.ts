@@ -486,3 +486,34 @@ Deno.test("proxy: keep-alive connections stay usable after watches", async () =>
     await f.close();
   }
 });
+
+Deno.test("proxy: a call after one with a body is not stalled (pooled upstream socket)", async () => {
+  const f = await startFixture();
+  try {
+    const big = JSON.stringify({ data: "y".repeat(2 * 1024 * 1024) });
+    for (const body of ['{"a":1}', big, '{"b":2}']) {
+      const posted = await appCall(
+        f,
+        "POST",
+        "/api/v1/namespaces/team-a/configmaps",
+        {
+          body,
+          headers: {
+            "content-type": "application/json",
+            expect: "100-continue",
+          },
+        },
+      );
+      assert.equal(posted.status, 201);
+      assert.equal(JSON.parse(posted.text).received, body.length);
+      // the pooled upstream socket the POST used must carry this GET at once
+      const got = await appCall(f, "GET", "/version");
+      assert.equal(got.status, 200);
+    }
+    for (const r of f.upstream.requests) {
+      assert.equal(r.headers.expect, undefined);
+    }
+  } finally {
+    await f.close();
+  }
+});

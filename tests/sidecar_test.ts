@@ -46,9 +46,12 @@ Deno.test("sidecar: start-up failures are clear and leave nothing behind", async
       () => startSidecar({ ...base, port: busyPort }),
       /cannot listen on port/,
     );
-    // the app directory does not exist: refuse, and free the port again
-    await assert.rejects(() => startSidecar(base), /cannot write .*app/);
-    await Deno.mkdir(base.mcaSaDir);
+    // the app directory cannot be made: refuse, and free the port again
+    await Deno.writeTextFile(join(dir, "file"), "");
+    await assert.rejects(
+      () => startSidecar({ ...base, mcaSaDir: join(dir, "file", "sa") }),
+      /cannot create .*file\/sa.*--mca-sa-dir/,
+    );
     const ok = await startSidecar(base);
     await ok.close();
   } finally {
