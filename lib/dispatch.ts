@@ -117,7 +117,10 @@ export async function dispatch(
   options: DispatchOptions,
 ): Promise<Dispatched> {
   const { state, router } = options;
-  let plan = router.plan(info);
+  // A first look, without taking a round-robin turn: it only tells whether
+  // the body is needed to decide.
+  let plan = router.plan(info, {}, { advance: false });
+  let final = false;
   let body: Uint8Array | undefined;
   const spread = plan.kind !== "one" || plan.decorate === true;
   if (
@@ -145,11 +148,15 @@ export async function dispatch(
       const labels = objectLabels(parsed);
       const objectCluster = undecorateObject(parsed);
       plan = router.plan(info, { objectLabels: labels, objectCluster });
+      final = true;
       if (plan.namespace && info.namespace) {
         rewriteBodyNamespace(parsed, info.namespace, plan.namespace);
       }
       body = new TextEncoder().encode(JSON.stringify(parsed));
     }
+  }
+  if (!final && plan.kind === "one" && plan.decorate) {
+    plan = router.plan(info); // now take the turn
   }
   const onClusterError = (cluster: string, error: Error) =>
     state.registry.setHealthy(cluster, false, error.message);

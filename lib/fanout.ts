@@ -138,7 +138,9 @@ export function requestedVersions(
 export async function fanoutList(call: FanoutCall): Promise<Outcome> {
   const params =
     new URL(call.req.url ?? "/", "https://mca.invalid").searchParams;
-  if (params.get("limit") || params.get("continue")) {
+  if (
+    call.req.method === "GET" && (params.get("limit") || params.get("continue"))
+  ) {
     return await pagedList(call);
   }
   const versions = requestedVersions(call);

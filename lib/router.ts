@@ -51,6 +51,15 @@ export interface PlanInput extends MatchInput {
   objectCluster?: string;
 }
 
+/** Options of {@link Router.plan}. */
+export interface PlanOptions {
+  /**
+   * Take a round-robin turn (default). A caller that plans twice for one
+   * call (before and after reading its body) passes false the first time.
+   */
+  advance?: boolean;
+}
+
 /** Tells whether a cluster currently answers its health checks. */
 export type HealthCheck = (cluster: string) => boolean;
 
@@ -66,7 +75,11 @@ export class Router {
   }
 
   /** The plan for one call. */
-  plan(info: RequestInfo, input: PlanInput = {}): Plan {
+  plan(
+    info: RequestInfo,
+    input: PlanInput = {},
+    options: PlanOptions = {},
+  ): Plan {
     const config = this.#config();
     if (!info.isResourceRequest) {
       return { kind: "one", cluster: config.discovery };
@@ -78,11 +91,16 @@ export class Router {
     if (rule.clusters.length === 1 || rule.strategy === "first-healthy") {
       return { kind: "one", cluster: healthy[0] ?? rule.clusters[0], ...base };
     }
-    switch (info.verb) {
+    // A create on a subresource (exec, eviction, token...) concerns an
+    // object that already lives somewhere: it is a by-name call.
+    const verb = info.verb === "create" && info.name !== "" ? "get" : info.verb;
+    switch (verb) {
       case "create":
         return {
           kind: "one",
-          cluster: this.#next(rule, healthy),
+          cluster: options.advance === false
+            ? (healthy[0] ?? rule.clusters[0])
+            : this.#next(rule, healthy),
           ...base,
           decorate: true,
         };

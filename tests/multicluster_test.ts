@@ -391,3 +391,40 @@ Deno.test("multi-cluster: an invalid configuration at start is a clear start-up 
     /routing.yaml:2: unknown cluster "west" in rule rule-1 \(known: east, local\)/,
   );
 });
+
+Deno.test("multi-cluster: creates on a round-robin set alternate clusters", async () => {
+  const f = await startFixture({ remotes: ["east", "west"], routing: ROUTING });
+  try {
+    for (let i = 0; i < 4; i++) {
+      const answer = await appCall(
+        f,
+        "POST",
+        "/api/v1/namespaces/spread-1/configmaps",
+        {
+          body: JSON.stringify({ metadata: { name: `c${i}` } }),
+          headers: { "content-type": "application/json" },
+        },
+      );
+      assert.equal(answer.status, 201);
+    }
+    assert.deepEqual(calls(f).map((l) => l.cluster), [
+      "east",
+      "west",
+      "east",
+      "west",
+    ]);
+    // exec on a spread set is a call by name, not a create
+    const exec = calls(f).length;
+    await appCall(f, "POST", "/api/v1/namespaces/spread-1/pods/p/eviction", {
+      body: "{}",
+      headers: { "content-type": "application/json" },
+    });
+    assert.equal(
+      calls(f)[exec].cluster,
+      "east+west",
+      "asked cluster by cluster",
+    );
+  } finally {
+    await f.close();
+  }
+});
