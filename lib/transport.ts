@@ -239,7 +239,10 @@ export function forwardHttp(
       upRes.statusMessage,
       downstreamHeaders(upRes),
     );
-    if (upRes.headers["content-length"] === undefined) {
+    if (
+      upRes.headers["content-length"] === undefined &&
+      hasBody(req.method, outcome.status)
+    ) {
       res.flushHeaders(); // a watch's client must see the headers at once
     }
     upRes.on("data", (chunk: Uint8Array) => {
@@ -300,6 +303,16 @@ function streamBody(
     held = chunk;
   });
   req.on("end", () => upReq.end(held));
+}
+
+/**
+ * Whether a response carries a body (RFC 9110 6.4.1). Flushing the head of
+ * one that cannot (304, 204, HEAD) made Deno's server leave that response
+ * unfinished, and the next response on the connection never went out.
+ */
+function hasBody(method: string | undefined, status: number): boolean {
+  return method !== "HEAD" && status >= 200 && status !== 204 &&
+    status !== 304;
 }
 
 function rawHead(

@@ -517,3 +517,42 @@ Deno.test("proxy: a call after one with a body is not stalled (pooled upstream s
     await f.close();
   }
 });
+
+Deno.test("proxy: answers without a body (304, 204, HEAD) leave the connection usable", async () => {
+  const f = await startFixture();
+  const agent = new Agent({ keepAlive: true, maxSockets: 1, ca: f.appCa() });
+  const call = (method: string, path: string): Promise<number> => {
+    const { promise, resolve, reject } = Promise.withResolvers<number>();
+    const req = request(
+      { host: "127.0.0.1", port: f.port, path, method, agent, timeout: 5000 },
+      (res) => {
+        res.resume();
+        res.on("end", () => resolve(res.statusCode ?? 0));
+      },
+    );
+    req.on(
+      "timeout",
+      () => req.destroy(new Error(`${method} ${path} stalled`)),
+    );
+    req.on("error", reject);
+    req.end();
+    return promise;
+  };
+  try {
+    for (
+      const [method, path, want] of [
+        ["GET", "/status/304", 304],
+        ["GET", "/version", 200],
+        ["GET", "/status/204", 204],
+        ["GET", "/version", 200],
+        ["HEAD", "/version", 404], // the fake serves GET only
+        ["GET", "/version", 200],
+      ] as const
+    ) {
+      assert.equal(await call(method, path), want, `${method} ${path}`);
+    }
+  } finally {
+    agent.destroy();
+    await f.close();
+  }
+});
