@@ -28,7 +28,7 @@ import {
   undecorateObject,
 } from "./rewrite.ts";
 import { callUpstream, readBody, readLines } from "./upstream_call.ts";
-import { failureStatus, statusResponse } from "./status.ts";
+import { failureStatus, statusResponse, writeStatus } from "./status.ts";
 
 /** The largest body MCA reads to decide (kube-apiserver's own limit is 3 MiB). */
 const MAX_BODY = 3 * 1024 * 1024;
@@ -96,19 +96,6 @@ function parseBody(body: Uint8Array, contentType: string): unknown {
   }
 }
 
-function reject(
-  res: ServerResponse,
-  code: number,
-  reason: string,
-  message: string,
-): Outcome {
-  const { headers, body } = statusResponse(
-    failureStatus(code, reason, message),
-  );
-  res.writeHead(code, headers).end(body);
-  return { status: code, bytesIn: 0, bytesOut: body.length };
-}
-
 /** Plans and serves one HTTP call. */
 export async function dispatch(
   req: IncomingMessage,
@@ -132,7 +119,7 @@ export async function dispatch(
     if (body === undefined) {
       return {
         cluster: describe(plan),
-        outcome: reject(
+        outcome: writeStatus(
           res,
           413,
           "RequestEntityTooLarge",
@@ -190,7 +177,7 @@ export async function dispatch(
   if (plan.clusters.length === 0) {
     return {
       cluster: "none",
-      outcome: reject(
+      outcome: writeStatus(
         res,
         503,
         "ServiceUnavailable",

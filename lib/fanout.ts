@@ -38,7 +38,7 @@ import {
   rewriteBodyNamespace,
   rewriteTargetNamespace,
 } from "./rewrite.ts";
-import { failureStatus, statusResponse } from "./status.ts";
+import { writeStatus } from "./status.ts";
 import type { Outcome } from "./transport.ts";
 
 /** What a merged call needs. */
@@ -66,7 +66,6 @@ export function warning(clusters: string[]): string {
   ).join(", ");
 }
 
-/** Shared with the merged watch. */
 export function sendJson(
   res: ServerResponse,
   status: number,
@@ -83,25 +82,7 @@ export function sendJson(
   return Buffer.byteLength(text);
 }
 
-/** Shared with the merged watch. */
-export function sendStatus(
-  res: ServerResponse,
-  code: number,
-  reason: string,
-  message: string,
-): Outcome {
-  const { headers, body } = statusResponse(
-    failureStatus(code, reason, message),
-    {
-      retryAfterSeconds: code === 503 ? 1 : undefined,
-    },
-  );
-  res.writeHead(code, headers).end(body);
-  return { status: code, bytesIn: 0, bytesOut: body.length };
-}
-
 /** The request target for one cluster: its version, its continue, its namespace. */
-/** Shared with the merged watch. */
 export function targetFor(
   call: FanoutCall,
   params: Record<string, string | undefined>,
@@ -117,14 +98,12 @@ export function targetFor(
     : target;
 }
 
-/** Shared with the merged watch. */
 export function fixNamespace(call: FanoutCall, body: unknown): void {
   if (call.namespace) {
     rewriteBodyNamespace(body, call.namespace.remote, call.namespace.app);
   }
 }
 
-/** Shared with the merged watch. */
 export function requestedVersions(
   call: FanoutCall,
 ): VersionVector | "any" | "invalid" {
@@ -185,7 +164,7 @@ export async function fanoutList(call: FanoutCall): Promise<Outcome> {
     ...answers.filter((a) => a.status === 0).map((a) => a.name),
   ];
   if (ok.length === 0) {
-    return sendStatus(
+    return writeStatus(
       call.res,
       503,
       "ServiceUnavailable",
@@ -243,7 +222,7 @@ async function pagedList(call: FanoutCall): Promise<Outcome> {
     ? decodeContinue(token)
     : { cluster: names[0], continue: "", versions: {} };
   if (!state || !names.includes(state.cluster)) {
-    return sendStatus(
+    return writeStatus(
       call.res,
       410,
       "Expired",
@@ -266,7 +245,7 @@ async function pagedList(call: FanoutCall): Promise<Outcome> {
     return undefined;
   });
   if (!res) {
-    return sendStatus(
+    return writeStatus(
       call.res,
       503,
       "ServiceUnavailable",
@@ -367,7 +346,7 @@ export async function searchByName(
     call.res.writeHead(last.status, last.headers).end(last.body);
     return { status: last.status, bytesIn: 0, bytesOut: last.body.length };
   }
-  return sendStatus(
+  return writeStatus(
     call.res,
     503,
     "ServiceUnavailable",

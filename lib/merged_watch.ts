@@ -18,13 +18,12 @@ import {
   type VersionVector,
 } from "./resource_version.ts";
 import { decorateObjects } from "./rewrite.ts";
-import { failureStatus } from "./status.ts";
+import { failureStatus, writeStatus } from "./status.ts";
 import type { Outcome } from "./transport.ts";
 import {
   type FanoutCall,
   fixNamespace,
   requestedVersions,
-  sendStatus,
   targetFor,
   warning,
 } from "./fanout.ts";
@@ -99,7 +98,7 @@ export async function fanoutWatch(call: FanoutCall): Promise<Outcome> {
     ...opened.filter((o) => !o.res).map((o) => o.name),
   ];
   if (live.length === 0) {
-    return sendStatus(
+    return writeStatus(
       call.res,
       503,
       "ServiceUnavailable",

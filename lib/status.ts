@@ -9,6 +9,8 @@
  * @module
  */
 
+import type { ServerResponse } from "node:http";
+
 /** The Kubernetes `metav1.Status` object MCA sends. */
 export interface Status {
   kind: "Status";
@@ -52,4 +54,22 @@ export function statusResponse(
     headers["retry-after"] = String(options.retryAfterSeconds);
   }
   return { headers, body };
+}
+
+/**
+ * Answers a call with a failure `Status` (503s carry `Retry-After: 1`) and
+ * returns what the log line needs.
+ */
+export function writeStatus(
+  res: ServerResponse,
+  code: number,
+  reason: string,
+  message: string,
+): { status: number; bytesIn: number; bytesOut: number } {
+  const { headers, body } = statusResponse(
+    failureStatus(code, reason, message),
+    { retryAfterSeconds: code === 503 ? 1 : undefined },
+  );
+  res.writeHead(code, headers).end(body);
+  return { status: code, bytesIn: 0, bytesOut: body.length };
 }

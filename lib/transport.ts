@@ -200,6 +200,23 @@ function unavailable(target: Target, error: Error) {
 }
 
 /**
+ * The outcome of an exchange and the one-shot function that reports it
+ * (events from both sockets race to end an exchange; the first wins).
+ */
+function settler() {
+  const { promise, resolve } = Promise.withResolvers<Outcome>();
+  const outcome: Outcome = { status: 0, bytesIn: 0, bytesOut: 0 };
+  let settled = false;
+  function settle(error?: string) {
+    if (settled) return;
+    settled = true;
+    if (error && !outcome.error) outcome.error = error;
+    resolve(outcome);
+  }
+  return { promise, outcome, settle };
+}
+
+/**
  * Forwards one plain HTTP call and streams the answer back.
  *
  * Resolves when the exchange is over (finished, failed or abandoned by the
@@ -210,15 +227,7 @@ export function forwardHttp(
   res: ServerResponse,
   target: Target,
 ): Promise<Outcome> {
-  const { promise, resolve } = Promise.withResolvers<Outcome>();
-  const outcome: Outcome = { status: 0, bytesIn: 0, bytesOut: 0 };
-  let settled = false;
-  function settle(error?: string) {
-    if (settled) return;
-    settled = true;
-    if (error && !outcome.error) outcome.error = error;
-    resolve(outcome);
-  }
+  const { promise, outcome, settle } = settler();
   const headers = upstreamHeaders(req, target.auth.authorization);
   if (target.body !== undefined) {
     delete headers["transfer-encoding"];
@@ -353,15 +362,7 @@ export function forwardUpgrade(
   head: Uint8Array,
   target: Target,
 ): Promise<Outcome> {
-  const { promise, resolve } = Promise.withResolvers<Outcome>();
-  const outcome: Outcome = { status: 0, bytesIn: 0, bytesOut: 0 };
-  let settled = false;
-  function settle(error?: string) {
-    if (settled) return;
-    settled = true;
-    if (error && !outcome.error) outcome.error = error;
-    resolve(outcome);
-  }
+  const { promise, outcome, settle } = settler();
   const upReq = request({
     ...requestOptions(
       req,
