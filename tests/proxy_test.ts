@@ -3,7 +3,11 @@ import { createHash } from "node:crypto";
 import { Agent, request } from "node:https";
 import { connect, type TLSSocket } from "node:tls";
 import { appCall, startFixture } from "./support/sidecar_fixture.ts";
-import { DEFAULT_FAKE_TOKEN, GZIP_WIRE_BODY } from "./support/fake_upstream.ts";
+import {
+  DEFAULT_FAKE_TOKEN,
+  GZIP_WIRE_BODY,
+  startFakeUpstream,
+} from "./support/fake_upstream.ts";
 import { runProbe } from "../lib/probe.ts";
 import { PLACEHOLDER_TOKEN } from "../lib/service_account.ts";
 
@@ -554,5 +558,27 @@ Deno.test("proxy: answers without a body (304, 204, HEAD) leave the connection u
   } finally {
     agent.destroy();
     await f.close();
+  }
+});
+
+Deno.test("proxy: upstream down, then back on the same address: calls recover", async () => {
+  const f = await startFixture({ connectTimeoutMs: 2000 });
+  const port = f.upstream.port;
+  let revived: Awaited<ReturnType<typeof startFakeUpstream>> | undefined;
+  try {
+    assert.equal((await appCall(f, "GET", "/version")).status, 200);
+    await f.upstream.close();
+    assert.equal((await appCall(f, "GET", "/version")).status, 503);
+    revived = await startFakeUpstream({ port });
+    const back = await appCall(f, "GET", "/version");
+    assert.equal(back.status, 200, back.text);
+    assert.equal(
+      revived.requests.at(-1)!.headers.authorization,
+      `Bearer ${DEFAULT_FAKE_TOKEN}`,
+    );
+  } finally {
+    await f.sidecar.close();
+    await revived?.close();
+    await Deno.remove(f.dir, { recursive: true });
   }
 });

@@ -77,6 +77,8 @@ export interface FakeUpstreamOptions {
   token?: string;
   /** Address to listen on; default "127.0.0.1". The port is always random. */
   host?: string;
+  /** Port to listen on; a free one when not set (0). */
+  port?: number;
   /**
    * Server certificate, key and CA PEMs; default a shared process-wide
    * CA + leaf for IP:127.0.0.1 and DNS:localhost.
@@ -237,7 +239,7 @@ export function startFakeUpstream(
 
   return new Promise<FakeUpstream>((resolve, reject) => {
     server.once("error", reject);
-    server.listen(0, host, function onListening() {
+    server.listen(options.port ?? 0, host, function onListening() {
       server.off("error", reject);
       const address = server.address();
       if (address === null || typeof address === "string") {
