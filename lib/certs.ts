@@ -40,6 +40,7 @@ export const DEFAULT_SERVER_NAMES: ServerNames = {
 
 const CA_CERT_FILE = "ca.crt";
 const CA_KEY_FILE = "ca.key";
+const LEAF_KEY_FILE = "server.key";
 const DAY_MS = 24 * 60 * 60 * 1000;
 /** The CA outlives any Pod; apps load it once and never reload it. */
 const CA_VALIDITY_DAYS = 3650;
@@ -149,6 +150,16 @@ function isUsableCa(pair: KeyPair): boolean {
   }
 }
 
+function readUsableKey(path: string): string | undefined {
+  try {
+    const pem = Deno.readTextFileSync(path);
+    forge.pki.privateKeyFromPem(pem);
+    return pem;
+  } catch {
+    return undefined;
+  }
+}
+
 /** What {@link prepareCertificates} produced, and whether the CA is new. */
 export interface Certificates {
   ca: KeyPair;
@@ -181,14 +192,21 @@ export async function prepareCertificates(
   }
   const reuse = stored !== undefined && isUsableCa(stored);
   if (!reuse) await Deno.mkdir(stateDir, { recursive: true, mode: 0o700 });
+  // The serving key is kept too: a restart then only signs a new
+  // certificate (milliseconds) instead of generating a key.
+  const leafKeyPath = join(stateDir, LEAF_KEY_FILE);
+  const storedLeafKey = reuse ? readUsableKey(leafKeyPath) : undefined;
   const [caKeyPem, leafKeyPem] = await Promise.all([
     reuse ? Promise.resolve("") : rsaKeyPem(),
-    rsaKeyPem(),
+    storedLeafKey !== undefined ? Promise.resolve(storedLeafKey) : rsaKeyPem(),
   ]);
   const ca = reuse ? stored! : createCa(caKeyPem);
   if (!reuse) {
     await writeFileAtomic(keyPath, ca.keyPem, { mode: 0o600 });
     await writeFileAtomic(certPath, ca.certPem, { mode: 0o600 });
+  }
+  if (storedLeafKey === undefined) {
+    await writeFileAtomic(leafKeyPath, leafKeyPem, { mode: 0o600 });
   }
   return { ca, server: issueLeaf(ca, leafKeyPem, names), caReused: reuse };
 }

@@ -132,10 +132,10 @@ export class ClusterRegistry {
  * Two contexts with the same name, or a context called `local`, are errors
  * naming both places.
  */
-export function loadClusters(
+export async function loadClusters(
   local: Upstream,
   dir: string | undefined,
-): Map<string, Upstream> {
+): Promise<Map<string, Upstream>> {
   const upstreams = new Map<string, Upstream>([[LOCAL_CLUSTER, local]]);
   if (dir === undefined) return upstreams;
   const origin = new Map<string, string>();
@@ -153,7 +153,7 @@ export function loadClusters(
   try {
     for (const file of files) {
       const path = join(dir, file);
-      for (const context of kubeconfigContexts(path)) {
+      for (const context of await kubeconfigContexts(path)) {
         if (context === LOCAL_CLUSTER) {
           throw new Error(
             `${path}: context "local" is reserved for the Pod's own cluster; rename it`,
@@ -169,7 +169,7 @@ export function loadClusters(
         origin.set(context, path);
         upstreams.set(
           context,
-          discoverUpstream({ saDir: "", kubeconfig: path, context }),
+          await discoverUpstream({ saDir: "", kubeconfig: path, context }),
         );
       }
     }

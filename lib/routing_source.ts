@@ -66,9 +66,17 @@ function fingerprint(path: string | undefined): string {
   return parts.sort().join("|");
 }
 
+function sourceFingerprint(options: SourceOptions): string {
+  return fingerprint(options.configFile) + "#" +
+    fingerprint(options.clustersDir);
+}
+
 /** Builds a state from the files; throws with file and line on any error. */
-function load(local: Upstream, options: SourceOptions): RoutingState {
-  const upstreams = loadClusters(local, options.clustersDir);
+async function load(
+  local: Upstream,
+  options: SourceOptions,
+): Promise<RoutingState> {
+  const upstreams = await loadClusters(local, options.clustersDir);
   const registryOptions: RegistryOptions = {
     healthIntervalMs: options.healthIntervalMs,
     log: options.log,
@@ -105,13 +113,27 @@ export class RoutingSource {
   #state: RoutingState;
   #seen: string;
   #timer: ReturnType<typeof setInterval> | undefined;
+  #reloading = false;
 
-  /** Loads the first version; throws (start-up fails) if it is invalid. */
-  constructor(local: Upstream, options: SourceOptions) {
+  private constructor(
+    local: Upstream,
+    options: SourceOptions,
+    state: RoutingState,
+    seen: string,
+  ) {
     this.#local = local;
     this.#options = options;
-    this.#seen = this.#fingerprint();
-    this.#state = load(local, options);
+    this.#state = state;
+    this.#seen = seen;
+  }
+
+  /** Loads the first version; rejects (start-up fails) if it is invalid. */
+  static async open(
+    local: Upstream,
+    options: SourceOptions,
+  ): Promise<RoutingSource> {
+    const seen = sourceFingerprint(options);
+    return new RoutingSource(local, options, await load(local, options), seen);
   }
 
   /** The state in force now. */
@@ -119,19 +141,16 @@ export class RoutingSource {
     return this.#state;
   }
 
-  #fingerprint(): string {
-    return fingerprint(this.#options.configFile) + "#" +
-      fingerprint(this.#options.clustersDir);
-  }
-
-  /** Reloads if the files changed; returns whether a new version is in force. */
-  reload(): boolean {
-    const seen = this.#fingerprint();
+  /** Reloads if the files changed; resolves whether a new version is in force. */
+  async reload(): Promise<boolean> {
+    if (this.#reloading) return false;
+    const seen = sourceFingerprint(this.#options);
     if (seen === this.#seen) return false;
     this.#seen = seen;
     let next: RoutingState;
+    this.#reloading = true;
     try {
-      next = load(this.#local, this.#options);
+      next = await load(this.#local, this.#options);
     } catch (error) {
       this.#options.log(
         formatEvent(
@@ -143,6 +162,8 @@ export class RoutingSource {
         ),
       );
       return false;
+    } finally {
+      this.#reloading = false;
     }
     const previous = this.#state;
     this.#state = next;

@@ -52,7 +52,7 @@ export interface Sidecar {
 export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   const log = options.log ?? stdoutSink;
   const started = performance.now();
-  const upstream = discoverUpstream({
+  const upstream = await discoverUpstream({
     saDir: options.saDir,
     kubeconfig: options.kubeconfig,
     context: options.context,
@@ -61,7 +61,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   let routing: RoutingSource | undefined;
   try {
     await upstream.auth(); // fail now, not at the first app call
-    routing = new RoutingSource(upstream, {
+    routing = await RoutingSource.open(upstream, {
       configFile: options.routingConfig,
       clustersDir: options.clustersDir,
       healthIntervalMs: options.healthIntervalMs,

@@ -29,6 +29,12 @@ Deno.test("certs: a leaf for loopback names, signed by a CA that is kept", async
     assert.equal(second.caReused, true);
     assert.equal(second.ca.certPem, first.ca.certPem);
     assert.notEqual(second.server.certPem, first.server.certPem);
+    assert.equal(
+      second.server.keyPem,
+      first.server.keyPem,
+      "the serving key is kept, so a restart only signs",
+    );
+    assert.equal((await Deno.stat(`${dir}/server.key`)).mode! & 0o777, 0o600);
     assert.ok(new X509Certificate(second.server.certPem).verify(ca.publicKey));
   } finally {
     await Deno.remove(dir, { recursive: true });

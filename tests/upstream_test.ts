@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { stringify } from "yaml";
-import { discoverUpstream } from "../lib/upstream.ts";
+import { discoverUpstream, inClusterServer } from "../lib/upstream.ts";
+import { KubeConfig } from "@kubernetes/client-node";
 import { writeProjectedVolume } from "./support/cluster.ts";
 import {
   issueClientCert,
@@ -46,7 +47,7 @@ Deno.test("upstream: in-cluster, from the kubelet env and the real SA", async ()
       "ca.crt": "",
       namespace: "prod",
     });
-    const up = discoverUpstream({
+    const up = await discoverUpstream({
       saDir: dir,
       env: {
         KUBERNETES_SERVICE_HOST: "10.96.0.1",
@@ -65,7 +66,7 @@ Deno.test("upstream: in-cluster, from the kubelet env and the real SA", async ()
     assert.equal((await up.auth()).authorization, "Bearer rotated");
     up.close();
 
-    const v6 = discoverUpstream({
+    const v6 = await discoverUpstream({
       saDir: dir,
       env: {
         KUBERNETES_SERVICE_HOST: "fd00::1",
@@ -79,8 +80,8 @@ Deno.test("upstream: in-cluster, from the kubelet env and the real SA", async ()
   }
 });
 
-Deno.test("upstream: nothing to find is a clear error", () => {
-  assert.throws(
+Deno.test("upstream: nothing to find is a clear error", async () => {
+  await assert.rejects(
     () =>
       discoverUpstream({ saDir: `${TMP}none`, env: { HOME: `${TMP}none` } }),
     /no upstream API server found.*--kubeconfig/,
@@ -92,24 +93,27 @@ Deno.test("upstream: kubeconfig with a token, contexts and errors", async () => 
   try {
     const path = join(dir, "config");
     await Deno.writeTextFile(path, kubeconfig({ token: "tok" }));
-    const up = discoverUpstream({ saDir: `${TMP}none`, kubeconfig: path });
+    const up = await discoverUpstream({
+      saDir: `${TMP}none`,
+      kubeconfig: path,
+    });
     assert.equal(up.url.href, "https://127.0.0.1:7443/");
     assert.equal(up.namespace, "d");
     assert.equal((await up.auth()).authorization, "Bearer tok");
     up.close();
-    const other = discoverUpstream({
+    const other = await discoverUpstream({
       saDir: `${TMP}none`,
       env: { KUBECONFIG: `${dir}/missing:${path}` },
       context: "other",
     });
     assert.equal(other.namespace, "default");
     other.close();
-    assert.throws(
+    await assert.rejects(
       () => discoverUpstream({ saDir: "x", kubeconfig: path, context: "nope" }),
       /has no context nope/,
     );
     await Deno.writeTextFile(join(dir, "bad"), "clusters: [");
-    assert.throws(
+    await assert.rejects(
       () => discoverUpstream({ saDir: "x", kubeconfig: join(dir, "bad") }),
       /cannot load kubeconfig/,
     );
@@ -138,7 +142,7 @@ Deno.test("upstream: kubeconfig exec plugins and client certificates", async () 
         },
       }),
     );
-    const up = discoverUpstream({ saDir: "x", kubeconfig: execPath });
+    const up = await discoverUpstream({ saDir: "x", kubeconfig: execPath });
     assert.equal((await up.auth()).authorization, "Bearer from-exec");
     up.close();
 
@@ -152,7 +156,7 @@ Deno.test("upstream: kubeconfig exec plugins and client certificates", async () 
         "client-key-data": btoa(client.keyPem),
       }, ca),
     );
-    const tls = discoverUpstream({ saDir: "x", kubeconfig: certPath });
+    const tls = await discoverUpstream({ saDir: "x", kubeconfig: certPath });
     const auth = await tls.auth();
     assert.equal(auth.authorization, undefined);
     assert.match(String(auth.tls.cert), /BEGIN CERTIFICATE/);
@@ -161,5 +165,41 @@ Deno.test("upstream: kubeconfig exec plugins and client certificates", async () 
     tls.close();
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("upstream: in-cluster URL rules are client-node's own", () => {
+  const cases: [string, string][] = [
+    ["10.96.0.1", "443"],
+    ["10.96.0.1", "6443"],
+    ["fd00::1", "443"],
+    ["2001:db8::10", "8080"],
+    ["kubernetes.default.svc", "443"],
+    ["10.0.0.1", "80"],
+    ["10.0.0.1", "8001"],
+  ];
+  const saved = ["KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT"].map((
+    k,
+  ) => Deno.env.get(k));
+  try {
+    for (const [host, port] of cases) {
+      Deno.env.set("KUBERNETES_SERVICE_HOST", host);
+      Deno.env.set("KUBERNETES_SERVICE_PORT", port);
+      const kc = new KubeConfig();
+      kc.loadFromCluster();
+      assert.equal(
+        inClusterServer({
+          KUBERNETES_SERVICE_HOST: host,
+          KUBERNETES_SERVICE_PORT: port,
+        }),
+        kc.getCurrentCluster()!.server,
+        `${host}:${port}`,
+      );
+    }
+  } finally {
+    ["KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT"].forEach((k, i) => {
+      if (saved[i] === undefined) Deno.env.delete(k);
+      else Deno.env.set(k, saved[i]!);
+    });
   }
 });
