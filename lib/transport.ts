@@ -254,15 +254,29 @@ export function forwardHttp(
     ) {
       res.flushHeaders(); // a watch's client must see the headers at once
     }
+    // A sized body's last chunk goes to end(): under Deno 2.9, a response
+    // with Content-Length finished by a bare end() after several write()s
+    // never completes, and the next answer on the connection is lost. A
+    // streamed body (a watch) is written at once, every chunk.
+    const holdLast = upRes.headers["content-length"] !== undefined;
+    let held: Uint8Array | undefined;
     upRes.on("data", (chunk: Uint8Array) => {
       outcome.bytesOut += chunk.length;
+      const out = holdLast ? held : chunk;
+      held = holdLast ? chunk : undefined;
+      if (out !== undefined && !res.write(out)) {
+        upRes.pause();
+        res.once("drain", () => upRes.resume());
+      }
     });
     upRes.on("error", (error) => {
       res.destroy();
       settle(`upstream response: ${error.message}`);
     });
-    upRes.on("end", () => settle());
-    upRes.pipe(res);
+    upRes.on("end", () => {
+      res.end(held);
+      settle();
+    });
   });
   upReq.on("error", (error) => {
     if (!res.headersSent && !res.destroyed) {

@@ -582,3 +582,42 @@ Deno.test("proxy: upstream down, then back on the same address: calls recover", 
     await Deno.remove(f.dir, { recursive: true });
   }
 });
+
+Deno.test("proxy: a sized answer arriving in pieces leaves the connection usable", async () => {
+  const f = await startFixture();
+  const agent = new Agent({ keepAlive: true, maxSockets: 1, ca: f.appCa() });
+  const get = (path: string): Promise<[number, number]> => {
+    const { promise, resolve, reject } = Promise.withResolvers<
+      [number, number]
+    >();
+    const req = request({
+      host: "127.0.0.1",
+      port: f.port,
+      path,
+      agent,
+      timeout: 5000,
+    }, (res) => {
+      let n = 0;
+      res.on("data", (c: Uint8Array) => n += c.length);
+      res.on("end", () => resolve([res.statusCode ?? 0, n]));
+    });
+    req.on("timeout", () => req.destroy(new Error(`${path} stalled`)));
+    req.on("error", reject);
+    req.end();
+    return promise;
+  };
+  try {
+    for (let i = 0; i < 3; i++) {
+      assert.deepEqual(await get("/split?bytes=20000&gap=5"), [200, 20000]);
+      // A stalled answer only comes out when the app's socket times out
+      // (5 s here): a bound far above a normal call's time tells them apart.
+      const started = performance.now();
+      assert.equal((await get("/version"))[0], 200);
+      const took = performance.now() - started;
+      assert.ok(took < 2500, `the answer after a split one stalled ${took} ms`);
+    }
+  } finally {
+    agent.destroy();
+    await f.close();
+  }
+});

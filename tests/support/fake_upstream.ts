@@ -424,6 +424,19 @@ function route(
   let m: RegExpMatchArray | null;
   if (method === "GET" && path === "/version") {
     sendJson(res, 200, FAKE_VERSION);
+  } else if (method === "GET" && path === "/split") {
+    // a sized body written in two pieces, some time apart
+    const body = new Uint8Array(Number(q.get("bytes") ?? "2000")).fill(97);
+    res.writeHead(200, {
+      "content-type": "application/json",
+      "content-length": String(body.length),
+    });
+    res.write(body.subarray(0, body.length >> 1));
+    const timer = setTimeout(() => {
+      state.timers.delete(timer);
+      res.end(body.subarray(body.length >> 1));
+    }, Number(q.get("gap") ?? "5"));
+    state.timers.add(timer);
   } else if (method === "GET" && path === "/readyz") {
     res.writeHead(200, { "content-type": "text/plain" }).end("ok");
   } else if (method === "GET" && (m = path.match(/^\/status\/(\d{3})$/))) {
