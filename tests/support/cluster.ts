@@ -168,6 +168,20 @@ export interface Cluster {
    * {@linkcode writeServiceAccountDir} the way the kubelet does; returns it.
    */
   rotateToken(dir: string, opts?: RotateTokenOptions): Promise<string>;
+  /**
+   * Stops kube-apiserver alone (SIGTERM, SIGKILL after 5 s); etcd and
+   * kube-controller-manager keep running, so {@linkcode startApiserver}
+   * brings the same cluster back. Resolves once it has exited. For tests of
+   * an API server going away (failover).
+   */
+  stopApiserver(): Promise<void>;
+  /**
+   * Starts kube-apiserver again after {@linkcode stopApiserver}, on the same
+   * port with the same flags and data, and resolves once `/readyz` answers
+   * `ok` and the test ServiceAccount's RBAC is in effect again. A no-op
+   * while it is running.
+   */
+  startApiserver(opts?: { timeoutMs?: number }): Promise<void>;
   /** Stops every component and waits for them to exit. Idempotent. */
   stop(): Promise<void>;
   /** Same as {@linkcode stop}, for `await using`. */
@@ -376,6 +390,7 @@ export async function startCluster(
         "kube-controller-manager": kcm,
       },
       client,
+      adminToken,
     });
 
     await cluster.kubectl(["apply", "-f", "-"], {
@@ -426,6 +441,7 @@ interface ClusterState {
   bin: Toolchain;
   procs: Record<ComponentName, Component>;
   client: Deno.HttpClient;
+  adminToken: string;
 }
 
 class RunningCluster implements Cluster {
@@ -440,12 +456,12 @@ class RunningCluster implements Cluster {
   readonly serviceAccount: string;
   readonly serviceAccountUser: string;
   readonly bin: Toolchain;
-  readonly pids: Readonly<Record<ComponentName, number>>;
-  readonly logs: Readonly<Record<ComponentName, string>>;
   #caPem: string;
   #procs: Record<ComponentName, Component>;
   #client: Deno.HttpClient;
+  #adminToken: string;
   #stopping: Promise<void> | undefined;
+  #restarting: Promise<void> | undefined;
 
   constructor(state: ClusterState) {
     this.url = state.url;
@@ -462,14 +478,19 @@ class RunningCluster implements Cluster {
     this.#caPem = state.caPem;
     this.#procs = state.procs;
     this.#client = state.client;
-    const procs = Object.values(state.procs);
-    this.pids = Object.fromEntries(
+    this.#adminToken = state.adminToken;
+  }
+
+  get pids(): Readonly<Record<ComponentName, number>> {
+    const procs = Object.values(this.#procs);
+    return Object.fromEntries(
       procs.map((p) => [p.name, p.child.pid]),
-    ) as Record<
-      ComponentName,
-      number
-    >;
-    this.logs = Object.fromEntries(procs.map((p) => [p.name, p.log])) as Record<
+    ) as Record<ComponentName, number>;
+  }
+
+  get logs(): Readonly<Record<ComponentName, string>> {
+    const procs = Object.values(this.#procs);
+    return Object.fromEntries(procs.map((p) => [p.name, p.log])) as Record<
       ComponentName,
       string
     >;
@@ -577,6 +598,50 @@ class RunningCluster implements Cluster {
     return token;
   }
 
+  async stopApiserver(): Promise<void> {
+    await this.#restarting;
+    await terminate(this.#procs["kube-apiserver"], 5_000);
+  }
+
+  async startApiserver(opts: { timeoutMs?: number } = {}): Promise<void> {
+    if (this.#stopping) throw new Error("the cluster is stopped");
+    const old = this.#procs["kube-apiserver"];
+    if (old.exit === undefined) return;
+    const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
+    const restart = async () => {
+      // Same binary, flags and port: clients find the same server again.
+      const proc = spawnComponent(old.name, old.bin, this.dir, old.args);
+      this.#procs["kube-apiserver"] = proc;
+      const api = {
+        url: this.url,
+        client: this.#client,
+        token: this.#adminToken,
+      };
+      const watched = [this.#procs.etcd, proc];
+      await waitUntil(
+        "kube-apiserver to become ready again",
+        deadline,
+        watched,
+        async () => await fetchText(`${this.url}/readyz`, api) === "ok",
+      );
+      await waitUntil(
+        `RBAC to let ${this.serviceAccountUser} list configmaps again`,
+        deadline,
+        watched,
+        () =>
+          serviceAccountCan(
+            api,
+            this.namespace,
+            this.serviceAccount,
+            "list",
+            "configmaps",
+          ),
+      );
+    };
+    this.#restarting = restart().finally(() => this.#restarting = undefined);
+    await this.#restarting;
+  }
+
   stop(): Promise<void> {
     this.#stopping ??= stopComponents(Object.values(this.#procs)).finally(() =>
       this.#client.close()
@@ -657,6 +722,9 @@ export async function writeProjectedVolume(
 
 interface Component {
   name: ComponentName;
+  /** Binary and arguments, to start it again the same way. */
+  bin: string;
+  args: string[];
   child: Deno.ChildProcess;
   log: string;
   status: Promise<Deno.CommandStatus>;
@@ -705,6 +773,8 @@ function spawnComponent(
   }).spawn();
   const component: Component = {
     name,
+    bin,
+    args,
     child,
     log,
     status: child.status,

@@ -1,0 +1,1273 @@
+/**
+ * Phase 2 real tier: multi-cluster routing through `mca` with two real
+ * control planes (etcd + kube-apiserver + KCM each, `tests/support/cluster.ts`).
+ *
+ * - cluster A is the Pod's own cluster (`local`): `mca` runs in the `mca`
+ *   container of an injected Pod with A's real service-account directory;
+ * - cluster B is `east`: a kubeconfig in `mca`'s clusters directory (a
+ *   Secret-like projected volume) holding a token minted on B for B's
+ *   ServiceAccount `app`;
+ * - the routing rules are a ConfigMap-like projected volume, replaced the
+ *   way the kubelet does it (an atomic rename of the `..data` symlink).
+ *
+ * kubectl, the Python client and @kubernetes/client-node run in the Pod's
+ * `app` container with their in-cluster configuration only, so every call
+ * goes through `mca`; their small programs are in `tests/e2e/multicluster/`.
+ * Admin kubectl on each cluster (not through `mca`) checks where objects
+ * landed.
+ *
+ * Steps: (1) a merged LIST across both clusters, each object marked with its
+ * cluster; (2) creates routed by round-robin, by namespace and by labels;
+ * (3) merged WATCHes that see events of both clusters; (4) failover when B's
+ * kube-apiserver stops and recovery when it returns; (5) reloads of the
+ * routing file and the clusters Secret under load, invalid versions
+ * (unknown cluster, bad selector, bad glob, broken kubeconfig) rejected
+ * with file and line while the last good one serves, no failed call;
+ * (6) every call line of the log names its cluster and no line holds a
+ * token. A failed step stops the run; everything is stopped in any case and
+ * the logs of a failed run are kept under `tmp/e2e/multicluster-*`.
+ *
+ * Needs root (simulated pods), the toolchain and the kubectl, python and
+ * client-node SDKs of the matrix (built on first use, cached after).
+ */
+
+import assert from "node:assert/strict";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { MCA_SA_PATH, MCA_STATE_PATH, SA_PATH } from "../../lib/inject.ts";
+import { injectManifests } from "../../lib/manifest.ts";
+import {
+  type Cluster,
+  DEFAULT_ROLE_RULES,
+  ensureToolchain,
+  startCluster,
+  writeProjectedVolume,
+} from "../support/cluster.ts";
+import {
+  parsePod,
+  type PodNetwork,
+  spawnInPod,
+  startPodNetwork,
+} from "../support/pod.ts";
+import {
+  buildSdk,
+  callLines,
+  mcaContainer,
+  type McaProcess,
+  readLines,
+  startMca,
+  stopMca,
+  waitReady,
+} from "../support/mca_pod.ts";
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const TMP_E2E = join(ROOT, "tmp", "e2e");
+const SCRIPTS = fileURLToPath(new URL("./multicluster/", import.meta.url));
+
+const NS = "mca-e2e";
+const CLUSTERS_MOUNT = "/etc/mca/clusters";
+const ROUTING_MOUNT = "/etc/mca/routing";
+const ROUTING_FILE = `${ROUTING_MOUNT}/routing.yaml`;
+const HEALTH_INTERVAL_MS = 500;
+const CLUSTER_ANNOTATION = "mca.io/cluster";
+const REJECTED = "routing configuration rejected; keeping the previous one";
+
+/** The rules in force at start (version 1: four rules). */
+const ROUTING_V1 = `# multicluster e2e: routing version 1
+discovery: local
+default: local
+rules:
+  - name: by-label
+    match: {labels: "placement=east"}
+    cluster: east
+  - name: team-east
+    match: {namespaces: [team-east]}
+    cluster: east
+  - name: ha
+    match: {namespaces: [ha]}
+    clusters: [east, local]
+    strategy: first-healthy
+  - name: spread
+    match: {namespaces: [${NS}]}
+    clusters: [local, east]
+    strategy: round-robin
+`;
+/** Version 2: a fifth rule sends namespace probe-ns to east (v1: default, local). */
+const ROUTING_V2 = ROUTING_V1.replace("version 1", "version 2") +
+  `  - name: probe
+    match: {namespaces: [probe-ns]}
+    cluster: east
+`;
+/** Invalid: version 2 with a cluster nobody knows. */
+const ROUTING_BAD = ROUTING_V2.replace("version 2", "an invalid version")
+  .replace(/cluster: east\n$/, "cluster: north\n");
+const BAD_LINE = ROUTING_BAD.split("\n").indexOf("    cluster: north") + 1;
+
+const started = performance.now();
+function progress(message: string): void {
+  const s = ((performance.now() - started) / 1000).toFixed(1);
+  console.error(`multicluster-e2e [${s}s]: ${message}`);
+}
+
+type Truthy<T> = Exclude<T, false | 0 | "" | null | undefined>;
+
+/** Polls `check` every 50 ms until it returns a truthy value; fails after `ms`. */
+async function until<T>(
+  what: string,
+  ms: number,
+  check: () => T | Promise<T>,
+  detail: () => string = () => "",
+): Promise<Truthy<T>> {
+  const deadline = Date.now() + ms;
+  while (true) {
+    const value = await check();
+    if (value) return value as Truthy<T>;
+    if (Date.now() >= deadline) {
+      throw new Error(
+        `timed out after ${ms} ms waiting for ${what}\n${detail()}`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+// deno-lint-ignore no-explicit-any
+type Json = any;
+
+function parseJsonLines(lines: string[]): Json[] {
+  const out: Json[] = [];
+  for (const line of lines) {
+    if (!line.trim().startsWith("{")) continue;
+    try {
+      out.push(JSON.parse(line));
+    } catch {
+      // not a result line
+    }
+  }
+  return out;
+}
+
+function seconds(isoTime: string): number {
+  return Date.parse(isoTime) / 1000;
+}
+
+// ---------------------------------------------------------------------------
+// Programs in the app container
+
+/** What every process of the app container shares. */
+interface AppContainer {
+  pod: Record<string, unknown>;
+  volumes: Record<string, string>;
+  serviceEnv: Record<string, string>;
+  home: string;
+  netns: string;
+  imageEnv: Record<string, string>;
+}
+
+/** A program in the app container, its output collected as it comes. */
+interface AppProcess {
+  name: string;
+  child: Deno.ChildProcess;
+  lines: string[];
+  stderr: string[];
+  /** The stdout lines that are JSON objects. */
+  json(): Json[];
+  exited: Promise<Deno.CommandStatus>;
+  done: Promise<void>;
+  /** Closes stdin (the load program then finishes). */
+  closeStdin(): Promise<void>;
+  kill(): Promise<void>;
+  /** Its output, for an error message. */
+  dump(): string;
+}
+
+/** Every program started and not yet reaped, killed at the end whatever happens. */
+const running = new Set<AppProcess>();
+
+function startApp(
+  app: AppContainer,
+  name: string,
+  command: string[],
+  stdin = false,
+): AppProcess {
+  const child = spawnInPod(app.pod, "app", {
+    volumes: app.volumes,
+    command,
+    serviceEnv: app.serviceEnv,
+    home: app.home,
+    netns: app.netns,
+    imageEnv: app.imageEnv,
+  }, { stdin: stdin ? "piped" : "null", stdout: "piped", stderr: "piped" });
+  const proc: AppProcess = {
+    name,
+    child,
+    lines: [],
+    stderr: [],
+    json: () => parseJsonLines(proc.lines),
+    exited: child.status,
+    done: Promise.resolve(),
+    async closeStdin() {
+      if (stdin) await child.stdin.close().catch(() => {});
+    },
+    async kill() {
+      try {
+        child.kill("SIGKILL");
+      } catch {
+        // already gone
+      }
+      await proc.exited;
+      await proc.done;
+      running.delete(proc);
+    },
+    dump: () =>
+      `--- ${name} stdout (last 15):\n${
+        proc.lines.slice(-15).join("\n")
+      }\n--- ${name} stderr (last 40):\n${proc.stderr.slice(-40).join("\n")}`,
+  };
+  proc.done = Promise.all([
+    readLines(child.stdout, (l) => proc.lines.push(l)),
+    readLines(child.stderr, (l) => proc.stderr.push(l)),
+  ]).then(() => {});
+  running.add(proc);
+  return proc;
+}
+
+interface AppResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+  json: Json[];
+}
+
+/**
+ * Runs a program in the app container to its end; a non-zero exit (unless
+ * `check` is false) or no end within `timeoutMs` is an error.
+ */
+async function runApp(
+  app: AppContainer,
+  name: string,
+  command: string[],
+  opts: { stdin?: string; timeoutMs?: number; check?: boolean } = {},
+): Promise<AppResult> {
+  const proc = startApp(app, name, command, opts.stdin !== undefined);
+  if (opts.stdin !== undefined) {
+    const writer = proc.child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(opts.stdin));
+    await writer.close();
+  }
+  const timeoutMs = opts.timeoutMs ?? 60_000;
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    proc.kill();
+  }, timeoutMs);
+  const status = await proc.exited;
+  await proc.done;
+  clearTimeout(timer);
+  running.delete(proc);
+  if (timedOut) {
+    throw new Error(
+      `${name}: killed after ${timeoutMs / 1000} s\n${proc.dump()}`,
+    );
+  }
+  if ((opts.check ?? true) && status.code !== 0) {
+    throw new Error(`${name} exited with code ${status.code}\n${proc.dump()}`);
+  }
+  return {
+    code: status.code,
+    stdout: proc.lines.join("\n"),
+    stderr: proc.stderr.join("\n"),
+    json: proc.json(),
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Set-up
+
+/** A ClusterRole with the test ServiceAccount's usual rights, for RoleBindings elsewhere. */
+const CLUSTER_ROLE = JSON.stringify({
+  apiVersion: "rbac.authorization.k8s.io/v1",
+  kind: "ClusterRole",
+  metadata: { name: "mca-e2e-app" },
+  rules: DEFAULT_ROLE_RULES,
+});
+
+/** A namespace where ServiceAccount `app` of mca-e2e has its usual rights. */
+function namespaceWithAccess(namespace: string): string {
+  return JSON.stringify({
+    apiVersion: "v1",
+    kind: "List",
+    items: [
+      { apiVersion: "v1", kind: "Namespace", metadata: { name: namespace } },
+      {
+        apiVersion: "rbac.authorization.k8s.io/v1",
+        kind: "RoleBinding",
+        metadata: { name: "app-e2e", namespace },
+        roleRef: {
+          apiGroup: "rbac.authorization.k8s.io",
+          kind: "ClusterRole",
+          name: "mca-e2e-app",
+        },
+        subjects: [{ kind: "ServiceAccount", name: "app", namespace: NS }],
+      },
+    ],
+  });
+}
+
+/**
+ * As admin: the extra namespaces, and configmaps whose `data.cluster` says
+ * where they live (`only-a`/`only-b` in mca-e2e, `ha-cfg` in ha, `where` in
+ * probe-ns).
+ */
+async function prepareCluster(
+  cluster: Cluster,
+  name: "local" | "east",
+  namespaces: string[],
+): Promise<void> {
+  await cluster.kubectl(["apply", "-f", "-"], { stdin: CLUSTER_ROLE });
+  for (const ns of namespaces) {
+    await cluster.kubectl(["apply", "-f", "-"], {
+      stdin: namespaceWithAccess(ns),
+    });
+  }
+  const objects: [string, string][] = [
+    [NS, name === "local" ? "only-a" : "only-b"],
+    ["ha", "ha-cfg"],
+    ["probe-ns", "where"],
+  ];
+  for (const [ns, object] of objects) {
+    await cluster.kubectl([
+      "create",
+      "configmap",
+      object,
+      "-n",
+      ns,
+      `--from-literal=cluster=${name}`,
+    ]);
+  }
+}
+
+/** Names of a namespace's configmaps, asked as admin (not through mca). */
+async function namesOn(cluster: Cluster, namespace: string): Promise<string[]> {
+  const out = await cluster.kubectl([
+    "get",
+    "configmaps",
+    "-n",
+    namespace,
+    "-o",
+    "jsonpath={.items[*].metadata.name}",
+  ]);
+  return out.stdout.trim().split(/\s+/).filter(Boolean);
+}
+
+/** A kubeconfig whose one context, `name`, reaches `cluster` with `token`. */
+function kubeconfigFor(
+  name: string,
+  cluster: Cluster,
+  caPem: string,
+  token: string,
+): string {
+  return JSON.stringify(
+    {
+      apiVersion: "v1",
+      kind: "Config",
+      clusters: [{
+        name: `${name}-cluster`,
+        cluster: {
+          server: cluster.url,
+          "certificate-authority-data": btoa(caPem),
+        },
+      }],
+      users: [{ name: `${name}-app`, user: { token } }],
+      contexts: [{
+        name,
+        context: {
+          cluster: `${name}-cluster`,
+          user: `${name}-app`,
+          namespace: NS,
+        },
+      }],
+      "current-context": name,
+    },
+    null,
+    2,
+  ) + "\n";
+}
+
+/**
+ * The user's Pod, injected, plus what Phase 2 adds by hand for now (the
+ * injector does not yet): the clusters Secret and the routing ConfigMap,
+ * mounted into `mca` only.
+ */
+function phase2Pod(): Record<string, unknown> {
+  const pod = parsePod(injectManifests(JSON.stringify({
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name: "multicluster-e2e", namespace: NS },
+    spec: {
+      serviceAccountName: "app",
+      containers: [{ name: "app", image: "example.com/multicluster-app:1" }],
+    },
+  }))) as Json;
+  pod.spec.volumes.push(
+    { name: "mca-clusters", secret: { secretName: "mca-clusters" } },
+    { name: "mca-routing", configMap: { name: "mca-routing" } },
+  );
+  const mca = [...(pod.spec.initContainers ?? []), ...pod.spec.containers]
+    .find((c: Json) => c.name === "mca");
+  mca.volumeMounts.push(
+    { name: "mca-clusters", mountPath: CLUSTERS_MOUNT, readOnly: true },
+    { name: "mca-routing", mountPath: ROUTING_MOUNT, readOnly: true },
+  );
+  return pod;
+}
+
+// ---------------------------------------------------------------------------
+// The world the steps run in
+
+interface World {
+  /** The Pod's own cluster, `local`. */
+  A: Cluster;
+  /** The remote cluster, `east`. */
+  B: Cluster;
+  mca: McaProcess;
+  app: AppContainer;
+  /** Host directory behind the routing ConfigMap volume. */
+  routingDir: string;
+  /** Host directory behind the clusters Secret volume. */
+  clustersDir: string;
+  /** The content of `east.kubeconfig` in it. */
+  eastKubeconfig: string;
+  /** The real tokens mca holds (A's service account, B's kubeconfig). */
+  tokens: { A: string; B: string };
+  timings: Record<string, number>;
+  /** argv of the python, client-node and kubectl programs. */
+  py(...args: string[]): string[];
+  js(...args: string[]): string[];
+  k(...args: string[]): string[];
+}
+
+function mcaEvents(w: World): Json[] {
+  return parseJsonLines(w.mca.lines);
+}
+
+function mcaTail(w: World): string {
+  return `--- mca (last 20 lines):\n${w.mca.lines.slice(-20).join("\n")}`;
+}
+
+/** Results of `mc.py load`: one per call. */
+function loadResults(load: AppProcess): Json[] {
+  return load.json().filter((l) => l.i !== undefined);
+}
+
+/** Closes the load program's stdin and waits for its last line. */
+async function finishLoad(load: AppProcess, detail: () => string) {
+  await load.closeStdin();
+  await until(
+    `${load.name} to finish`,
+    10_000,
+    () => load.json().some((l) => l.done !== undefined),
+    detail,
+  );
+}
+
+// ---------------------------------------------------------------------------
+// Steps
+
+/** 1: kubectl (JSON and table), python and client-node list across both clusters. */
+async function listAcross(w: World): Promise<void> {
+  const from = w.mca.lines.length;
+  const [kJson, kTable, pyList, jsList] = await Promise.all([
+    runApp(
+      w.app,
+      "kubectl -o json",
+      w.k("get", "configmaps", "-n", NS, "-o", "json"),
+    ),
+    runApp(w.app, "kubectl (table)", w.k("get", "configmaps", "-n", NS)),
+    runApp(w.app, "python list", w.py("list", NS)),
+    runApp(w.app, "client-node list", w.js("list", NS)),
+  ]);
+  const kItems = JSON.parse(kJson.stdout).items.map((i: Json) => ({
+    name: i.metadata.name,
+    cluster: i.metadata.annotations?.[CLUSTER_ANNOTATION],
+  }));
+  const seen: [string, Json[]][] = [
+    ["kubectl", kItems],
+    ["python", pyList.json[0].items],
+    ["client-node", jsList.json[0].items],
+  ];
+  for (const [who, items] of seen) {
+    const only = Object.fromEntries(
+      items.filter((i) => i.name.startsWith("only-")).map((i) => [
+        i.name,
+        i.cluster,
+      ]),
+    );
+    assert.deepEqual(
+      only,
+      { "only-a": "local", "only-b": "east" },
+      `${who} sees the objects of both clusters, each marked with its cluster`,
+    );
+    const roots = items.filter((i) => i.name === "kube-root-ca.crt")
+      .map((i) => i.cluster).sort();
+    assert.deepEqual(
+      roots,
+      ["east", "local"],
+      `${who}: kube-root-ca.crt twice`,
+    );
+  }
+  const rows = kTable.stdout.split("\n").map((l) => l.split(/\s+/)[0]);
+  assert.equal(rows[0], "NAME", kTable.stdout);
+  assert.ok(
+    rows.includes("only-a") && rows.includes("only-b"),
+    `kubectl's table lacks a cluster's rows:\n${kTable.stdout}`,
+  );
+  assert.match(pyList.json[0].rv, /^mca\./, "a composite resourceVersion");
+  assert.match(jsList.json[0].rv, /^mca\./, "a composite resourceVersion");
+
+  const lists = callLines(w.mca.lines.slice(from)).filter((c) =>
+    c.verb === "list" && c.resource === "configmaps"
+  );
+  assert.ok(lists.length >= 4, JSON.stringify(lists));
+  for (const c of lists) {
+    assert.equal(c.status, 200, JSON.stringify(c));
+    assert.equal(c.cluster, "local+east", JSON.stringify(c));
+  }
+}
+
+/** 2: creates by round-robin (python), labels (client-node, kubectl apply), namespace (kubectl). */
+async function routedCreates(w: World): Promise<void> {
+  const from = w.mca.lines.length;
+  const rr = await runApp(
+    w.app,
+    "python create",
+    w.py("create", NS, "rr-1", "rr-2"),
+  );
+  const rrWhere: Record<string, string> = Object.fromEntries(
+    rr.json.map((l: Json) => [l.name, l.cluster]),
+  );
+  assert.deepEqual(
+    Object.values(rrWhere).sort(),
+    ["east", "local"],
+    `two creates on the round-robin set go to both clusters: ${rr.stdout}`,
+  );
+  const [labelled, inTeamEast, applied] = await Promise.all([
+    runApp(
+      w.app,
+      "client-node create",
+      w.js("create", NS, "lbl-east:placement=east,tier=x", "lbl-none:tier=x"),
+    ),
+    runApp(
+      w.app,
+      "kubectl create -n team-east",
+      w.k(
+        "create",
+        "configmap",
+        "ns-east",
+        "-n",
+        "team-east",
+        "--from-literal=a=b",
+      ),
+    ),
+    // kubectl apply: a GET by name (searched, 404 on both), then the create.
+    // -v=6 logs each request and its answer on stderr: if a call hangs,
+    // the error shows which one.
+    runApp(w.app, "kubectl apply (labelled)", w.k("apply", "-f", "-", "-v=6"), {
+      timeoutMs: 30_000,
+      stdin: JSON.stringify({
+        apiVersion: "v1",
+        kind: "ConfigMap",
+        metadata: {
+          name: "apply-east",
+          namespace: NS,
+          labels: { placement: "east" },
+        },
+        data: { k: "v" },
+      }),
+    }),
+  ]);
+  assert.match(applied.stdout, /apply-east created/);
+  assert.match(inTeamEast.stdout, /ns-east created/);
+  const lblNone = labelled.json.find((l: Json) => l.name === "lbl-none");
+  assert.ok(
+    ["local", "east"].includes(lblNone?.cluster),
+    `the unlabelled create is marked with its cluster: ${labelled.stdout}`,
+  );
+
+  const [onA, onB, teamEastOnB, teamEastOnA] = await Promise.all([
+    namesOn(w.A, NS),
+    namesOn(w.B, NS),
+    namesOn(w.B, "team-east"),
+    w.A.kubectl(["get", "namespace", "team-east"], { check: false }),
+  ]);
+  const landed = (name: string) =>
+    [onA.includes(name) ? "local" : "", onB.includes(name) ? "east" : ""]
+      .filter(Boolean).join("+");
+  assert.equal(landed("rr-1"), rrWhere["rr-1"], "rr-1 is where it says");
+  assert.equal(landed("rr-2"), rrWhere["rr-2"], "rr-2 is where it says");
+  assert.equal(landed("lbl-east"), "east", "label placement=east: on B");
+  assert.equal(landed("apply-east"), "east", "kubectl apply with it: on B");
+  assert.equal(landed("lbl-none"), lblNone.cluster, "no label: the spread");
+  assert.ok(teamEastOnB.includes("ns-east"), "namespace team-east: on B");
+  assert.notEqual(teamEastOnA.code, 0, "team-east does not exist on A");
+
+  const creates = callLines(w.mca.lines.slice(from)).filter((c) =>
+    c.verb === "create"
+  );
+  assert.equal(creates.length, 6, JSON.stringify(creates));
+  assert.deepEqual(
+    creates.filter((c) => c.namespace === "team-east").map((c) => c.cluster),
+    ["east"],
+  );
+  assert.deepEqual(
+    creates.filter((c) => c.namespace === NS).map((c) => c.cluster).sort(),
+    ["east", "east", "east", "local", lblNone.cluster].sort(),
+    "logged: rr-1 and rr-2 one each, both labelled creates on east, " +
+      "the unlabelled one on its turn",
+  );
+}
+
+/** 3: python, client-node and `kubectl get -w` watch; A and B each get a new object. */
+async function watchAcross(w: World): Promise<void> {
+  const from = w.mca.lines.length;
+  const watchers = [
+    startApp(w.app, "python watch", w.py("watch", NS)),
+    startApp(w.app, "client-node watch", w.js("watch", NS)),
+  ];
+  const kWatch = startApp(
+    w.app,
+    "kubectl -w",
+    w.k("get", "configmaps", "-n", NS, "-w"),
+  );
+  const detail = () =>
+    [...watchers, kWatch].map((p) => p.dump()).join("\n") + "\n" + mcaTail(w);
+  try {
+    await until(
+      "the watchers to list and start watching",
+      30_000,
+      () =>
+        watchers.every((p) => p.json().some((l) => l.ready)) &&
+        kWatch.lines.some((l) => l.startsWith("only-b ")),
+      detail,
+    );
+    // Each client watches from the (composite) version of its own LIST, so
+    // objects created after that LIST cannot be missed, whenever the
+    // upstream watches actually start.
+    await Promise.all([
+      w.A.kubectl(["create", "configmap", "w-a", "-n", NS]),
+      w.B.kubectl(["create", "configmap", "w-b", "-n", NS]),
+    ]);
+    for (const p of watchers) {
+      const seen = await until(
+        `${p.name} to see ADDED w-a and w-b`,
+        20_000,
+        () => {
+          const added = Object.fromEntries(
+            p.json().filter((l) => l.type === "ADDED").map((l) => [
+              l.name,
+              l.cluster,
+            ]),
+          );
+          return "w-a" in added && "w-b" in added && added;
+        },
+        detail,
+      );
+      assert.equal(seen["w-a"], "local", `${p.name}: w-a came from A`);
+      assert.equal(seen["w-b"], "east", `${p.name}: w-b came from B`);
+      assert.deepEqual(
+        p.json().filter((l) => l.type === "ERROR" || l.ended),
+        [],
+        `${p.name}: no ERROR event, the watch did not end`,
+      );
+      assert.match(
+        p.json().find((l) => l.name === "w-b").rv,
+        /^mca\./,
+        `${p.name}: events carry composite versions`,
+      );
+    }
+    await until(
+      "kubectl -w to print w-a and w-b",
+      20_000,
+      () =>
+        kWatch.lines.some((l) => l.startsWith("w-a ")) &&
+        kWatch.lines.some((l) => l.startsWith("w-b ")),
+      detail,
+    );
+  } finally {
+    await Promise.all([...watchers, kWatch].map((p) => p.kill()));
+  }
+  // A watch is logged when it ends: once its client has gone.
+  const watches = await until(
+    "mca to log the three watches",
+    10_000,
+    () => {
+      const calls = callLines(w.mca.lines.slice(from)).filter((c) =>
+        c.verb === "watch"
+      );
+      return calls.length >= 3 && calls;
+    },
+    () => mcaTail(w),
+  );
+  for (const c of watches) {
+    assert.equal(c.cluster, "local+east", JSON.stringify(c));
+  }
+}
+
+/**
+ * 4: python GETs namespace ha (first-healthy east, local) at 20/s while B's
+ * kube-apiserver stops and comes back.
+ */
+async function failover(w: World): Promise<void> {
+  const load = startApp(
+    w.app,
+    "python load (ha)",
+    w.py(
+      "load",
+      JSON.stringify({
+        rate: 20,
+        max: 2000,
+        ops: [{ op: "get", ns: "ha", name: "ha-cfg" }],
+      }),
+    ),
+    true,
+  );
+  const detail = () => `${load.dump()}\n${mcaTail(w)}`;
+  try {
+    await until(
+      "5 answers from east for namespace ha",
+      20_000,
+      () =>
+        loadResults(load).filter((r) => r.ok && r.detail === "east").length >=
+          5,
+      detail,
+    );
+
+    const stopAt = Date.now();
+    progress("stopping B's kube-apiserver");
+    await w.B.stopApiserver();
+    progress(`B's kube-apiserver has exited (${Date.now() - stopAt} ms)`);
+    const down = await until(
+      "mca to mark east down",
+      10_000,
+      () =>
+        mcaEvents(w).find((l) =>
+          l.msg === "cluster health" && l.cluster === "east" &&
+          l.healthy === false
+        ),
+      detail,
+    );
+    const flip = seconds(down.time);
+    w.timings.failoverMs = Math.round(flip * 1000 - stopAt);
+    progress(
+      `east marked down ${w.timings.failoverMs} ms after the stop began (${down.reason})`,
+    );
+    await until(
+      "5 answers from local after the flip",
+      10_000,
+      () =>
+        loadResults(load).filter((r) =>
+          r.t0 > flip && r.ok && r.detail === "local"
+        ).length >= 5,
+      detail,
+    );
+
+    // A merged LIST lacks east's objects and says so.
+    const [pyList, kList] = await Promise.all([
+      runApp(w.app, "python list (east down)", w.py("list", NS)),
+      runApp(
+        w.app,
+        "kubectl get (east down)",
+        w.k("get", "configmaps", "-n", NS),
+      ),
+    ]);
+    const partial = pyList.json[0];
+    assert.equal(partial.status, 200);
+    assert.match(
+      String(partial.warning),
+      /mca: cluster east is unavailable/,
+      "a Warning header names east",
+    );
+    const names = partial.items.map((i: Json) => i.name);
+    assert.ok(
+      names.includes("only-a") && !names.includes("only-b"),
+      names.join(","),
+    );
+    assert.ok(partial.items.every((i: Json) => i.cluster === "local"));
+    assert.match(kList.stderr, /Warning: mca: cluster east is unavailable/);
+    assert.match(kList.stdout, /^only-a /m);
+
+    const restartAt = Date.now();
+    progress("starting B's kube-apiserver again");
+    await w.B.startApiserver();
+    const readyAt = Date.now();
+    progress(`B's kube-apiserver is ready (${readyAt - restartAt} ms)`);
+    const up = await until(
+      "mca to mark east up again",
+      15_000,
+      () =>
+        mcaEvents(w).find((l) =>
+          l.msg === "cluster health" && l.cluster === "east" &&
+          l.healthy === true && seconds(l.time) > flip
+        ),
+      detail,
+    );
+    const back = seconds(up.time);
+    // From the restart, and from the moment its /readyz (and RBAC) were ok.
+    w.timings.recoveryMs = Math.round(back * 1000 - restartAt);
+    w.timings.recoveryAfterReadyMs = Math.round(back * 1000 - readyAt);
+    await until(
+      "answers from east again",
+      10_000,
+      () =>
+        loadResults(load).some((r) =>
+          r.t0 > back && r.ok && r.detail === "east"
+        ),
+      detail,
+    );
+    await finishLoad(load, detail);
+
+    const all = loadResults(load);
+    const failed = all.filter((r) => !r.ok);
+    progress(
+      `failover load: ${all.length} calls, ${failed.length} failed ${
+        JSON.stringify(failed)
+      }`,
+    );
+    assert.ok(
+      failed.length <= 1,
+      `more than the one call in flight failed: ${JSON.stringify(failed)}`,
+    );
+    for (const f of failed) {
+      assert.ok(
+        f.t0 <= flip,
+        `a call started after the flip failed: ${JSON.stringify(f)}`,
+      );
+    }
+    const whileDown = all.filter((r) => r.t0 > flip && r.t1 < back);
+    assert.ok(whileDown.length >= 5, `${whileDown.length} calls while down`);
+    assert.deepEqual(
+      [...new Set(whileDown.map((r) => r.detail))],
+      ["local"],
+      "every call while east was down was served by local",
+    );
+  } finally {
+    await load.kill();
+  }
+}
+
+/** One change of the mounted configuration in step 5. */
+interface Change {
+  name: string;
+  /** Writes the change the kubelet way (an atomic `..data` swap). */
+  write(w: World): Promise<void>;
+  /** A valid version: its rule count and where probe-ns goes under it. */
+  loaded?: { rules: number; probe: "local" | "east" };
+  /** An invalid one: its error line. */
+  rejected?: RegExp;
+}
+
+function routingChange(
+  name: string,
+  text: string,
+  expect: Pick<Change, "loaded" | "rejected">,
+): Change {
+  return {
+    name,
+    write: (w) => writeProjectedVolume(w.routingDir, { "routing.yaml": text }),
+    ...expect,
+  };
+}
+
+/** `ROUTING_V1` with `from` replaced by `to`, and the line `to` is on. */
+function brokenV1(from: string, to: string): [string, number] {
+  const text = ROUTING_V1.replace("version 1", "an invalid version")
+    .replace(from, to);
+  return [text, text.split("\n").findIndex((l) => l.includes(to)) + 1];
+}
+
+function reloadChanges(kubeconfig: string): Change[] {
+  const v1 = { loaded: { rules: 4, probe: "local" as const } };
+  const v2 = { loaded: { rules: 5, probe: "east" as const } };
+  const file = ROUTING_FILE.replaceAll(".", "\\.");
+  const [badSelector, selectorLine] = brokenV1(
+    '"placement=east"',
+    '"placement in (east"',
+  );
+  const [badGlob, globLine] = brokenV1("[team-east]", '["team-[a]"]');
+  // The kubeconfig Secret broken: context east names a cluster it lacks.
+  const broken = JSON.parse(kubeconfig);
+  broken.contexts[0].context.cluster = "nowhere";
+  const clusters = (text: string) => (w: World) =>
+    writeProjectedVolume(w.clustersDir, { "east.kubeconfig": text });
+  return [
+    routingChange("v2", ROUTING_V2, v2),
+    routingChange("v1", ROUTING_V1, v1),
+    routingChange("v2", ROUTING_V2, v2),
+    routingChange("unknown cluster", ROUTING_BAD, {
+      rejected: new RegExp(
+        `^${file}:${BAD_LINE}: unknown cluster "north" in rule probe \\(known: east, local\\)$`,
+      ),
+    }),
+    routingChange("v1", ROUTING_V1, v1),
+    routingChange("bad selector", badSelector, {
+      rejected: new RegExp(
+        `^${file}:${selectorLine}: rule by-label: bad label selector`,
+      ),
+    }),
+    routingChange("bad glob", badGlob, {
+      rejected: new RegExp(
+        `^${file}:${globLine}: rule team-east: bad namespace glob "team-\\[a\\]"`,
+      ),
+    }),
+    routingChange("v2", ROUTING_V2, v2),
+    {
+      name: "broken kubeconfig",
+      write: clusters(JSON.stringify(broken)),
+      rejected: new RegExp(`${CLUSTERS_MOUNT}/east\\.kubeconfig`),
+    },
+    { name: "kubeconfig repaired", write: clusters(kubeconfig), ...v2 },
+  ];
+}
+
+/**
+ * 5: python at 20 calls/s (by-name search, merged LIST, probe-ns, ha) while
+ * the routing file flips between two valid versions and is replaced by
+ * invalid ones (unknown cluster, bad selector, bad glob), and the clusters
+ * Secret is broken and repaired. Each valid version must take effect (where
+ * probe-ns goes tells v1 from v2); each invalid one must be rejected with
+ * its file and line while the one in force keeps serving; no call fails.
+ */
+async function reloadUnderLoad(w: World): Promise<void> {
+  const load = startApp(
+    w.app,
+    "python load (reload)",
+    w.py(
+      "load",
+      JSON.stringify({
+        rate: 20,
+        max: 4000,
+        ops: [
+          { op: "get", ns: NS, name: "only-a" },
+          { op: "list", ns: NS },
+          { op: "get", ns: "probe-ns", name: "where" },
+          { op: "get", ns: "ha", name: "ha-cfg" },
+          { op: "get", ns: NS, name: "only-b" },
+        ],
+      }),
+    ),
+    true,
+  );
+  const detail = () => `${load.dump()}\n${mcaTail(w)}`;
+  const probeSince = (t: number) =>
+    loadResults(load).filter((r) => r.ns === "probe-ns" && r.ok && r.t0 > t);
+  const changes = reloadChanges(w.eastKubeconfig);
+  try {
+    await until(
+      "the load to run",
+      20_000,
+      () => loadResults(load).length >= 10,
+      detail,
+    );
+    let inForce = "local"; // v1: probe-ns goes to local (default)
+    for (const change of changes) {
+      const seen = w.mca.lines.length;
+      const at = Date.now() / 1000;
+      const logged = () =>
+        parseJsonLines(w.mca.lines.slice(seen)).find((l) =>
+          l.msg === "routing configuration loaded" || l.msg === REJECTED
+        );
+      await change.write(w);
+      const line = await until(
+        `mca to load or reject "${change.name}"`,
+        10_000,
+        logged,
+        detail,
+      );
+      const when = seconds(line.time);
+      if (change.rejected) {
+        assert.equal(line.msg, REJECTED, `"${change.name}" must be rejected`);
+        assert.equal(line.level, "error");
+        assert.match(line.error, change.rejected);
+        progress(`"${change.name}" rejected: ${line.error}`);
+        // The version in force stays: probe-ns keeps going where it went.
+        await until(
+          `3 probe-ns calls after "${change.name}" was rejected`,
+          10_000,
+          () => probeSince(when).length >= 3,
+          detail,
+        );
+        assert.deepEqual(
+          [...new Set(probeSince(at).map((r) => r.detail))],
+          [inForce],
+          "the last good version stays in force",
+        );
+      } else {
+        assert.equal(line.msg, "routing configuration loaded", change.name);
+        assert.equal(line.rules, change.loaded!.rules);
+        assert.deepEqual(line.clusters, ["east", "local"]);
+        inForce = change.loaded!.probe;
+        await until(
+          `probe-ns answered by ${inForce} under "${change.name}"`,
+          10_000,
+          () => probeSince(when).some((r) => r.detail === inForce),
+          detail,
+        );
+        progress(
+          `"${change.name}" in force ${
+            Date.now() - at * 1000
+          } ms after the swap`,
+        );
+      }
+    }
+    await finishLoad(load, detail);
+
+    const all = loadResults(load);
+    const failed = all.filter((r) => !r.ok);
+    const secs = all.at(-1).t1 - all[0].t0;
+    w.timings.reloadCalls = all.length;
+    w.timings.reloadCallsPerSecond = Math.round(all.length / secs);
+    progress(
+      `reload load: ${all.length} calls in ${
+        secs.toFixed(1)
+      } s, ${failed.length} failed`,
+    );
+    assert.deepEqual(failed, [], "no call failed during the reloads");
+    for (const r of all) {
+      if (r.op === "list") {
+        assert.equal(r.detail.warning, null, JSON.stringify(r));
+        assert.ok(
+          r.detail.items.includes("only-a@local") &&
+            r.detail.items.includes("only-b@east"),
+          JSON.stringify(r),
+        );
+      } else if (r.ns === NS) {
+        const want = r.name === "only-a" ? "local" : "east";
+        assert.equal(r.detail, want, JSON.stringify(r));
+      } else if (r.ns === "ha") {
+        assert.equal(r.detail, "east", JSON.stringify(r));
+      }
+    }
+    const reloads = mcaEvents(w).filter((l) =>
+      l.msg === "routing configuration loaded" || l.msg === REJECTED
+    ).map((l) => l.rules ?? "rejected");
+    assert.deepEqual(
+      reloads,
+      changes.map((c) => c.loaded?.rules ?? "rejected"),
+      "one log line per change, in order",
+    );
+  } finally {
+    await load.kill();
+  }
+}
+
+/** 6: the whole log, once mca has stopped. */
+async function logChecks(w: World): Promise<void> {
+  await stopMca(w.mca);
+  const calls = callLines(w.mca.lines);
+  assert.ok(calls.length > 100, `${calls.length} calls logged`);
+  const unnamed = calls.filter((c) =>
+    !/^(local|east)(\+(local|east))?$/.test(c.cluster ?? "")
+  );
+  assert.deepEqual(unnamed, [], "call lines without a cluster");
+  const byCluster: Record<string, number> = {};
+  for (const c of calls) {
+    byCluster[c.cluster!] = (byCluster[c.cluster!] ?? 0) + 1;
+  }
+  progress(`calls logged by cluster: ${JSON.stringify(byCluster)}`);
+  for (const name of ["local", "east", "local+east"]) {
+    assert.ok(byCluster[name] > 0, `no call logged for ${name}`);
+  }
+  for (const [who, token] of Object.entries(w.tokens)) {
+    const leaks = [...w.mca.lines, ...w.mca.stderr].filter((l) =>
+      l.includes(token)
+    );
+    assert.equal(leaks.length, 0, `an mca log line holds ${who}'s token`);
+  }
+  const notJson = w.mca.lines.filter((l) => {
+    try {
+      JSON.parse(l);
+      return false;
+    } catch {
+      return true;
+    }
+  });
+  assert.deepEqual(notJson, [], "mca's stdout has non-JSON lines");
+}
+
+// ---------------------------------------------------------------------------
+
+Deno.test({
+  name: "multi-cluster: two real clusters through mca " +
+    "(list, create, watch, failover, reload)",
+  sanitizeResources: false,
+  sanitizeOps: false,
+}, async (t) => {
+  await ensureToolchain();
+  const [kubectlSdk, pythonSdk, nodeSdk] = await Promise.all(
+    ["kubectl", "python", "client-node"].map((n) => buildSdk(n)),
+  );
+  const dir = join(TMP_E2E, `multicluster-${crypto.randomUUID().slice(0, 8)}`);
+  const dirs = {
+    sa: join(dir, "sa"),
+    mcaSa: join(dir, "mca-sa"),
+    state: join(dir, "mca-state"),
+    mcaHome: join(dir, "home-mca"),
+    appHome: join(dir, "home-app"),
+    clusters: join(dir, "clusters"),
+    routing: join(dir, "routing"),
+  };
+  for (const d of Object.values(dirs)) await Deno.mkdir(d, { recursive: true });
+
+  progress(`starting clusters A (local) and B (east) in ${dir}`);
+  const starts = await Promise.allSettled([
+    startCluster({ dir: join(dir, "cluster-a") }),
+    startCluster({ dir: join(dir, "cluster-b") }),
+  ]);
+  const up = starts.flatMap((r) => r.status === "fulfilled" ? [r.value] : []);
+  if (up.length < 2) {
+    await Promise.all(up.map((c) => c.stop()));
+    throw starts.flatMap((r) => r.status === "rejected" ? [r.reason] : [])[0];
+  }
+  const [A, B] = up;
+  progress(`clusters up: A ${A.url}, B ${B.url}`);
+
+  let mca: McaProcess | undefined;
+  let net: PodNetwork | undefined;
+  let passed = false;
+  const timings: Record<string, number> = {};
+  try {
+    const [tokenA, tokenB] = await Promise.all([
+      A.writeServiceAccountDir(dirs.sa),
+      B.mintToken({ duration: "1h" }),
+      prepareCluster(A, "local", ["ha", "probe-ns"]),
+      prepareCluster(B, "east", ["ha", "probe-ns", "team-east"]),
+    ]);
+    const eastKubeconfig = kubeconfigFor(
+      "east",
+      B,
+      await Deno.readTextFile(B.caFile),
+      tokenB,
+    );
+    await writeProjectedVolume(dirs.clusters, {
+      "east.kubeconfig": eastKubeconfig,
+    });
+    await writeProjectedVolume(dirs.routing, { "routing.yaml": ROUTING_V1 });
+
+    // mca in its Pod: its own loopback, both API servers reachable.
+    net = await startPodNetwork({
+      dir: join(dir, "net"),
+      forward: [
+        { host: A.host, port: A.port },
+        { host: B.host, port: B.port },
+      ],
+    });
+    const pod = phase2Pod();
+    const mcaVolumes = {
+      "kube-api-access-sa": dirs.sa,
+      "kube-api-access-mca-sa": dirs.mcaSa,
+      "mca-state": dirs.state,
+      "mca-clusters": dirs.clusters,
+      "mca-routing": dirs.routing,
+    };
+    progress("starting mca in its simulated container");
+    const t0 = performance.now();
+    mca = startMca(
+      pod,
+      mcaContainer(A, mcaVolumes, dirs.mcaHome, net.nsPath, [
+        "--sa-dir",
+        SA_PATH,
+        "--mca-sa-dir",
+        MCA_SA_PATH,
+        "--state-dir",
+        MCA_STATE_PATH,
+        "--listen",
+        "127.0.0.1",
+        "--port",
+        "6443",
+        "--clusters-dir",
+        CLUSTERS_MOUNT,
+        "--routing-config",
+        ROUTING_FILE,
+        "--health-interval-ms",
+        String(HEALTH_INTERVAL_MS),
+      ]),
+      join(dir, "mca.log"),
+    );
+    const probe = mcaContainer(A, mcaVolumes, dirs.mcaHome, net.nsPath, [
+      "--probe",
+      "--timeout-ms",
+      "2000",
+    ]);
+    await waitReady(mca, () => spawnInPod(pod, "mca", probe).output());
+    timings.mcaReadyMs = Math.round(performance.now() - t0);
+    const ready = parseJsonLines(mca.lines).find((l) => l.msg === "ready");
+    assert.deepEqual(ready?.clusters, ["east", "local"], "mca's clusters");
+    assert.equal(ready?.rules, 4, "mca's rules");
+    progress(`mca is ready (${timings.mcaReadyMs} ms)`);
+
+    const w: World = {
+      A,
+      B,
+      mca,
+      app: {
+        pod,
+        volumes: { "kube-api-access-mca-sa": dirs.mcaSa },
+        serviceEnv: A.serviceEnv(),
+        home: dirs.appHome,
+        netns: net.nsPath,
+        imageEnv: {
+          MCA_CLIENT_NODE_APP: dirname(nodeSdk.command[1]),
+          NO_COLOR: "1",
+        },
+      },
+      routingDir: dirs.routing,
+      clustersDir: dirs.clusters,
+      eastKubeconfig,
+      tokens: { A: tokenA, B: tokenB },
+      timings,
+      py: (...args) => [pythonSdk.command[0], join(SCRIPTS, "mc.py"), ...args],
+      js: (...args) => [nodeSdk.command[0], join(SCRIPTS, "mc.mjs"), ...args],
+      k: (...args) => [kubectlSdk.command[2], ...args],
+    };
+
+    const steps: [string, (w: World) => Promise<void>][] = [
+      ["1 merged LIST across both clusters", listAcross],
+      ["2 creates routed by round-robin, namespace and labels", routedCreates],
+      ["3 merged WATCH sees events of both clusters", watchAcross],
+      [
+        "4 failover when B's apiserver stops, recovery when it returns",
+        failover,
+      ],
+      [
+        "5 reloads under load, invalid versions rejected",
+        reloadUnderLoad,
+      ],
+      ["6 every call line names its cluster, no token logged", logChecks],
+    ];
+    for (const [name, fn] of steps) {
+      progress(`step ${name}`);
+      const s0 = performance.now();
+      const ok = await t.step(name, () => fn(w));
+      timings[`step${name[0]}Ms`] = Math.round(performance.now() - s0);
+      progress(
+        `step ${name}: ${ok ? "ok" : "FAILED"} (${
+          timings[`step${name[0]}Ms`]
+        } ms)`,
+      );
+      if (!ok) {
+        throw new Error(`step "${name}" failed; the later ones were not run`);
+      }
+    }
+    passed = true;
+  } finally {
+    await Promise.all([...running].map((p) => p.kill()));
+    if (mca) await stopMca(mca);
+    await net?.close();
+    await Promise.all([A.stop(), B.stop()]);
+    timings.totalMs = Math.round(performance.now() - started);
+    progress(`timings: ${JSON.stringify(timings)}`);
+    progress(passed ? "passed" : `FAILED; logs kept in ${dir}`);
+  }
+  // A green run leaves nothing behind; a red one keeps its logs.
+  if (passed) await Deno.remove(dir, { recursive: true });
+});
