@@ -185,8 +185,14 @@ async function kubeconfigUpstream(
   }
   const cluster = kc.getCurrentCluster();
   if (!cluster) {
+    const name = kc.getCurrentContext();
+    const wanted = kc.getContextObject(name)?.cluster;
     throw new Error(
-      `kubeconfig ${path}: the current context names no cluster; set one with kubectl config use-context`,
+      name
+        ? `kubeconfig ${path}: context ${name} names cluster ${
+          wanted ?? "(none)"
+        }, which the file does not define; add it under clusters`
+        : `kubeconfig ${path} has no current context; set current-context or pass --context`,
     );
   }
   let agent: Agent | undefined;

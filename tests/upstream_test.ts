@@ -112,6 +112,14 @@ Deno.test("upstream: kubeconfig with a token, contexts and errors", async () => 
       () => discoverUpstream({ saDir: "x", kubeconfig: path, context: "nope" }),
       /has no context nope/,
     );
+    await Deno.writeTextFile(
+      join(dir, "dangling"),
+      kubeconfig({ token: "t" }).replace("cluster: c1\n", "cluster: gone\n"),
+    );
+    await assert.rejects(
+      () => discoverUpstream({ saDir: "x", kubeconfig: join(dir, "dangling") }),
+      /context dev names cluster gone, which the file does not define/,
+    );
     await Deno.writeTextFile(join(dir, "bad"), "clusters: [");
     await assert.rejects(
       () => discoverUpstream({ saDir: "x", kubeconfig: join(dir, "bad") }),

@@ -22,7 +22,6 @@
  */
 
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { MCA_SA_PATH, MCA_STATE_PATH, SA_PATH } from "../../lib/inject.ts";
@@ -38,11 +37,19 @@ import {
   spawnInPod,
   startPodNetwork,
 } from "../support/pod.ts";
+import {
+  buildSdk,
+  type Built,
+  callLines,
+  mcaContainer,
+  type McaProcess,
+  startMca,
+  stopMca,
+  waitReady,
+} from "../support/mca_pod.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const TMP_E2E = join(ROOT, "tmp", "e2e");
-const SDK_DIR = fileURLToPath(new URL("./sdk/", import.meta.url));
-const MAIN = join(ROOT, "main.ts");
 
 /** Every SDK of the matrix; each must have `tests/e2e/sdk/<name>/build.sh`. */
 export const SDKS = [
@@ -76,9 +83,7 @@ export const OPS = [
  */
 export const KNOWN_LIMITATIONS: Record<string, Record<string, string>> = {};
 
-const BUILD_TIMEOUT_MS = 30 * 60_000;
 const RUN_TIMEOUT_MS = 120_000;
-const READY_TIMEOUT_MS = 60_000;
 /** Requests each program makes at least (one per op, the watch's patch too). */
 const MIN_PROXIED_PER_SDK = 10;
 
@@ -118,88 +123,6 @@ function selectedSdks(): string[] {
   return wanted;
 }
 
-/** Lines of a byte stream, each passed to `onLine` as it arrives. */
-async function readLines(
-  stream: ReadableStream<Uint8Array>,
-  onLine: (line: string) => void,
-): Promise<void> {
-  let buffered = "";
-  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-    buffered += chunk;
-    let nl;
-    while ((nl = buffered.indexOf("\n")) >= 0) {
-      onLine(buffered.slice(0, nl));
-      buffered = buffered.slice(nl + 1);
-    }
-  }
-  if (buffered !== "") onLine(buffered);
-}
-
-async function withDeadline<T>(
-  what: string,
-  ms: number,
-  promise: Promise<T>,
-  onTimeout: () => void,
-): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      onTimeout();
-      reject(new Error(`${what}: no result within ${ms / 1000} s`));
-    }, ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-interface Built {
-  command: string[];
-  version: string;
-}
-
-async function buildSdk(name: string): Promise<Built> {
-  const script = join(SDK_DIR, name, "build.sh");
-  if (!existsSync(script)) {
-    throw new Error(`${script} is missing: this SDK has no program yet`);
-  }
-  const child = new Deno.Command("bash", {
-    args: [script],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  const out = await withDeadline(
-    `${name}/build.sh`,
-    BUILD_TIMEOUT_MS,
-    child.output(),
-    () => child.kill("SIGKILL"),
-  );
-  if (out.code !== 0) {
-    throw new Error(`${script} exited with code ${out.code} (output above)`);
-  }
-  const lines = decoder.decode(out.stdout).trim().split("\n");
-  const last = lines[lines.length - 1] ?? "";
-  let built: Built;
-  try {
-    built = JSON.parse(last);
-  } catch {
-    throw new Error(
-      `${script}: last stdout line is not JSON: ${JSON.stringify(last)}`,
-    );
-  }
-  if (
-    !Array.isArray(built.command) || built.command.length === 0 ||
-    !built.command.every((a) => typeof a === "string") ||
-    typeof built.version !== "string"
-  ) {
-    throw new Error(`${script}: bad result line ${last}`);
-  }
-  return built;
-}
-
 /** A Pod with one app container, as a user would write it. */
 function appPod(cluster: Cluster): Record<string, unknown> {
   return {
@@ -228,133 +151,6 @@ function directPod(cluster: Cluster): Record<string, unknown> {
     { name: "kube-api-access-sa", mountPath: SA_PATH, readOnly: true },
   ];
   return pod;
-}
-
-interface McaProcess {
-  child: Deno.ChildProcess;
-  lines: string[];
-  stderr: string[];
-  exited: Promise<Deno.CommandStatus>;
-  done: Promise<void>;
-  exit?: Deno.CommandStatus;
-}
-
-function hostDenoDir(): string {
-  return Deno.env.get("DENO_DIR") ??
-    join(
-      Deno.env.get("XDG_CACHE_HOME") ??
-        join(Deno.env.get("HOME") ?? "/root", ".cache"),
-      "deno",
-    );
-}
-
-/** How the mca container runs `mca <args>`. */
-function mcaContainer(
-  cluster: Cluster,
-  volumes: Record<string, string>,
-  home: string,
-  netns: string,
-  args: string[],
-) {
-  return {
-    volumes,
-    command: [Deno.execPath(), "run", "-A", MAIN, ...args],
-    serviceEnv: cluster.serviceEnv(),
-    home,
-    netns,
-    // The image would carry mca compiled; here Deno runs main.ts with the
-    // host's module cache.
-    imageEnv: { DENO_DIR: hostDenoDir(), NO_COLOR: "1" },
-  };
-}
-
-function startMca(
-  pod: Record<string, unknown>,
-  container: ReturnType<typeof mcaContainer>,
-  logFile: string,
-): McaProcess {
-  const child = spawnInPod(pod, "mca", container, {
-    stdout: "piped",
-    stderr: "piped",
-  });
-  const proc: McaProcess = {
-    child,
-    lines: [],
-    stderr: [],
-    exited: child.status,
-    done: Promise.resolve(),
-  };
-  proc.exited = child.status.then((s) => (proc.exit = s));
-  proc.done = Promise.all([
-    readLines(child.stdout, (line) => {
-      proc.lines.push(line);
-      Deno.writeTextFileSync(logFile, line + "\n", { append: true });
-    }),
-    readLines(child.stderr, (line) => {
-      proc.stderr.push(line);
-      Deno.writeTextFileSync(logFile + ".stderr", line + "\n", {
-        append: true,
-      });
-    }),
-  ]).then(() => {});
-  return proc;
-}
-
-async function stopMca(mca: McaProcess): Promise<void> {
-  if (mca.exit === undefined) {
-    try {
-      mca.child.kill("SIGTERM");
-    } catch {
-      // already gone
-    }
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const killed = new Promise<void>((r) => {
-      timer = setTimeout(() => {
-        try {
-          mca.child.kill("SIGKILL");
-        } catch {
-          // already gone
-        }
-        r();
-      }, 5_000);
-    });
-    await Promise.race([mca.exited, killed]);
-    clearTimeout(timer);
-  }
-  await mca.exited;
-  await mca.done;
-}
-
-/**
- * Polls `mca --probe` in the mca container (its network, its mounts) until
- * it passes, like the kubelet's startup probe.
- */
-async function waitReady(
-  mca: McaProcess,
-  probe: () => Promise<Deno.CommandOutput>,
-): Promise<void> {
-  const deadline = Date.now() + READY_TIMEOUT_MS;
-  let last = "";
-  while (true) {
-    if (mca.exit !== undefined) {
-      throw new Error(
-        `mca exited (code ${mca.exit.code}) before it was ready:\n` +
-          [...mca.lines, ...mca.stderr].slice(-30).join("\n"),
-      );
-    }
-    const out = await probe();
-    if (out.code === 0) return;
-    last = decoder.decode(out.stderr).trim();
-    if (Date.now() >= deadline) {
-      throw new Error(
-        `mca not ready within ${
-          READY_TIMEOUT_MS / 1000
-        } s (last probe: ${last})\n` +
-          [...mca.lines, ...mca.stderr].slice(-30).join("\n"),
-      );
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 async function runProgram(
@@ -441,28 +237,6 @@ function judge(
       ? undefined
       : run.stderr.trim().split("\n").slice(-15).join("\n"),
   };
-}
-
-interface CallLine {
-  msg?: string;
-  status?: number;
-  resource?: string;
-  verb?: string;
-  namespace?: string;
-  name?: string;
-}
-
-function callLines(lines: string[]): CallLine[] {
-  const calls: CallLine[] = [];
-  for (const line of lines) {
-    try {
-      const v = JSON.parse(line);
-      if (v && v.msg === "api call") calls.push(v);
-    } catch {
-      // not JSON: checked elsewhere
-    }
-  }
-  return calls;
 }
 
 function markdown(rows: Row[], meta: Record<string, string>): string {
