@@ -15,7 +15,12 @@
  * @module
  */
 
-import { generateKeyPair, randomBytes, X509Certificate } from "node:crypto";
+import {
+  generateKeyPair,
+  randomBytes,
+  sign,
+  X509Certificate,
+} from "node:crypto";
 import forge from "node-forge";
 import { join } from "node:path";
 import { writeFileAtomic } from "./files.ts";
@@ -80,8 +85,26 @@ function baseCertificate(
   return [cert, key];
 }
 
+/**
+ * Signs a certificate with SHA-256/RSA through `node:crypto` (native, about
+ * 1 ms) instead of forge's JavaScript RSA (about 20 ms): forge builds the
+ * to-be-signed structure, the runtime signs it.
+ */
+function signNative(cert: forge.pki.Certificate, keyPem: string): void {
+  const oid = forge.pki.oids.sha256WithRSAEncryption;
+  cert.signatureOid = oid;
+  cert.siginfo.algorithmOid = oid;
+  // deno-lint-ignore no-explicit-any
+  const tbs = (forge.pki as any).getTBSCertificate(cert);
+  // deno-lint-ignore no-explicit-any
+  (cert as any).tbsCertificate = tbs;
+  const der = forge.asn1.toDer(tbs).getBytes();
+  const signature = sign("sha256", Buffer.from(der, "binary"), keyPem);
+  cert.signature = signature.toString("binary");
+}
+
 function createCa(keyPem: string): KeyPair {
-  const [cert, key] = baseCertificate(keyPem, CA_VALIDITY_DAYS);
+  const [cert] = baseCertificate(keyPem, CA_VALIDITY_DAYS);
   const subject = [
     { name: "commonName", value: `mca-ca-${serial().slice(0, 8)}` },
     { name: "organizationName", value: "MCA sidecar" },
@@ -98,13 +121,12 @@ function createCa(keyPem: string): KeyPair {
     { name: "keyUsage", keyCertSign: true, cRLSign: true, critical: true },
     { name: "subjectKeyIdentifier" },
   ]);
-  cert.sign(key, forge.md.sha256.create());
+  signNative(cert, keyPem);
   return { certPem: forge.pki.certificateToPem(cert), keyPem };
 }
 
 function issueLeaf(ca: KeyPair, keyPem: string, names: ServerNames): KeyPair {
   const caCert = forge.pki.certificateFromPem(ca.certPem);
-  const caKey = forge.pki.privateKeyFromPem(ca.keyPem);
   const [cert] = baseCertificate(keyPem, LEAF_VALIDITY_DAYS);
   cert.setSubject([{ name: "commonName", value: "mca" }]);
   cert.setIssuer(caCert.subject.attributes);
@@ -129,7 +151,7 @@ function issueLeaf(ca: KeyPair, keyPem: string, names: ServerNames): KeyPair {
       keyIdentifier: caCert.generateSubjectKeyIdentifier().getBytes(),
     },
   ]);
-  cert.sign(caKey, forge.md.sha256.create());
+  signNative(cert, ca.keyPem);
   return { certPem: forge.pki.certificateToPem(cert), keyPem };
 }
 

@@ -10,7 +10,7 @@
  */
 
 import { prepareCertificates } from "./certs.ts";
-import { formatEvent, type LogSink, stdoutSink } from "./log.ts";
+import { batchedStdoutSink, formatEvent, type LogSink } from "./log.ts";
 import { type Proxy, startProxy } from "./proxy.ts";
 import { writeAppServiceAccount } from "./service_account.ts";
 import { discoverUpstream } from "./upstream.ts";
@@ -50,7 +50,8 @@ export interface Sidecar {
 
 /** Starts the sidecar; throws with a clear message if it cannot. */
 export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
-  const log = options.log ?? stdoutSink;
+  const batched = options.log ? undefined : batchedStdoutSink();
+  const log = options.log ?? batched!.log;
   const started = performance.now();
   const upstream = await discoverUpstream({
     saDir: options.saDir,
@@ -90,7 +91,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     }
     routing.start();
     const source = routing;
-    log(formatEvent("info", "ready", {
+    const readyLine = formatEvent("info", "ready", {
       listen: proxy.hosts.map((h) =>
         h.includes(":") ? `[${h}]:${proxy.port}` : `${h}:${proxy.port}`
       ),
@@ -99,7 +100,9 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       clusters: [...routing.current.registry.names()].sort(),
       rules: routing.current.config.rules.length,
       startupMs: Math.round(performance.now() - started),
-    }));
+    });
+    log(readyLine);
+    batched?.flush(); // "ready" is what operators and tests wait for
     return {
       proxy,
       async close() {
@@ -107,11 +110,13 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
         await proxy.close();
         upstream.close();
         log(formatEvent("info", "stopped"));
+        batched?.flush();
       },
     };
   } catch (error) {
     routing?.close();
     upstream.close();
+    batched?.flush();
     throw error;
   }
 }

@@ -15,6 +15,7 @@ Deno.test("certs: a leaf for loopback names, signed by a CA that is kept", async
     assert.ok(ca.ca);
     assert.ok(!leaf.ca, "the serving certificate must not be a CA");
     assert.ok(leaf.verify(ca.publicKey));
+    assert.ok(ca.verify(ca.publicKey), "the CA is validly self-signed");
     assert.ok(leaf.checkIssued(ca));
     assert.equal(leaf.checkIP("127.0.0.1"), "127.0.0.1");
     assert.equal(leaf.checkIP("::1"), "::1");

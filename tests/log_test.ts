@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { formatCall, formatEvent } from "../lib/log.ts";
+import { batchedStdoutSink, formatCall, formatEvent } from "../lib/log.ts";
 import { parseRequestInfo } from "../lib/request_info.ts";
 
 const NOW = new Date("2026-11-24T10:00:00Z");
@@ -81,4 +81,22 @@ Deno.test("log: events", () => {
     msg: "x",
     a: 1,
   });
+});
+
+Deno.test("log: the batched sink writes every line, in order, in one write", async () => {
+  const writes: string[] = [];
+  const sink = batchedStdoutSink({
+    intervalMs: 60_000,
+    write: (t) => writes.push(t),
+  });
+  sink.log("one");
+  sink.log("two");
+  assert.equal(writes.length, 0, "nothing before a flush");
+  sink.flush();
+  sink.flush();
+  assert.deepEqual(writes, ["one\ntwo\n"], "one write, lines in order");
+  const { promise, resolve } = Promise.withResolvers<string>();
+  const timed = batchedStdoutSink({ intervalMs: 1, write: resolve });
+  timed.log("three");
+  assert.equal(await promise, "three\n", "the timer flushes on its own");
 });
