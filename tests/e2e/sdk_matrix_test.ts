@@ -384,6 +384,17 @@ Deno.test({
           runMs: Math.round(performance.now() - t1),
         });
         if (mca) {
+          // mca writes its log in batches (every 10 ms): wait for the last
+          // operation's line (the 403 on secrets) before counting.
+          const deadline = Date.now() + 5000;
+          while (
+            Date.now() < deadline &&
+            !callLines(mca.lines.slice(before)).some((c) =>
+              c.resource === "secrets" && c.status === 403
+            )
+          ) {
+            await new Promise((r) => setTimeout(r, 20));
+          }
           const calls = callLines(mca.lines.slice(before));
           row.proxiedCalls = calls.length;
           const sawForbidden = calls.some((c) =>
