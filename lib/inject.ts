@@ -44,7 +44,7 @@ export interface InjectOptions {
   cpuRequest?: string;
   /** Memory request; `64Mi` by default, empty string to omit. */
   memoryRequest?: string;
-  /** Memory limit; `256Mi` by default, empty string to omit. */
+  /** Memory limit; `512Mi` by default, empty string to omit. */
   memoryLimit?: string;
 }
 
@@ -63,7 +63,7 @@ export const DEFAULT_OPTIONS: Required<InjectOptions> = {
   runAsUser: 65532,
   cpuRequest: "10m",
   memoryRequest: "64Mi",
-  memoryLimit: "256Mi",
+  memoryLimit: "512Mi",
 };
 
 /**

@@ -263,7 +263,7 @@ Deno.test("inject: hardening and overrides of the mca container", () => {
   });
   assert.deepEqual(def.resources, {
     requests: { cpu: "10m", memory: "64Mi" },
-    limits: { memory: "256Mi" },
+    limits: { memory: "512Mi" },
   });
   assert.deepEqual(def.startupProbe, {
     exec: { command: ["/usr/local/bin/mca", "--probe"] },

@@ -1,0 +1,131 @@
+/**
+ * `mca` as a separate process (`deno run -A main.ts`), so that its RSS and
+ * CPU are its own, with its JSON call log going through a pipe into a file
+ * (as in a Pod, where stdout is a pipe to the container runtime).
+ *
+ * @module
+ */
+
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { type Proc, spawn } from "./procs.ts";
+import { writeProjectedVolume } from "../tests/support/cluster.ts";
+
+const ROOT = fileURLToPath(new URL("../", import.meta.url));
+let main = fileURLToPath(new URL("../main.ts", import.meta.url));
+
+/** Benchmarks another copy of mca (e.g. a patched one under tmp/). */
+export function useMain(path: string): void {
+  main = path;
+}
+
+/** A running mca. */
+export interface Mca {
+  proc: Proc;
+  pid: number;
+  port: number;
+  /** PEM of the CA apps trust (`<mca-sa-dir>/ca.crt`). */
+  appCaPem: string;
+  /** `startupMs` from the ready line (mca's own clock). */
+  selfStartupMs: number;
+  /** Spawn → ready line, as seen by the parent. */
+  readyMs: number;
+  stop(): Promise<void>;
+}
+
+/** Where mca finds its upstream. */
+export interface McaTarget {
+  /** The real service-account dir (kubelet layout). */
+  realSaDir: string;
+  host: string;
+  port: number;
+}
+
+/** Options of {@linkcode startMca}. */
+export interface McaOptions {
+  /** Directory for mca-sa/, state/ and logs. */
+  dir: string;
+  name: string;
+  /** Reuse this state dir (a restart); default a fresh one under `dir`. */
+  stateDir?: string;
+  /** Extra `deno run` flags, e.g. `--cpu-prof`. */
+  denoFlags?: string[];
+  readyTimeoutMs?: number;
+}
+
+/** Lays out a kubelet-style service-account dir for the fake upstream. */
+export async function writeFakeSaDir(
+  dir: string,
+  token: string,
+  caPem: string,
+): Promise<void> {
+  await writeProjectedVolume(dir, {
+    token,
+    "ca.crt": caPem,
+    namespace: "default",
+  });
+}
+
+/** Spawns mca and waits for its ready line. */
+export async function startMca(
+  target: McaTarget,
+  options: McaOptions,
+): Promise<Mca> {
+  const dir = join(options.dir, options.name);
+  const mcaSaDir = join(dir, "mca-sa");
+  const stateDir = options.stateDir ?? join(dir, "state");
+  await Deno.mkdir(mcaSaDir, { recursive: true });
+  const started = performance.now();
+  const proc = spawn(options.name, Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      ...(options.denoFlags ?? []),
+      main,
+      "--sa-dir",
+      target.realSaDir,
+      "--mca-sa-dir",
+      mcaSaDir,
+      "--state-dir",
+      stateDir,
+      "--listen",
+      "127.0.0.1",
+      "--port",
+      "0",
+    ],
+    cwd: dirname(main) || ROOT,
+    env: {
+      KUBERNETES_SERVICE_HOST: target.host,
+      KUBERNETES_SERVICE_PORT: String(target.port),
+    },
+    logBase: join(options.dir, options.name),
+    stdoutLogLimit: 4 << 20,
+  });
+  let line: string;
+  try {
+    line = await proc.waitForLine(
+      (l) => l.includes('"msg":"ready"'),
+      options.readyTimeoutMs ?? 30_000,
+    );
+  } catch (error) {
+    await proc.stop();
+    throw error;
+  }
+  const readyMs = performance.now() - started;
+  const ready = JSON.parse(line);
+  const listen = String(ready.listen?.[0] ?? "");
+  const port = Number(listen.slice(listen.lastIndexOf(":") + 1));
+  if (!port) {
+    await proc.stop();
+    throw new Error(`${options.name}: ready line names no port: ${line}`);
+  }
+  return {
+    proc,
+    pid: proc.pid,
+    port,
+    appCaPem: await Deno.readTextFile(join(mcaSaDir, "ca.crt")),
+    selfStartupMs: Number(ready.startupMs),
+    readyMs,
+    stop: () => proc.stop(),
+  };
+}
