@@ -19,7 +19,6 @@ import type {
   OutgoingHttpHeaders,
   ServerResponse,
 } from "node:http";
-import type { Duplex } from "node:stream";
 import type { Socket } from "node:net";
 import { failureStatus, statusResponse } from "./status.ts";
 import type { UpstreamAuth } from "./upstream.ts";
@@ -51,7 +50,7 @@ export interface Outcome {
 }
 
 /** Headers that describe one connection, not the message (RFC 9110 7.6.1). */
-const HOP_BY_HOP = new Set([
+export const HOP_BY_HOP = new Set([
   "connection",
   "keep-alive",
   "proxy-connection",
@@ -148,7 +147,7 @@ function downstreamHeaders(res: IncomingMessage): OutgoingHttpHeaders {
   return out;
 }
 
-function requestOptions(
+export function requestOptions(
   req: IncomingMessage,
   target: Target,
   headers: OutgoingHttpHeaders,
@@ -170,7 +169,7 @@ function joinPath(base: URL, requestTarget: string): string {
 }
 
 /** Aborts a request whose TCP connect + TLS handshake takes too long. */
-function boundConnect(
+export function boundConnect(
   upReq: ReturnType<typeof request>,
   timeoutMs: number,
 ): void {
@@ -188,7 +187,7 @@ function boundConnect(
   });
 }
 
-function unavailable(target: Target, error: Error) {
+export function unavailable(target: Target, error: Error) {
   return statusResponse(
     failureStatus(
       503,
@@ -203,7 +202,7 @@ function unavailable(target: Target, error: Error) {
  * The outcome of an exchange and the one-shot function that reports it
  * (events from both sockets race to end an exchange; the first wins).
  */
-function settler() {
+export function settler() {
   const { promise, resolve } = Promise.withResolvers<Outcome>();
   const outcome: Outcome = { status: 0, bytesIn: 0, bytesOut: 0 };
   let settled = false;
@@ -336,99 +335,4 @@ function streamBody(
 function hasBody(method: string | undefined, status: number): boolean {
   return method !== "HEAD" && status >= 200 && status !== 204 &&
     status !== 304;
-}
-
-function rawHead(
-  status: number,
-  message: string,
-  headers: OutgoingHttpHeaders,
-): string {
-  let head = `HTTP/1.1 ${status} ${message}\r\n`;
-  for (const [name, value] of Object.entries(headers)) {
-    for (const v of Array.isArray(value) ? value : [value]) {
-      if (v !== undefined) head += `${name}: ${v}\r\n`;
-    }
-  }
-  return head + "\r\n";
-}
-
-function rawHeadFromUpstream(res: IncomingMessage, keep: boolean): string {
-  let head = `HTTP/1.1 ${res.statusCode} ${res.statusMessage ?? ""}\r\n`;
-  const raw = res.rawHeaders;
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    const name = raw[i].toLowerCase();
-    if (!keep && (HOP_BY_HOP.has(name) || name === "content-length")) continue;
-    head += `${raw[i]}: ${raw[i + 1]}\r\n`;
-  }
-  if (!keep) head += "Connection: close\r\n";
-  return head + "\r\n";
-}
-
-/**
- * Relays an upgrade request (SPDY/3.1 or WebSocket): the request goes
- * upstream on a dedicated connection; after the upstream's `101` the two
- * sockets are spliced and bytes flow untouched. An upstream refusal (any
- * other status) reaches the client as a normal response.
- */
-export function forwardUpgrade(
-  req: IncomingMessage,
-  socket: Duplex,
-  head: Uint8Array,
-  target: Target,
-): Promise<Outcome> {
-  const { promise, outcome, settle } = settler();
-  const upReq = request({
-    ...requestOptions(
-      req,
-      target,
-      upstreamHeaders(req, target.auth.authorization, true),
-    ),
-    ...target.auth.tls,
-    agent: false,
-  });
-  boundConnect(upReq, target.connectTimeoutMs);
-  socket.on("error", () => {});
-  socket.on("close", () => {
-    upReq.destroy();
-    settle(outcome.status === 0 ? "client closed the connection" : undefined);
-  });
-
-  upReq.on("upgrade", (upRes, upSocket, upHead) => {
-    outcome.status = upRes.statusCode ?? 101;
-    socket.write(rawHeadFromUpstream(upRes, true));
-    if (upHead.length > 0) socket.write(upHead);
-    if (head.length > 0) upSocket.write(head);
-    outcome.bytesIn += head.length;
-    outcome.bytesOut += upHead.length;
-    upSocket.on("data", (c: Uint8Array) => outcome.bytesOut += c.length);
-    socket.on("data", (c: Uint8Array) => outcome.bytesIn += c.length);
-    upSocket.on("error", () => socket.destroy());
-    upSocket.on("close", () => socket.destroy());
-    socket.on("close", () => upSocket.destroy());
-    upSocket.pipe(socket);
-    socket.pipe(upSocket);
-  });
-  upReq.on("response", (upRes) => {
-    outcome.status = upRes.statusCode ?? 502;
-    socket.write(rawHeadFromUpstream(upRes, false));
-    upRes.on("data", (c: Uint8Array) => outcome.bytesOut += c.length);
-    upRes.pipe(socket);
-  });
-  upReq.on("error", (error) => {
-    if (outcome.status === 0 && socket.writable) {
-      const { headers, body } = unavailable(target, error);
-      outcome.status = 503;
-      socket.end(
-        rawHead(503, "Service Unavailable", {
-          ...headers,
-          connection: "close",
-        }) + body,
-      );
-    } else {
-      socket.destroy();
-    }
-    settle(error.message);
-  });
-  upReq.end(); // an upgrade request has no body; its bytes follow the 101
-  return promise;
 }
