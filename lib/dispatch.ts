@@ -30,6 +30,8 @@ import {
 import { callUpstream, readBody, readLines } from "./upstream_call.ts";
 import { failureStatus, statusResponse, writeStatus } from "./status.ts";
 
+const EMPTY = new Uint8Array(0);
+
 /** The largest body MCA reads to decide (kube-apiserver's own limit is 3 MiB). */
 const MAX_BODY = 3 * 1024 * 1024;
 
@@ -148,18 +150,31 @@ export async function dispatch(
   const onClusterError = (cluster: string, error: Error) =>
     state.registry.setHealthy(cluster, false, error.message);
   if (plan.kind === "one") {
-    const upstream = state.registry.get(plan.cluster);
-    let outcome: Outcome;
+    let cluster = plan.cluster;
+    let outcome!: Outcome;
     if (!plan.namespace && !plan.decorate) {
-      outcome = await forwardHttp(req, res, {
-        url: upstream.url,
-        auth: await upstream.auth(),
-        connectTimeoutMs: options.connectTimeoutMs,
-        dedicated: isLongLived(info, req.url ?? ""),
-        body,
-      });
-      if (outcome.unreachable) {
-        onClusterError(plan.cluster, new Error(outcome.error));
+      // A call whose body is known (none, or read) can be sent again: on a
+      // first-healthy set, an unreachable cluster is skipped at once.
+      const replayable = body !== undefined || !hasBody(req);
+      const candidates = replayable
+        ? [plan.cluster, ...(plan.fallbacks ?? [])]
+        : [plan.cluster];
+      for (const [i, candidate] of candidates.entries()) {
+        const upstream = state.registry.get(candidate);
+        const last = i === candidates.length - 1;
+        cluster = candidate;
+        outcome = await forwardHttp(req, res, {
+          url: upstream.url,
+          auth: await upstream.auth(),
+          connectTimeoutMs: options.connectTimeoutMs,
+          dedicated: isLongLived(info, req.url ?? ""),
+          body: body ?? (replayable ? EMPTY : undefined),
+          retryable: !last,
+        });
+        if (outcome.unreachable) {
+          onClusterError(candidate, new Error(outcome.error));
+        }
+        if (!outcome.unreachable || last) break;
       }
     } else {
       outcome = await forwardTransformed(req, res, info, {
@@ -168,7 +183,7 @@ export async function dispatch(
         call: fanoutCall(req, res, info, plan, [plan.cluster], options),
       });
     }
-    return { cluster: plan.cluster, outcome };
+    return { cluster, outcome };
   }
   const call = fanoutCall(req, res, info, plan, plan.clusters, options);
   if (plan.kind === "search") {

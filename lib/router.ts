@@ -33,6 +33,11 @@ export type Plan =
     rule?: string;
     namespace?: string;
     decorate?: boolean;
+    /**
+     * `first-healthy`: the next clusters to try, in order, if this one
+     * cannot be reached (health checks lag behind a sudden failure).
+     */
+    fallbacks?: string[];
   }
   /** Ask every cluster, merge the answers (LIST, WATCH). */
   | {
@@ -88,8 +93,12 @@ export class Router {
     if (!rule) return { kind: "one", cluster: config.default };
     const base = { rule: rule.name, namespace: rule.namespace };
     const healthy = rule.clusters.filter((c) => this.#healthy(c));
-    if (rule.clusters.length === 1 || rule.strategy === "first-healthy") {
-      return { kind: "one", cluster: healthy[0] ?? rule.clusters[0], ...base };
+    if (rule.clusters.length === 1) {
+      return { kind: "one", cluster: rule.clusters[0], ...base };
+    }
+    if (rule.strategy === "first-healthy") {
+      const [first, ...rest] = healthy.length > 0 ? healthy : rule.clusters;
+      return { kind: "one", cluster: first, fallbacks: rest, ...base };
     }
     // A create on a subresource (exec, eviction, token...) concerns an
     // object that already lives somewhere: it is a by-name call.

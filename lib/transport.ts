@@ -37,6 +37,11 @@ export interface Target {
   dedicated?: boolean;
   /** The request body, when the caller has already read (and maybe changed) it. */
   body?: Uint8Array;
+  /**
+   * The caller will try another cluster if this one cannot be reached: do
+   * not answer the app then, only report `unreachable`.
+   */
+  retryable?: boolean;
 }
 
 /** How a call ended, for the log line. */
@@ -230,7 +235,9 @@ export function forwardHttp(
   const headers = upstreamHeaders(req, target.auth.authorization);
   if (target.body !== undefined) {
     delete headers["transfer-encoding"];
-    headers["content-length"] = String(target.body.length);
+    if (target.body.length > 0 || headers["content-length"] !== undefined) {
+      headers["content-length"] = String(target.body.length);
+    }
   }
   const upReq = request({
     ...requestOptions(req, target, headers),
@@ -278,7 +285,9 @@ export function forwardHttp(
     });
   });
   upReq.on("error", (error) => {
-    if (!res.headersSent && !res.destroyed) {
+    if (target.retryable && outcome.status === 0 && !res.headersSent) {
+      outcome.unreachable = true;
+    } else if (!res.headersSent && !res.destroyed) {
       const { headers, body } = unavailable(target, error);
       outcome.status = 503;
       res.writeHead(503, headers);

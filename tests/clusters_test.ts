@@ -130,3 +130,35 @@ Deno.test("clusters: health flips are recorded and logged once", () => {
   assert.throws(() => registry.get("nowhere"), /unknown cluster nowhere/);
   registry.close();
 });
+
+Deno.test("clusters: a call on a first-healthy set skips a cluster that just died", async () => {
+  // Health probes far apart: only the failed call itself can notice.
+  const f = await startFixture({
+    remotes: ["east", "west"],
+    routing: ROUTING,
+    healthIntervalMs: 600_000,
+  });
+  try {
+    assert.equal(
+      (await appCall(f, "GET", "/api/v1/namespaces/ha/configmaps/x")).status,
+      200,
+    );
+    assert.equal(calls(f).at(-1).cluster, "east");
+    await f.remotes.get("east")!.close();
+    const answer = await appCall(
+      f,
+      "GET",
+      "/api/v1/namespaces/ha/configmaps/x",
+    );
+    assert.equal(answer.status, 200, "answered by the next cluster, not a 503");
+    assert.equal(calls(f).at(-1).cluster, "west");
+    assert.ok(
+      f.logs.map((l) => JSON.parse(l)).some((l) =>
+        l.msg === "cluster health" && l.cluster === "east" && !l.healthy
+      ),
+      "the failed call marked east down",
+    );
+  } finally {
+    await f.close();
+  }
+});

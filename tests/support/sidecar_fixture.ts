@@ -48,6 +48,8 @@ export interface FixtureOptions {
   remotes?: string[];
   /** Routing YAML; written to a file the sidecar watches. */
   routing?: string;
+  /** How often clusters are probed; 100 ms by default. */
+  healthIntervalMs?: number;
 }
 
 function kubeconfigFor(name: string, upstream: FakeUpstream): string {
@@ -116,7 +118,7 @@ export async function startFixture(
       connectTimeoutMs: options.connectTimeoutMs,
       clustersDir: options.remotes ? clustersDir : undefined,
       routingConfig: options.routing !== undefined ? routingFile : undefined,
-      healthIntervalMs: 100,
+      healthIntervalMs: options.healthIntervalMs ?? 100,
       reloadIntervalMs: 50,
       log: (line) => logs.push(line),
     });
