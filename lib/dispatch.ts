@@ -18,6 +18,7 @@ import type { RequestInfo } from "./request_info.ts";
 import { needsBodyLabels, type Plan, type Router } from "./router.ts";
 import type { RoutingState } from "./routing_source.ts";
 import { forwardHttp, type Outcome, upstreamHeaders } from "./transport.ts";
+import { forwardFetch } from "./fetch_forward.ts";
 import { type FanoutCall, fanoutList, searchByName } from "./fanout.ts";
 import { fanoutWatch } from "./merged_watch.ts";
 import {
@@ -57,6 +58,19 @@ function isLongLived(info: RequestInfo, target: string): boolean {
   if (info.verb === "watch") return true;
   return info.subresource === "log" &&
     /[?&]follow=(true|1)(&|$)/i.test(target);
+}
+
+/**
+ * Bodiless reads whose answer can be large (LISTs, discovery documents):
+ * they go through fetch, which keeps memory flat (lib/fetch_forward.ts).
+ */
+function mayBeLarge(
+  req: IncomingMessage,
+  info: RequestInfo,
+  body: Uint8Array | undefined,
+): boolean {
+  if (req.method !== "GET" || body !== undefined || hasBody(req)) return false;
+  return info.verb === "list" || !info.isResourceRequest;
 }
 
 function hasBody(req: IncomingMessage): boolean {
@@ -163,14 +177,18 @@ export async function dispatch(
         const upstream = state.registry.get(candidate);
         const last = i === candidates.length - 1;
         cluster = candidate;
-        outcome = await forwardHttp(req, res, {
+        const auth = await upstream.auth();
+        const target = {
           url: upstream.url,
-          auth: await upstream.auth(),
+          auth,
           connectTimeoutMs: options.connectTimeoutMs,
           dedicated: isLongLived(info, req.url ?? ""),
           body: body ?? (replayable ? EMPTY : undefined),
           retryable: !last,
-        });
+        };
+        outcome = auth.client && mayBeLarge(req, info, body)
+          ? await forwardFetch(req, res, { ...target, client: auth.client })
+          : await forwardHttp(req, res, target);
         if (outcome.unreachable) {
           onClusterError(candidate, new Error(outcome.error));
         }

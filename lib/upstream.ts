@@ -28,6 +28,29 @@ export interface UpstreamAuth {
   agent: Agent;
   /** TLS options for a dedicated connection (upgrades do not use the agent). */
   tls: AgentOptions;
+  /**
+   * A `fetch` client with the same trust and client certificate (HTTP/1.1
+   * only), for answers that may be large: unlike the `node:https` client it
+   * stops reading when MCA cannot pass bytes on. Absent where fetch cannot
+   * express the TLS settings (skip-verify, a TLS server name).
+   */
+  client?: Deno.HttpClient;
+}
+
+/** A fetch client matching a set of TLS options, if fetch can express them. */
+function fetchClient(tls: AgentOptions): Deno.HttpClient | undefined {
+  if (tls.rejectUnauthorized === false || tls.servername) return undefined;
+  const pem = (v: unknown) =>
+    v === undefined || v === null ? undefined : String(v);
+  const ca = pem(tls.ca);
+  const cert = pem(tls.cert);
+  const key = pem(tls.key);
+  return Deno.createHttpClient({
+    ...(ca ? { caCerts: [ca] } : {}),
+    ...(cert && key ? { cert, key } : {}),
+    http1: true,
+    http2: false,
+  });
 }
 
 /** A discovered API server. */
@@ -121,6 +144,7 @@ function inClusterUpstream(
   let caPem = sa.current().caPem;
   let tls: AgentOptions = { ...AGENT_OPTIONS, ca: caPem || undefined };
   let agent = new Agent(tls);
+  let client = fetchClient(tls);
   return {
     url: new URL(server),
     source: `in-cluster (${server}, service account in ${options.saDir})`,
@@ -131,17 +155,21 @@ function inClusterUpstream(
         // The cluster CA rotated: new connections must trust the new one.
         caPem = files.caPem;
         agent.destroy();
+        client?.close();
         tls = { ...AGENT_OPTIONS, ca: caPem || undefined };
         agent = new Agent(tls);
+        client = fetchClient(tls);
       }
       return Promise.resolve({
         authorization: `Bearer ${files.token}`,
         agent,
         tls,
+        client,
       });
     },
     close() {
       agent.destroy();
+      client?.close();
     },
   };
 }
@@ -196,6 +224,7 @@ async function kubeconfigUpstream(
     );
   }
   let agent: Agent | undefined;
+  let client: Deno.HttpClient | undefined;
   let tls: AgentOptions = {};
   let cached: { value?: string; until: number } = { until: 0 };
   return {
@@ -220,16 +249,18 @@ async function kubeconfigUpstream(
             servername: opts.servername,
           };
           agent = new Agent(tls);
+          client = fetchClient(tls);
         }
         cached = {
           value: opts.headers.Authorization ?? opts.headers.authorization,
           until: Date.now() + AUTH_CACHE_MS,
         };
       }
-      return { authorization: cached.value, agent, tls };
+      return { authorization: cached.value, agent, tls, client };
     },
     close() {
       agent?.destroy();
+      client?.close();
     },
   };
 }
