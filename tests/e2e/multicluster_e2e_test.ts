@@ -34,7 +34,6 @@
 import assert from "node:assert/strict";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { MCA_SA_PATH, MCA_STATE_PATH, SA_PATH } from "../../lib/inject.ts";
 import { injectManifests } from "../../lib/manifest.ts";
 import {
   type Cluster,
@@ -54,6 +53,7 @@ import {
   callLines,
   mcaContainer,
   type McaProcess,
+  mcaProxyArgs,
   readLines,
   startMca,
   stopMca,
@@ -1173,24 +1173,20 @@ Deno.test({
     const t0 = performance.now();
     mca = startMca(
       pod,
-      mcaContainer(A, mcaVolumes, dirs.mcaHome, net.nsPath, [
-        "--sa-dir",
-        SA_PATH,
-        "--mca-sa-dir",
-        MCA_SA_PATH,
-        "--state-dir",
-        MCA_STATE_PATH,
-        "--listen",
-        "127.0.0.1",
-        "--port",
-        "6443",
-        "--clusters-dir",
-        CLUSTERS_MOUNT,
-        "--routing-config",
-        ROUTING_FILE,
-        "--health-interval-ms",
-        String(HEALTH_INTERVAL_MS),
-      ]),
+      mcaContainer(
+        A,
+        mcaVolumes,
+        dirs.mcaHome,
+        net.nsPath,
+        mcaProxyArgs([
+          "--clusters-dir",
+          CLUSTERS_MOUNT,
+          "--routing-config",
+          ROUTING_FILE,
+          "--health-interval-ms",
+          String(HEALTH_INTERVAL_MS),
+        ]),
+      ),
       join(dir, "mca.log"),
     );
     const probe = mcaContainer(A, mcaVolumes, dirs.mcaHome, net.nsPath, [

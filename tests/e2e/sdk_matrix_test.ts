@@ -24,7 +24,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { MCA_SA_PATH, MCA_STATE_PATH, SA_PATH } from "../../lib/inject.ts";
+import { SA_PATH } from "../../lib/inject.ts";
 import { injectManifests } from "../../lib/manifest.ts";
 import {
   type Cluster,
@@ -43,6 +43,7 @@ import {
   callLines,
   mcaContainer,
   type McaProcess,
+  mcaProxyArgs,
   startMca,
   stopMca,
   waitReady,
@@ -321,18 +322,13 @@ Deno.test({
       progress("starting mca in its simulated container");
       mca = startMca(
         injected,
-        mcaContainer(cluster, mcaVolumes, dirs.mcaHome, net.nsPath, [
-          "--sa-dir",
-          SA_PATH,
-          "--mca-sa-dir",
-          MCA_SA_PATH,
-          "--state-dir",
-          MCA_STATE_PATH,
-          "--listen",
-          "127.0.0.1",
-          "--port",
-          "6443",
-        ]),
+        mcaContainer(
+          cluster,
+          mcaVolumes,
+          dirs.mcaHome,
+          net.nsPath,
+          mcaProxyArgs(),
+        ),
         join(dir, "mca.log"),
       );
       const probe = mcaContainer(

@@ -23,6 +23,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Cluster } from "./cluster.ts";
 import { spawnInPod } from "./pod.ts";
+import { MCA_SA_PATH, MCA_STATE_PATH, SA_PATH } from "../../lib/inject.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const SDK_DIR = join(ROOT, "tests", "e2e", "sdk");
@@ -147,6 +148,26 @@ export function hostDenoDir(): string {
         join(Deno.env.get("HOME") ?? "/root", ".cache"),
       "deno",
     );
+}
+
+/**
+ * The proxy flags of `mca` in its simulated container: the standard paths
+ * (the volumes are mounted there) and 127.0.0.1:6443, plus `extra`.
+ */
+export function mcaProxyArgs(extra: string[] = []): string[] {
+  return [
+    "--sa-dir",
+    SA_PATH,
+    "--mca-sa-dir",
+    MCA_SA_PATH,
+    "--state-dir",
+    MCA_STATE_PATH,
+    "--listen",
+    "127.0.0.1",
+    "--port",
+    "6443",
+    ...extra,
+  ];
 }
 
 /** How the mca container runs `mca <args>` (options of `spawnInPod`). */
