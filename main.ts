@@ -13,11 +13,11 @@ import {
   MCA_SA_PATH,
   MCA_STATE_PATH,
   SA_PATH,
-} from "./lib/inject.ts";
-import type { InjectOptions } from "./lib/inject.ts";
-import { injectManifests } from "./lib/manifest.ts";
-import { runProbe } from "./lib/probe.ts";
-import { startSidecar } from "./lib/sidecar.ts";
+} from "./lib/inject/pod_spec.ts";
+import type { InjectOptions } from "./lib/inject/pod_spec.ts";
+import { injectManifests } from "./lib/inject/manifest.ts";
+import { runProbe } from "./lib/sidecar/probe.ts";
+import { startSidecar } from "./lib/sidecar/run.ts";
 
 const VERSION = "0.1.0";
 

@@ -11,8 +11,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseAllDocuments } from "yaml";
-import { MCA_SA_PATH, SA_PATH } from "../../lib/inject.ts";
-import { injectManifests } from "../../lib/manifest.ts";
+import { MCA_SA_PATH, SA_PATH } from "../../lib/inject/pod_spec.ts";
+import { injectManifests } from "../../lib/inject/manifest.ts";
 import { ensureToolchain, startCluster } from "../support/cluster.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));

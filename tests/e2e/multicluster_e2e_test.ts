@@ -34,7 +34,7 @@
 import assert from "node:assert/strict";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { injectManifests } from "../../lib/manifest.ts";
+import { injectManifests } from "../../lib/inject/manifest.ts";
 import {
   type Cluster,
   DEFAULT_ROLE_RULES,

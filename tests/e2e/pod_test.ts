@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { injectManifests } from "../../lib/manifest.ts";
+import { injectManifests } from "../../lib/inject/manifest.ts";
 import {
   kubeletServiceEnv,
   podCommand,

@@ -24,8 +24,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { SA_PATH } from "../../lib/inject.ts";
-import { injectManifests } from "../../lib/manifest.ts";
+import { SA_PATH } from "../../lib/inject/pod_spec.ts";
+import { injectManifests } from "../../lib/inject/manifest.ts";
 import {
   type Cluster,
   ensureToolchain,

@@ -23,7 +23,11 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Cluster } from "./cluster.ts";
 import { spawnInPod } from "./pod.ts";
-import { MCA_SA_PATH, MCA_STATE_PATH, SA_PATH } from "../../lib/inject.ts";
+import {
+  MCA_SA_PATH,
+  MCA_STATE_PATH,
+  SA_PATH,
+} from "../../lib/inject/pod_spec.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const SDK_DIR = join(ROOT, "tests", "e2e", "sdk");

@@ -9,7 +9,7 @@
 import { request } from "node:https";
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http";
 import { join } from "node:path";
-import { type Sidecar, startSidecar } from "../../lib/sidecar.ts";
+import { type Sidecar, startSidecar } from "../../lib/sidecar/run.ts";
 import {
   DEFAULT_FAKE_TOKEN,
   type FakeUpstream,

@@ -1,0 +1,364 @@
+/**
+ * Carrying out a routing plan for one HTTP call: the "decide" and "forward"
+ * steps of the pipeline for Phase 2.
+ *
+ * Most calls stream untouched to one cluster (the transport's fast path).
+ * Bodies are read only when a decision or a rewrite needs them: a rule
+ * matching object labels, a create/update on a spread set (the object names
+ * its cluster), or a namespace mapped to another one on the target cluster.
+ * Answers are read only when they must change (namespace mapping, objects
+ * of a spread set) or merge (fan-out).
+ *
+ * @module
+ */
+
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { parse as parseYaml } from "yaml";
+import type { RequestInfo } from "../kube/request_info.ts";
+import { needsBodyLabels, type Plan, type Router } from "../routing/router.ts";
+import type { RoutingState } from "../routing/source.ts";
+import {
+  forwardHttp,
+  type Outcome,
+  upstreamHeaders,
+} from "../proxy/transport.ts";
+import { forwardFetch } from "../proxy/fetch_forward.ts";
+import { type FanoutCall, fanoutList, searchByName } from "./fanout.ts";
+import { fanoutWatch } from "./merged_watch.ts";
+import {
+  decorateObjects,
+  objectLabels,
+  rewriteBodyNamespace,
+  rewriteTargetNamespace,
+  undecorateObject,
+} from "./rewrite.ts";
+import {
+  callUpstream,
+  readBody,
+  readLines,
+} from "../clusters/upstream_call.ts";
+import { failureStatus, statusResponse, writeStatus } from "../kube/status.ts";
+
+const EMPTY = new Uint8Array(0);
+
+/** The largest body MCA reads to decide (kube-apiserver's own limit is 3 MiB). */
+const MAX_BODY = 3 * 1024 * 1024;
+
+/** What a dispatch needs besides the call. */
+export interface DispatchOptions {
+  state: RoutingState;
+  router: Router;
+  connectTimeoutMs: number;
+}
+
+/** How the call went, and where it went (for the log line). */
+export interface Dispatched {
+  outcome: Outcome;
+  cluster: string;
+}
+
+function describe(plan: Plan): string {
+  return plan.kind === "one" ? plan.cluster : plan.clusters.join("+") || "none";
+}
+
+/** Watches and followed logs may stream for hours: keep them off the pool. */
+function isLongLived(info: RequestInfo, target: string): boolean {
+  if (info.verb === "watch") return true;
+  return info.subresource === "log" &&
+    /[?&]follow=(true|1)(&|$)/i.test(target);
+}
+
+/**
+ * Bodiless reads whose answer can be large (LISTs, discovery documents):
+ * they go through fetch, which keeps memory flat (lib/proxy/fetch_forward.ts).
+ */
+function mayBeLarge(
+  req: IncomingMessage,
+  info: RequestInfo,
+  body: Uint8Array | undefined,
+): boolean {
+  if (req.method !== "GET" || body !== undefined || hasBody(req)) return false;
+  return info.verb === "list" || !info.isResourceRequest;
+}
+
+function hasBody(req: IncomingMessage): boolean {
+  return req.headers["content-length"] !== undefined &&
+      req.headers["content-length"] !== "0" ||
+    req.headers["transfer-encoding"] !== undefined;
+}
+
+function readRequest(req: IncomingMessage): Promise<Uint8Array | undefined> {
+  const { promise, resolve, reject } = Promise.withResolvers<
+    Uint8Array | undefined
+  >();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  req.on("data", (c: Uint8Array) => {
+    size += c.length;
+    if (size <= MAX_BODY) chunks.push(c);
+  });
+  req.on("error", reject);
+  req.on("end", () => {
+    if (size > MAX_BODY) return resolve(undefined);
+    const out = new Uint8Array(size);
+    let at = 0;
+    for (const c of chunks) {
+      out.set(c, at);
+      at += c.length;
+    }
+    resolve(out);
+  });
+  return promise;
+}
+
+function parseBody(body: Uint8Array, contentType: string): unknown {
+  const text = new TextDecoder().decode(body);
+  try {
+    return contentType.includes("yaml") ? parseYaml(text) : JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Plans and serves one HTTP call. */
+export async function dispatch(
+  req: IncomingMessage,
+  res: ServerResponse,
+  info: RequestInfo,
+  options: DispatchOptions,
+): Promise<Dispatched> {
+  const { state, router } = options;
+  // A first look, without taking a round-robin turn: it only tells whether
+  // the body is needed to decide.
+  let plan = router.plan(info, {}, { advance: false });
+  let final = false;
+  let body: Uint8Array | undefined;
+  const spread = plan.kind !== "one" || plan.decorate === true;
+  if (
+    hasBody(req) &&
+    (needsBodyLabels(state.config, info) || spread ||
+      plan.namespace !== undefined)
+  ) {
+    body = await readRequest(req);
+    if (body === undefined) {
+      return {
+        cluster: describe(plan),
+        outcome: writeStatus(
+          res,
+          413,
+          "RequestEntityTooLarge",
+          `mca: request bodies over ${MAX_BODY} bytes cannot be routed by content`,
+        ),
+      };
+    }
+    const contentType = String(
+      req.headers["content-type"] ?? "application/json",
+    );
+    const parsed = parseBody(body, contentType);
+    if (parsed !== undefined) {
+      const labels = objectLabels(parsed);
+      const objectCluster = undecorateObject(parsed);
+      plan = router.plan(info, { objectLabels: labels, objectCluster });
+      final = true;
+      if (plan.namespace && info.namespace) {
+        rewriteBodyNamespace(parsed, info.namespace, plan.namespace);
+      }
+      body = new TextEncoder().encode(JSON.stringify(parsed));
+    }
+  }
+  if (!final && plan.kind === "one" && plan.decorate) {
+    plan = router.plan(info); // now take the turn
+  }
+  const onClusterError = (cluster: string, error: Error) =>
+    state.registry.setHealthy(cluster, false, error.message);
+  if (plan.kind === "one") {
+    let cluster = plan.cluster;
+    let outcome!: Outcome;
+    if (!plan.namespace && !plan.decorate) {
+      // A call whose body is known (none, or read) can be sent again: on a
+      // first-healthy set, an unreachable cluster is skipped at once.
+      const replayable = body !== undefined || !hasBody(req);
+      const candidates = replayable
+        ? [plan.cluster, ...(plan.fallbacks ?? [])]
+        : [plan.cluster];
+      for (const [i, candidate] of candidates.entries()) {
+        const upstream = state.registry.get(candidate);
+        const last = i === candidates.length - 1;
+        cluster = candidate;
+        const auth = await upstream.auth();
+        const target = {
+          url: upstream.url,
+          auth,
+          connectTimeoutMs: options.connectTimeoutMs,
+          dedicated: isLongLived(info, req.url ?? ""),
+          body: body ?? (replayable ? EMPTY : undefined),
+          retryable: !last,
+        };
+        outcome = auth.client && mayBeLarge(req, info, body)
+          ? await forwardFetch(req, res, { ...target, client: auth.client })
+          : await forwardHttp(req, res, target);
+        if (outcome.unreachable) {
+          onClusterError(candidate, new Error(outcome.error));
+        }
+        if (!outcome.unreachable || last) break;
+      }
+    } else {
+      outcome = await forwardTransformed(req, res, info, {
+        plan,
+        body,
+        call: fanoutCall(req, res, info, plan, [plan.cluster], options),
+      });
+    }
+    return { cluster, outcome };
+  }
+  const call = fanoutCall(req, res, info, plan, plan.clusters, options);
+  if (plan.kind === "search") {
+    return { cluster: describe(plan), outcome: await searchByName(call, body) };
+  }
+  if (plan.clusters.length === 0) {
+    return {
+      cluster: "none",
+      outcome: writeStatus(
+        res,
+        503,
+        "ServiceUnavailable",
+        `mca: every cluster of rule ${plan.rule} is unavailable (${
+          plan.missing.join(", ")
+        })`,
+      ),
+    };
+  }
+  const outcome = info.verb === "watch"
+    ? await fanoutWatch(call)
+    : await fanoutList(call);
+  return { cluster: describe(plan), outcome };
+}
+
+function fanoutCall(
+  req: IncomingMessage,
+  res: ServerResponse,
+  info: RequestInfo,
+  plan: Plan,
+  clusters: string[],
+  options: DispatchOptions,
+): FanoutCall {
+  const headers = upstreamHeaders(req, undefined);
+  // MCA reads these answers: ask for JSON (a Table too, if the app wants one).
+  const accept = String(req.headers.accept ?? "");
+  headers.accept = accept.includes("as=Table")
+    ? "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
+    : "application/json";
+  delete headers["accept-encoding"];
+  return {
+    req,
+    res,
+    headers,
+    namespace: plan.namespace && info.namespace
+      ? { app: info.namespace, remote: plan.namespace }
+      : undefined,
+    clusters: clusters.map((name) => ({
+      name,
+      upstream: options.state.registry.get(name),
+    })),
+    missing: plan.kind === "fanout" ? plan.missing : [],
+    connectTimeoutMs: options.connectTimeoutMs,
+    onClusterError: (cluster, error) =>
+      options.state.registry.setHealthy(cluster, false, error.message),
+  };
+}
+
+/** One cluster, with the answer rewritten (namespace mapping, spread-set marks). */
+async function forwardTransformed(
+  req: IncomingMessage,
+  res: ServerResponse,
+  info: RequestInfo,
+  args: { plan: Plan & { kind: "one" }; body?: Uint8Array; call: FanoutCall },
+): Promise<Outcome> {
+  const { plan, call } = args;
+  const target = call.namespace
+    ? rewriteTargetNamespace(
+      req.url ?? "/",
+      call.namespace.app,
+      call.namespace.remote,
+    )
+    : req.url ?? "/";
+  const aborter = new AbortController();
+  res.on("close", () => aborter.abort());
+  let upRes: IncomingMessage;
+  try {
+    upRes = await callUpstream(call.clusters[0].upstream, {
+      method: req.method ?? "GET",
+      target,
+      headers: call.headers,
+      body: args.body,
+      dedicated: info.verb === "watch",
+      connectTimeoutMs: call.connectTimeoutMs,
+      signal: aborter.signal,
+    });
+  } catch (error) {
+    call.onClusterError(plan.cluster, error as Error);
+    const { headers, body } = statusResponse(
+      failureStatus(
+        503,
+        "ServiceUnavailable",
+        `mca: cluster ${plan.cluster} is unreachable: ${
+          (error as Error).message
+        }`,
+      ),
+      { retryAfterSeconds: 1 },
+    );
+    res.writeHead(503, headers).end(body);
+    return {
+      status: 503,
+      bytesIn: 0,
+      bytesOut: body.length,
+      unreachable: true,
+    };
+  }
+  const status = upRes.statusCode ?? 502;
+  const transform = (value: unknown) => {
+    if (call.namespace) {
+      rewriteBodyNamespace(value, call.namespace.remote, call.namespace.app);
+    }
+    if (plan.decorate) decorateObjects(value, plan.cluster);
+  };
+  let bytesOut = 0;
+  if (info.verb === "watch" && status === 200) {
+    res.writeHead(200, { "content-type": "application/json" });
+    res.flushHeaders();
+    try {
+      for await (const line of readLines(upRes)) {
+        let event: unknown;
+        try {
+          event = JSON.parse(line);
+        } catch {
+          continue;
+        }
+        transform(event);
+        const text = JSON.stringify(event) + "\n";
+        bytesOut += text.length;
+        res.write(text);
+      }
+    } catch {
+      // the app or the cluster went away: end the stream
+    }
+    res.end();
+    return { status, bytesIn: args.body?.length ?? 0, bytesOut };
+  }
+  const raw = await readBody(upRes);
+  let out: Uint8Array = raw;
+  try {
+    const parsed = JSON.parse(new TextDecoder().decode(raw));
+    transform(parsed);
+    out = new TextEncoder().encode(JSON.stringify(parsed));
+  } catch {
+    // not JSON: pass it on unchanged
+  }
+  res.writeHead(status, {
+    "content-type": String(upRes.headers["content-type"] ?? "application/json"),
+    "content-length": out.length,
+    ...(upRes.headers.warning ? { warning: upRes.headers.warning } : {}),
+  });
+  res.end(out);
+  return { status, bytesIn: args.body?.length ?? 0, bytesOut: out.length };
+}

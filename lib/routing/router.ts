@@ -1,0 +1,224 @@
+/**
+ * From a matched rule to a plan: which cluster(s) serve this call, now.
+ *
+ * Rules name clusters; the router adds what changes from call to call:
+ * cluster health (`first-healthy` skips unhealthy ones), the turn of
+ * `round-robin`/`weighted` spreading for creates, and the fan-out of reads
+ * across a spread set (objects created round-robin live in several
+ * clusters, so a LIST must ask them all). Knows nothing of sockets.
+ *
+ * @module
+ */
+
+import type { RequestInfo } from "../kube/request_info.ts";
+import type { ResourcePattern, RoutingConfig, Rule } from "./config.ts";
+import {
+  matchesLabels,
+  parseSelector,
+  selectorImplies,
+} from "../kube/label_selector.ts";
+
+/** The Pod's own cluster. */
+export const LOCAL_CLUSTER = "local";
+
+/** Where one call goes. */
+export type Plan =
+  /**
+   * One cluster serves it. `decorate`: the rule spreads objects over
+   * several clusters, so answers say which cluster an object lives in.
+   */
+  | {
+    kind: "one";
+    cluster: string;
+    rule?: string;
+    namespace?: string;
+    decorate?: boolean;
+    /**
+     * `first-healthy`: the next clusters to try, in order, if this one
+     * cannot be reached (health checks lag behind a sudden failure).
+     */
+    fallbacks?: string[];
+  }
+  /** Ask every cluster, merge the answers (LIST, WATCH). */
+  | {
+    kind: "fanout";
+    clusters: string[];
+    missing: string[];
+    rule: string;
+    namespace?: string;
+  }
+  /** By-name call on a spread set: the first cluster that has the object. */
+  | { kind: "search"; clusters: string[]; rule: string; namespace?: string };
+
+/** Extra facts about a call that only its body tells. */
+export interface PlanInput extends MatchInput {
+  /** Cluster named by the object's `mca.io/cluster` annotation. */
+  objectCluster?: string;
+}
+
+/** Options of {@link Router.plan}. */
+export interface PlanOptions {
+  /**
+   * Take a round-robin turn (default). A caller that plans twice for one
+   * call (before and after reading its body) passes false the first time.
+   */
+  advance?: boolean;
+}
+
+/** Tells whether a cluster currently answers its health checks. */
+export type HealthCheck = (cluster: string) => boolean;
+
+/** Turns calls into plans under the current configuration and health. */
+export class Router {
+  #config: () => RoutingConfig;
+  #healthy: HealthCheck;
+  #turns = new Map<string, Map<string, number>>();
+
+  constructor(config: () => RoutingConfig, healthy: HealthCheck) {
+    this.#config = config;
+    this.#healthy = healthy;
+  }
+
+  /** The plan for one call. */
+  plan(
+    info: RequestInfo,
+    input: PlanInput = {},
+    options: PlanOptions = {},
+  ): Plan {
+    const config = this.#config();
+    if (!info.isResourceRequest) {
+      return { kind: "one", cluster: config.discovery };
+    }
+    const rule = matchRule(config, info, input);
+    if (!rule) return { kind: "one", cluster: config.default };
+    const base = { rule: rule.name, namespace: rule.namespace };
+    const healthy = rule.clusters.filter((c) => this.#healthy(c));
+    if (rule.clusters.length === 1) {
+      return { kind: "one", cluster: rule.clusters[0], ...base };
+    }
+    if (rule.strategy === "first-healthy") {
+      const [first, ...rest] = healthy.length > 0 ? healthy : rule.clusters;
+      return { kind: "one", cluster: first, fallbacks: rest, ...base };
+    }
+    // A create on a subresource (exec, eviction, token...) concerns an
+    // object that already lives somewhere: it is a by-name call.
+    const verb = info.verb === "create" && info.name !== "" ? "get" : info.verb;
+    switch (verb) {
+      case "create":
+        return {
+          kind: "one",
+          cluster: options.advance === false
+            ? (healthy[0] ?? rule.clusters[0])
+            : this.#next(rule, healthy),
+          ...base,
+          decorate: true,
+        };
+      case "list":
+      case "watch":
+      case "deletecollection":
+        return {
+          kind: "fanout",
+          clusters: healthy,
+          missing: rule.clusters.filter((c) => !healthy.includes(c)),
+          ...base,
+        };
+      default:
+        if (
+          input.objectCluster && rule.clusters.includes(input.objectCluster)
+        ) {
+          return {
+            kind: "one",
+            cluster: input.objectCluster,
+            ...base,
+            decorate: true,
+          };
+        }
+        return {
+          kind: "search",
+          clusters: healthy.length > 0 ? healthy : rule.clusters,
+          ...base,
+        };
+    }
+  }
+
+  /** Smooth weighted round-robin (nginx's): even spread, exact ratios. */
+  #next(rule: Rule, healthy: string[]): string {
+    const candidates = healthy.length > 0 ? healthy : rule.clusters;
+    const weight = (c: string) =>
+      rule.strategy === "weighted" ? rule.weights[c] ?? 0 : 1;
+    const live = candidates.filter((c) => weight(c) > 0);
+    if (live.length === 0) return candidates[0];
+    let turns = this.#turns.get(rule.name);
+    if (!turns) {
+      turns = new Map();
+      this.#turns.set(rule.name, turns);
+    }
+    let total = 0;
+    let best = live[0];
+    for (const c of live) {
+      const current = (turns.get(c) ?? 0) + weight(c);
+      turns.set(c, current);
+      total += weight(c);
+      if (current > (turns.get(best) ?? 0)) best = c;
+    }
+    turns.set(best, (turns.get(best) ?? 0) - total);
+    return best;
+  }
+}
+
+function resourceMatches(
+  patterns: ResourcePattern[],
+  info: RequestInfo,
+): boolean {
+  return patterns.some((p) =>
+    (p.resource === "*" || p.resource === info.resource) &&
+    (p.group === "*" || p.group === info.apiGroup) &&
+    (p.subresource === undefined
+      ? true
+      : p.subresource === "*" || p.subresource === info.subresource)
+  );
+}
+
+/** What a call carries that rules can match beyond its RequestInfo. */
+export interface MatchInput {
+  /** Labels of the object in a create/update body. */
+  objectLabels?: Record<string, string>;
+}
+
+/** The first rule matching a resource request, or undefined. */
+export function matchRule(
+  config: RoutingConfig,
+  info: RequestInfo,
+  input: MatchInput = {},
+): Rule | undefined {
+  if (!info.isResourceRequest) return undefined;
+  return config.rules.find((rule) => {
+    if (rule.verbs && !rule.verbs.has(info.verb)) return false;
+    if (rule.namespaces) {
+      if (info.namespace === "") return false;
+      if (!rule.namespaces.some((re) => re.test(info.namespace))) return false;
+    }
+    if (rule.resources && !resourceMatches(rule.resources, info)) return false;
+    if (rule.labels) {
+      if (input.objectLabels) {
+        return matchesLabels(rule.labels, input.objectLabels);
+      }
+      if (info.labelSelector === undefined) return false;
+      try {
+        return selectorImplies(parseSelector(info.labelSelector), rule.labels);
+      } catch {
+        return false;
+      }
+    }
+    return true;
+  });
+}
+
+/** True when a rule needs the object's labels from the request body. */
+export function needsBodyLabels(
+  config: RoutingConfig,
+  info: RequestInfo,
+): boolean {
+  return (info.verb === "create" || info.verb === "update") &&
+    config.rules.some((r) => r.labels !== undefined);
+}

@@ -1,0 +1,126 @@
+/**
+ * The default mode of `mca`: everything the sidecar does from start to stop.
+ *
+ * Order matters to the apps: the kubelet starts them once the startup probe
+ * passes, and the probe needs both the app-facing files and a serving proxy.
+ * The files are written last, after the listener is up, so an app that sees
+ * `ca.crt` can connect at once.
+ *
+ * @module
+ */
+
+import { prepareCertificates } from "./certs.ts";
+import {
+  batchedStdoutSink,
+  formatEvent,
+  type LogSink,
+} from "../observe/log.ts";
+import { type Proxy, startProxy } from "../proxy/server.ts";
+import { writeAppServiceAccount } from "./service_account.ts";
+import { discoverUpstream } from "../clusters/upstream.ts";
+import { RoutingSource } from "../routing/source.ts";
+
+/** Every path and address the sidecar uses; flags fill these in. */
+export interface SidecarOptions {
+  /** The real service-account directory (read-only for `mca`). */
+  saDir: string;
+  /** The directory the apps see as their service account. */
+  mcaSaDir: string;
+  /** Where the CA key lives (only `mca` mounts it). */
+  stateDir: string;
+  /** Listen addresses; `::1` is skipped where IPv6 loopback is missing. */
+  hosts: string[];
+  port: number;
+  kubeconfig?: string;
+  context?: string;
+  connectTimeoutMs?: number;
+  /** Phase 2: the routing YAML file (a mounted ConfigMap). */
+  routingConfig?: string;
+  /** Phase 2: directory of kubeconfig files (a mounted Secret). */
+  clustersDir?: string;
+  /** Phase 2: how often each cluster's /readyz is probed. */
+  healthIntervalMs?: number;
+  /** Phase 2: how often the routing files are checked for changes. */
+  reloadIntervalMs?: number;
+  env?: Record<string, string | undefined>;
+  log?: LogSink;
+}
+
+/** The sidecar, running. */
+export interface Sidecar {
+  proxy: Proxy;
+  close(): Promise<void>;
+}
+
+/** Starts the sidecar; throws with a clear message if it cannot. */
+export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
+  const batched = options.log ? undefined : batchedStdoutSink();
+  const log = options.log ?? batched!.log;
+  const started = performance.now();
+  const upstream = await discoverUpstream({
+    saDir: options.saDir,
+    kubeconfig: options.kubeconfig,
+    context: options.context,
+    env: options.env,
+  });
+  let routing: RoutingSource | undefined;
+  try {
+    await upstream.auth(); // fail now, not at the first app call
+    routing = await RoutingSource.open(upstream, {
+      configFile: options.routingConfig,
+      clustersDir: options.clustersDir,
+      healthIntervalMs: options.healthIntervalMs,
+      pollIntervalMs: options.reloadIntervalMs,
+      log,
+    });
+    const certs = await prepareCertificates(options.stateDir);
+    const proxy = await startProxy({
+      hosts: options.hosts.filter((h) => h !== "::1"),
+      optionalHosts: options.hosts.filter((h) => h === "::1"),
+      port: options.port,
+      certPem: certs.server.certPem,
+      keyPem: certs.server.keyPem,
+      routing,
+      log,
+      connectTimeoutMs: options.connectTimeoutMs,
+    });
+    try {
+      await writeAppServiceAccount(options.mcaSaDir, {
+        caPem: certs.ca.certPem,
+        namespace: upstream.namespace,
+      });
+    } catch (error) {
+      await proxy.close();
+      throw error;
+    }
+    routing.start();
+    const source = routing;
+    const readyLine = formatEvent("info", "ready", {
+      listen: proxy.hosts.map((h) =>
+        h.includes(":") ? `[${h}]:${proxy.port}` : `${h}:${proxy.port}`
+      ),
+      upstream: upstream.source,
+      caReused: certs.caReused,
+      clusters: [...routing.current.registry.names()].sort(),
+      rules: routing.current.config.rules.length,
+      startupMs: Math.round(performance.now() - started),
+    });
+    log(readyLine);
+    batched?.flush(); // "ready" is what operators and tests wait for
+    return {
+      proxy,
+      async close() {
+        source.close();
+        await proxy.close();
+        upstream.close();
+        log(formatEvent("info", "stopped"));
+        batched?.flush();
+      },
+    };
+  } catch (error) {
+    routing?.close();
+    upstream.close();
+    batched?.flush();
+    throw error;
+  }
+}

@@ -1,0 +1,106 @@
+import assert from "node:assert/strict";
+import {
+  batchedStdoutSink,
+  formatCall,
+  formatEvent,
+} from "../../lib/observe/log.ts";
+import { parseRequestInfo } from "../../lib/kube/request_info.ts";
+
+const NOW = new Date("2026-11-24T10:00:00Z");
+
+Deno.test("log: one JSON line per call with who/what/where", () => {
+  const line = formatCall({
+    info: parseRequestInfo(
+      "PATCH",
+      "/apis/apps/v1/namespaces/prod/deployments/web/scale",
+    ),
+    method: "PATCH",
+    cluster: "local",
+    status: 200,
+    durationMs: 1.23456,
+    bytesIn: 42,
+    bytesOut: 512,
+    userAgent: "client-go/v0.34",
+  }, NOW);
+  assert.ok(!line.includes("\n"));
+  assert.deepEqual(JSON.parse(line), {
+    time: "2026-11-24T10:00:00.000Z",
+    level: "info",
+    msg: "api call",
+    cluster: "local",
+    verb: "patch",
+    method: "PATCH",
+    path: "/apis/apps/v1/namespaces/prod/deployments/web/scale",
+    apiGroup: "apps",
+    apiVersion: "v1",
+    namespace: "prod",
+    resource: "deployments",
+    subresource: "scale",
+    name: "web",
+    status: 200,
+    durationMs: 1.235,
+    bytesIn: 42,
+    bytesOut: 512,
+    userAgent: "client-go/v0.34",
+  });
+});
+
+Deno.test("log: non-resource calls, failures and upgrades", () => {
+  const line = JSON.parse(formatCall({
+    info: parseRequestInfo("GET", "/version"),
+    method: "GET",
+    cluster: "local",
+    status: 503,
+    durationMs: 3,
+    bytesIn: 0,
+    bytesOut: 10,
+    error: "connect ECONNREFUSED",
+    upgrade: true,
+  }, NOW));
+  assert.equal(line.level, "error");
+  assert.equal(line.verb, "get");
+  assert.equal(line.resource, undefined);
+  assert.equal(line.error, "connect ECONNREFUSED");
+  assert.equal(line.upgrade, true);
+  assert.equal(line.userAgent, "");
+});
+
+Deno.test("log: the query string (where a token could hide) is not logged", () => {
+  const line = formatCall({
+    info: parseRequestInfo("GET", "/api/v1/pods?watch=1&access_token=abc"),
+    method: "GET",
+    cluster: "local",
+    status: 200,
+    durationMs: 1,
+    bytesIn: 0,
+    bytesOut: 0,
+  }, NOW);
+  assert.ok(!line.includes("access_token"));
+});
+
+Deno.test("log: events", () => {
+  assert.deepEqual(JSON.parse(formatEvent("warn", "x", { a: 1 }, NOW)), {
+    time: "2026-11-24T10:00:00.000Z",
+    level: "warn",
+    msg: "x",
+    a: 1,
+  });
+});
+
+Deno.test("log: the batched sink writes every line, in order, in one write", async () => {
+  const writes: string[] = [];
+  const sink = batchedStdoutSink({
+    intervalMs: 60_000,
+    write: (t) => writes.push(t),
+  });
+  sink.log("one");
+  sink.log("two");
+  assert.equal(writes.length, 0, "nothing before a flush");
+  sink.flush();
+  sink.flush();
+  assert.deepEqual(writes, ["one\ntwo\n"], "one write, lines in order");
+  const { promise, resolve } = Promise.withResolvers<string>();
+  const timed = batchedStdoutSink({ intervalMs: 1, write: resolve });
+  timed.log("three");
+  assert.equal(await promise, "three\n", "the timer flushes on its own");
+});
