@@ -1,0 +1,210 @@
+/**
+ * The observe step of the proxy pipeline, as lifecycle events.
+ *
+ * The pipeline reports every call to one {@linkcode Observer}: `start` when
+ * the call is accepted and parsed, `decided` once routing and policy have
+ * chosen where it goes, one `upstream` per request sent to an API server
+ * (a fan-out sends one per cluster), and `end` when the app's answer is over.
+ * Log lines, metrics, traces and audit events are all consumers of these
+ * events; none of them lives in the transport or the router.
+ *
+ * Observers must be cheap and must never throw into the pipeline: a slow or
+ * broken consumer (an audit webhook that is down) buffers or drops, it never
+ * delays a call. Nothing here carries a header value or a credential: the
+ * only request headers an observer sees are the W3C trace context ones.
+ *
+ * @example Counting calls
+ * ```ts
+ * import type { Observer } from "./observer.ts";
+ * let calls = 0;
+ * const counting: Observer = {
+ *   start: () => ({ end: () => void calls++ }),
+ * };
+ * ```
+ *
+ * @module
+ */
+
+import type { RequestInfo } from "../kube/request_info.ts";
+
+/** Who is calling: read from the real service-account token's claims. */
+export interface WorkloadIdentity {
+  /** `system:serviceaccount:<namespace>:<name>`. */
+  username: string;
+  namespace: string;
+  serviceAccount: string;
+  podName?: string;
+  podUid?: string;
+}
+
+/** A call, as accepted and parsed. */
+export interface CallStart {
+  /** Per-process sequence number; unique while the process lives. */
+  id: number;
+  info: RequestInfo;
+  method: string;
+  /** `performance.now()` at accept. */
+  startedAt: number;
+  /** Wall-clock time at accept. */
+  receivedAt: Date;
+  userAgent?: string;
+  /** exec / attach / port-forward (and any other HTTP upgrade). */
+  upgrade: boolean;
+  /** The app's W3C trace context, when it sent one. */
+  traceparent?: string;
+  tracestate?: string;
+  /** The workload identity, when the real token could be read. */
+  identity?: WorkloadIdentity;
+}
+
+/** What the policy step concluded. */
+export interface PolicyVerdict {
+  allowed: boolean;
+  /** `enforce` refuses denied calls; `audit` only records them. */
+  mode: "enforce" | "audit";
+  /** Name of the deciding rule; absent when the default decided. */
+  rule?: string;
+  /** Why, for logs, metrics and audit (never sent to the app). */
+  reason: string;
+}
+
+/** Where the pipeline decided to send the call. */
+export interface CallDecision {
+  /** `one`: a single cluster; `fanout`: a merged LIST/WATCH; `search`: by name. */
+  plan: "one" | "fanout" | "search" | "refused";
+  /** Clusters that will be asked, in order. */
+  clusters: string[];
+  /** Clusters of the target set left out (down, or denied by policy). */
+  missing: string[];
+  /** Routing rule that matched; absent for the default route. */
+  rule?: string;
+  /** Policy verdicts by cluster (absent without a policy). */
+  policy?: Record<string, PolicyVerdict>;
+}
+
+/** One request about to be sent to one API server. */
+export interface UpstreamStart {
+  cluster: string;
+  method: string;
+  /** The request target sent upstream (path and query, after rewrites). */
+  target: string;
+  /** The original request (for the body an audit level may want). */
+  info: RequestInfo;
+}
+
+/** The API server's response head. */
+export interface UpstreamResponse {
+  status: number;
+  /** The upstream's `Audit-Id` header, for joining with its audit log. */
+  auditId?: string;
+}
+
+/** Tracks one upstream request of a call. */
+export interface UpstreamObservation {
+  /**
+   * Headers to add to the upstream request (e.g. `traceparent`). Only
+   * headers an observer owns; the pipeline never lets these override
+   * credentials.
+   */
+  headers?: Record<string, string>;
+  /** The response head arrived. */
+  response(answer: UpstreamResponse): void;
+  /** No head came: connect, TLS or timeout failure; `reason` is a short code. */
+  failed(reason: string, detail?: string): void;
+}
+
+/** How one cluster of the call fared. */
+export interface ClusterOutcome {
+  cluster: string;
+  status?: number;
+  /** Short reason when it failed (`unreachable`, `timeout`, `tls`...). */
+  error?: string;
+}
+
+/** The call is over. */
+export interface CallEnd {
+  /** Status the app got (0 when the app went away before any answer). */
+  status: number;
+  bytesIn: number;
+  bytesOut: number;
+  durationMs: number;
+  /** Where it went, as one label (`east`, `local+east`, `none`). */
+  cluster: string;
+  outcomes: ClusterOutcome[];
+  /** Short description of what went wrong, for the log line. */
+  error?: string;
+  /** The first upstream's `Audit-Id`, when one answered. */
+  auditId?: string;
+  /** Request body as sent upstream, when the pipeline read it anyway. */
+  requestBody?: Uint8Array;
+}
+
+/** The observer of one call. */
+export interface CallObservation {
+  decided?(decision: CallDecision): void;
+  upstream?(start: UpstreamStart): UpstreamObservation | undefined;
+  end(end: CallEnd): void;
+  /** The trace id of the call's span, for the log line. */
+  traceId?(): string | undefined;
+}
+
+/** Consumers of call events: log, metrics, traces, audit. */
+export interface Observer {
+  start(call: CallStart): CallObservation;
+}
+
+/**
+ * One observer that forwards every event to each of `observers` in order.
+ * A consumer that throws is isolated: the others still see the event.
+ */
+export function combineObservers(observers: readonly Observer[]): Observer {
+  if (observers.length === 1) return observers[0];
+  return {
+    start(call) {
+      const each = observers.map((o) => safely(() => o.start(call)));
+      const live = each.filter((o): o is CallObservation => o !== undefined);
+      return combineCall(live);
+    },
+  };
+}
+
+function combineCall(calls: CallObservation[]): CallObservation {
+  return {
+    decided(decision) {
+      for (const c of calls) safely(() => c.decided?.(decision));
+    },
+    upstream(start) {
+      const subs = calls.map((c) => safely(() => c.upstream?.(start)))
+        .filter((u): u is UpstreamObservation => u !== undefined);
+      if (subs.length === 0) return undefined;
+      const headers = Object.assign({}, ...subs.map((s) => s.headers ?? {}));
+      return {
+        headers,
+        response(answer) {
+          for (const s of subs) safely(() => s.response(answer));
+        },
+        failed(reason, detail) {
+          for (const s of subs) safely(() => s.failed(reason, detail));
+        },
+      };
+    },
+    end(end) {
+      for (const c of calls) safely(() => c.end(end));
+    },
+    traceId() {
+      for (const c of calls) {
+        const id = safely(() => c.traceId?.());
+        if (id) return id;
+      }
+      return undefined;
+    },
+  };
+}
+
+function safely<T>(f: () => T): T | undefined {
+  try {
+    return f();
+  } catch {
+    return undefined;
+  }
+}

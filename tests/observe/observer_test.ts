@@ -1,0 +1,68 @@
+import assert from "node:assert/strict";
+import { combineObservers, type Observer } from "../../lib/observe/observer.ts";
+import { parseRequestInfo } from "../../lib/kube/request_info.ts";
+
+const call = {
+  id: 1,
+  info: parseRequestInfo("GET", "/api/v1/pods"),
+  method: "GET",
+  startedAt: 0,
+  receivedAt: new Date(0),
+  upgrade: false,
+};
+const end = {
+  status: 200,
+  bytesIn: 0,
+  bytesOut: 1,
+  durationMs: 1,
+  cluster: "local",
+  outcomes: [],
+};
+
+Deno.test("observer: a consumer that throws does not hide events from the others", () => {
+  const seen: string[] = [];
+  const broken: Observer = {
+    start: () => ({
+      end: () => {
+        throw new Error("boom");
+      },
+    }),
+  };
+  const counting: Observer = {
+    start: () => ({
+      upstream: () => ({
+        headers: { traceparent: "t" },
+        response: (r) => void seen.push(`head ${r.status}`),
+        failed: () => {},
+      }),
+      end: (e) => void seen.push(`end ${e.status}`),
+      traceId: () => "abc",
+    }),
+  };
+  const both = combineObservers([broken, counting]).start(call);
+  const up = both.upstream?.({
+    cluster: "local",
+    method: "GET",
+    target: "/api/v1/pods",
+    info: call.info,
+  });
+  assert.deepEqual(up?.headers, { traceparent: "t" });
+  up?.response({ status: 200 });
+  both.end(end);
+  assert.deepEqual(seen, ["head 200", "end 200"]);
+  assert.equal(both.traceId?.(), "abc");
+});
+
+Deno.test("observer: no upstream observation when no consumer wants one", () => {
+  const plain: Observer = { start: () => ({ end: () => {} }) };
+  const both = combineObservers([plain, plain]).start(call);
+  assert.equal(
+    both.upstream?.({
+      cluster: "local",
+      method: "GET",
+      target: "/",
+      info: call.info,
+    }),
+    undefined,
+  );
+});
