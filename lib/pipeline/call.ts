@@ -28,7 +28,9 @@ import type {
 import { LOCAL_CLUSTER, type Router } from "../routing/router.ts";
 import type { RoutingSource, RoutingState } from "../routing/source.ts";
 import { READY_PATH } from "../sidecar/probe.ts";
-import { forbiddenStatus, writeStatus } from "../kube/status.ts";
+import { ServiceAccountError } from "../sidecar/service_account.ts";
+import { failureStatus, forbiddenStatus, writeStatus } from "../kube/status.ts";
+import { refuseTarget } from "../kube/request_target.ts";
 
 /** What every call needs from the running sidecar. */
 export interface CallContext {
@@ -107,6 +109,10 @@ export async function serveCall(
   res: ServerResponse,
   context: CallContext,
 ): Promise<void> {
+  const refused = refuseTarget(req.url ?? "");
+  if (refused !== undefined) {
+    return refuseBadTarget(res, req, { context, reason: refused });
+  }
   const info = parseRequestInfo(req.method ?? "GET", req.url ?? "/");
   if (info.path === READY_PATH) {
     res.writeHead(200, { "content-type": "text/plain" }).end("ok");
@@ -131,11 +137,34 @@ export async function serveCall(
 }
 
 /**
+ * A target MCA will not forward (lib/kube/request_target.ts): 400, logged
+ * with the reason, nothing sent upstream, no cluster's health touched.
+ */
+function refuseBadTarget(
+  res: ServerResponse,
+  req: IncomingMessage,
+  args: { context: CallContext; reason: string },
+): void {
+  const info = parseRequestInfo(req.method ?? "GET", "/");
+  const { start, observation } = startCall(req, info, args.context, false);
+  const outcome = writeStatus(res, 400, "BadRequest", `mca: ${args.reason}`);
+  endCall(observation, start, {
+    cluster: "none",
+    outcome: { ...outcome, error: args.reason },
+  });
+}
+
+/**
  * MCA could not build the upstream call (credentials unreadable): answer a
  * Status instead of hanging. The message never carries what was read.
  */
 function internalError(res: ServerResponse, error: unknown): Outcome {
-  const reason = error instanceof Error ? error.name : "Error";
+  // Only MCA's own service-account errors are known to carry no secret.
+  const reason = error instanceof ServiceAccountError
+    ? error.message
+    : error instanceof Error
+    ? error.name
+    : "Error";
   if (res.headersSent) {
     res.destroy();
     return { status: 0, bytesIn: 0, bytesOut: 0, error: reason };
@@ -162,6 +191,17 @@ export async function serveUpgrade(
   head: Uint8Array,
   context: CallContext,
 ): Promise<void> {
+  const refused = refuseTarget(req.url ?? "");
+  if (refused !== undefined) {
+    const body = JSON.stringify(
+      failureStatus(400, "BadRequest", `mca: ${refused}`),
+    );
+    socket.end(
+      "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\n" +
+        `content-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`,
+    );
+    return;
+  }
   const info = parseRequestInfo(req.method ?? "GET", req.url ?? "/");
   const { start, observation } = startCall(req, info, context, true);
   const { state, planner } = snapshot(context);

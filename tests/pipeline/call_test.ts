@@ -153,3 +153,97 @@ Deno.test("pipeline: a policy that denies every cluster gets a Forbidden Status"
     await f.close();
   }
 });
+
+/** Sends raw request bytes over TLS and returns the raw answer. */
+async function rawCall(port: number, ca: string, bytes: string) {
+  const socket = connect({
+    host: "127.0.0.1",
+    port,
+    ca,
+    servername: "localhost",
+  });
+  await new Promise((resolve) => socket.once("secureConnect", resolve));
+  const chunks: string[] = [];
+  socket.on("data", (c) => chunks.push(String(c)));
+  const ended = new Promise((resolve) => socket.once("close", resolve));
+  socket.write(bytes);
+  await ended;
+  return chunks.join("");
+}
+
+Deno.test("pipeline: targets MCA would decide on differently than the API server are refused with 400", async () => {
+  const f = await startFixture({ remotes: ["east", "west"], routing: ROUTING });
+  try {
+    for (
+      const target of [
+        "/api/v1/namespaces/%2e%2e/pods",
+        "/version/%2e%2e/api/v1/namespaces/app-ns/pods",
+        "https://evil.example/api/v1/namespaces/app-ns/pods",
+        "/api/v1/namespaces/a%2fb/pods",
+      ]
+    ) {
+      const answer = await rawCall(
+        f.port,
+        f.appCa(),
+        `GET ${target} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n`,
+      );
+      assert.match(answer, /^HTTP\/1\.1 400 /, target);
+      assert.match(answer, /"reason":"BadRequest"/, target);
+      const upgrade = await rawCall(
+        f.port,
+        f.appCa(),
+        `GET ${target} HTTP/1.1\r\nhost: localhost\r\nconnection: Upgrade\r\n` +
+          "upgrade: websocket\r\nsec-websocket-version: 13\r\n" +
+          "sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+      );
+      assert.match(upgrade, /^HTTP\/1\.1 400 /, `upgrade ${target}`);
+    }
+    assert.equal(f.upstream.requests.length, 0);
+    for (const remote of f.remotes.values()) {
+      assert.equal(remote.requests.length, 0);
+    }
+    const answer = await appCall(
+      f,
+      "GET",
+      "/api/v1/namespaces/other/configmaps/x",
+    );
+    assert.equal(
+      answer.status,
+      200,
+      `local is still healthy and used: ${answer.status} ${answer.text}`,
+    );
+  } finally {
+    await f.close();
+  }
+});
+
+Deno.test("pipeline: a token file with control characters is refused without echoing it", async () => {
+  const f = await startFixture({});
+  try {
+    const secret = "real-secret-token";
+    for (const bad of [`${secret}\r\nx-evil: 1`, `${secret}\u0000x`]) {
+      await f.rotate(bad);
+      for (
+        const path of [
+          "/api/v1/namespaces/other/configmaps/x",
+          "/version",
+          "/api/v1/pods",
+        ]
+      ) {
+        const answer = await appCall(f, "GET", path);
+        assert.equal(answer.status, 503, path);
+        assert.equal(JSON.parse(answer.text).reason, "ServiceUnavailable");
+        assert.ok(!answer.text.includes(secret), `${path}: ${answer.text}`);
+      }
+    }
+    assert.ok(f.logs.length > 0);
+    for (const line of f.logs) assert.ok(!line.includes(secret), line);
+    assert.match(
+      calls(f).at(-1).error,
+      /holds characters a bearer token cannot/,
+    );
+    assert.equal(f.upstream.requests.length, 0);
+  } finally {
+    await f.close();
+  }
+});
