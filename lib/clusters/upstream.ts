@@ -13,6 +13,7 @@
  * @module
  */
 
+import { X509Certificate } from "node:crypto";
 import { Agent, type AgentOptions } from "node:https";
 import { existsSync } from "node:fs";
 import { isIPv6 } from "node:net";
@@ -135,6 +136,21 @@ function firstKubeconfig(env: Record<string, string | undefined>) {
   return candidates.find((p) => p !== "" && existsSync(p));
 }
 
+/**
+ * A `ca.crt` that holds no certificate would make every call fail later
+ * with a TLS error: say so at start, naming the file.
+ */
+function checkCa(pem: string, path: string): void {
+  if (pem.trim() === "") return; // absent: the system trust store applies
+  try {
+    new X509Certificate(pem);
+  } catch {
+    throw new Error(
+      `${path} holds no valid PEM certificate; mount the cluster's CA bundle there (the kube-root-ca.crt ConfigMap)`,
+    );
+  }
+}
+
 function inClusterUpstream(
   options: UpstreamOptions,
   env: Record<string, string | undefined>,
@@ -142,6 +158,7 @@ function inClusterUpstream(
   const server = inClusterServer(env);
   const sa = new RealServiceAccount(options.saDir);
   let caPem = sa.current().caPem;
+  checkCa(caPem, join(options.saDir, "ca.crt"));
   let tls: AgentOptions = { ...AGENT_OPTIONS, ca: caPem || undefined };
   let agent = new Agent(tls);
   let client = fetchClient(tls);
