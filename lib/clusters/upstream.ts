@@ -196,6 +196,12 @@ function inClusterUpstream(
  * cluster MCA can route to). Throws with the path if the file is unusable.
  */
 export async function kubeconfigContexts(path: string): Promise<string[]> {
+  const kc = await loadKubeconfig(path);
+  return kc.getContexts().map((c) => c.name);
+}
+
+/** Loads a kubeconfig file; throws with the path if it is unusable. */
+async function loadKubeconfig(path: string): Promise<KubeConfig> {
   const kc = await newKubeConfig();
   try {
     kc.loadFromFile(path);
@@ -204,7 +210,7 @@ export async function kubeconfigContexts(path: string): Promise<string[]> {
       `cannot load kubeconfig ${path}: ${(error as Error).message}`,
     );
   }
-  return kc.getContexts().map((c) => c.name);
+  return kc;
 }
 
 /** How long a kubeconfig-derived Authorization header is reused. */
@@ -214,14 +220,7 @@ async function kubeconfigUpstream(
   path: string,
   context?: string,
 ): Promise<Upstream> {
-  const kc = await newKubeConfig();
-  try {
-    kc.loadFromFile(path);
-  } catch (error) {
-    throw new Error(
-      `cannot load kubeconfig ${path}: ${(error as Error).message}`,
-    );
-  }
+  const kc = await loadKubeconfig(path);
   if (context) {
     if (!kc.getContextObject(context)) {
       throw new Error(`kubeconfig ${path} has no context ${context}`);

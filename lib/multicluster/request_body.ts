@@ -8,6 +8,7 @@
 
 import type { IncomingMessage } from "node:http";
 import { parse as parseYaml } from "yaml";
+import { concat } from "../clusters/upstream_call.ts";
 
 /** The largest body MCA reads to decide (kube-apiserver's own limit is 3 MiB). */
 export const MAX_BODY = 3 * 1024 * 1024;
@@ -32,14 +33,7 @@ export function readRequest(
   });
   req.on("error", reject);
   req.on("end", () => {
-    if (size > MAX_BODY) return resolve(undefined);
-    const out = new Uint8Array(size);
-    let at = 0;
-    for (const c of chunks) {
-      out.set(c, at);
-      at += c.length;
-    }
-    resolve(out);
+    resolve(size > MAX_BODY ? undefined : concat(chunks, size));
   });
   return promise;
 }
