@@ -45,6 +45,8 @@ export interface DispatchOptions {
   /** Plans under `state`'s configuration only (see `Router.at`). */
   planner: Planner;
   connectTimeoutMs: number;
+  /** Bound on an answer's head for calls that are not streams. */
+  headTimeoutMs?: number;
   /** The call's observer: told the decision and every upstream request. */
   observation?: CallObservation;
   policy?: PolicyCheck;
@@ -221,6 +223,7 @@ async function forwardOne(
       dedicated: isLongLived(info, req.url ?? ""),
       body: body ?? (replayable ? EMPTY : undefined),
       retryable: !last,
+      headTimeoutMs: options.headTimeoutMs,
       observation: options.observation?.upstream?.({
         cluster: candidate,
         method: req.method ?? "GET",

@@ -38,6 +38,7 @@ export interface CallContext {
   router: Router;
   observer: Observer;
   connectTimeoutMs: number;
+  headTimeoutMs?: number;
   /** The call policy in force, when one is configured. */
   policy?: () => PolicyCheck | undefined;
   /** The workload identity, when the real token tells it. */
@@ -126,6 +127,7 @@ export async function serveCall(
       state,
       planner,
       connectTimeoutMs: context.connectTimeoutMs,
+      headTimeoutMs: context.headTimeoutMs,
       observation,
       policy: context.policy?.(),
       identity: start.identity,

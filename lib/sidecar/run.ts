@@ -36,6 +36,8 @@ export interface SidecarOptions {
   kubeconfig?: string;
   context?: string;
   connectTimeoutMs?: number;
+  /** Bound on an answer's head for calls that are not streams (tests). */
+  headTimeoutMs?: number;
   /** Phase 2: the routing YAML file (a mounted ConfigMap). */
   routingConfig?: string;
   /** Phase 2: directory of kubeconfig files (a mounted Secret). */
@@ -91,6 +93,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       routing,
       log,
       connectTimeoutMs: options.connectTimeoutMs,
+      headTimeoutMs: options.headTimeoutMs,
       observers: options.observers,
       policy: options.policy,
       identity: options.identity,

@@ -422,7 +422,10 @@ function route(
   const q = url.searchParams;
 
   let m: RegExpMatchArray | null;
-  if (method === "GET" && path === "/version") {
+  if (path.startsWith("/api/v1/namespaces/hang/")) {
+    // an API server that accepted the call and never answers it
+    return;
+  } else if (method === "GET" && path === "/version") {
     sendJson(res, 200, FAKE_VERSION);
   } else if (method === "GET" && path === "/split") {
     // a sized body written in two pieces, some time apart
