@@ -223,6 +223,7 @@ export async function serveUpgrade(
       info,
       observation,
       connectTimeoutMs: context.connectTimeoutMs,
+      headTimeoutMs: context.headTimeoutMs,
     }));
   }
   endCall(observation, start, { cluster, outcome });
@@ -238,6 +239,7 @@ async function upgradeTo(
     info: RequestInfo;
     observation: CallObservation;
     connectTimeoutMs: number;
+    headTimeoutMs?: number;
   },
 ): Promise<{ cluster: string; outcome: Outcome }> {
   // A spread set is asked in order; health first (an upgrade cannot be
@@ -250,6 +252,7 @@ async function upgradeTo(
       url: upstream.url,
       auth: await upstream.auth(),
       connectTimeoutMs: args.connectTimeoutMs,
+      headTimeoutMs: args.headTimeoutMs,
       observation: args.observation.upstream?.({
         cluster,
         method: req.method ?? "GET",

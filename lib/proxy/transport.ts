@@ -72,7 +72,7 @@ export function gatewayTimeout(target: Target, afterMs: number) {
 }
 
 /** Aborts a non-streaming call whose head does not come in time. */
-function boundHead(
+export function boundHead(
   upReq: ReturnType<typeof request>,
   target: Target,
 ): { timedOut(): boolean } {
@@ -85,6 +85,7 @@ function boundHead(
   }, ms);
   const clear = () => clearTimeout(timer);
   upReq.once("response", clear);
+  upReq.once("upgrade", clear);
   upReq.once("close", clear);
   return { timedOut: () => fired };
 }

@@ -300,3 +300,20 @@ Deno.test("pipeline: a LIST (fetch path) that never gets a head is a 504 too", a
     await f.close();
   }
 });
+
+Deno.test("pipeline: an upgrade the API server never answers gets a 504", async () => {
+  const f = await startFixture({ headTimeoutMs: 300 });
+  try {
+    const answer = await rawCall(
+      f.port,
+      f.appCa(),
+      "POST /api/v1/namespaces/hang/pods/p/exec?command=ls HTTP/1.1\r\n" +
+        "host: localhost\r\nconnection: Upgrade\r\nupgrade: SPDY/3.1\r\n" +
+        "x-stream-protocol-version: v4.channel.k8s.io\r\ncontent-length: 0\r\n\r\n",
+    );
+    assert.match(answer, /^HTTP\/1\.1 504 /);
+    assert.match(answer, /"reason":"Timeout"/);
+  } finally {
+    await f.close();
+  }
+});

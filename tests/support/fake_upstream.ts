@@ -638,6 +638,7 @@ function handleUpgrade(
   }
   const path = new URL(req.url ?? "/", "https://fake-upstream.invalid")
     .pathname;
+  if (path.startsWith("/api/v1/namespaces/hang/")) return; // never answers
   const statusMatch = path.match(/^\/status\/(\d{3})$/);
   if (statusMatch) {
     const code = Number(statusMatch[1]);
