@@ -51,6 +51,8 @@ export interface McaOptions {
   /** Extra `deno run` flags, e.g. `--cpu-prof`. */
   denoFlags?: string[];
   readyTimeoutMs?: number;
+  /** Serve /metrics on 127.0.0.1 (a free port); off by default. */
+  metrics?: boolean;
 }
 
 /** Lays out a kubelet-style service-account dir for the fake upstream. */
@@ -64,6 +66,14 @@ export async function writeFakeSaDir(
     "ca.crt": caPem,
     namespace: "default",
   });
+}
+
+/** A loopback port free now (for mca's metrics port, which has no "any"). */
+export function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
 }
 
 /** Spawns mca and waits for its ready line. */
@@ -92,6 +102,10 @@ export async function startMca(
       "127.0.0.1",
       "--port",
       "0",
+      "--metrics-listen",
+      "127.0.0.1",
+      "--metrics-port", // 0 = off; mca's own default would be 0.0.0.0
+      String(options.metrics ? freePort() : 0),
     ],
     cwd: dirname(main) || ROOT,
     env: {

@@ -85,6 +85,11 @@ export interface BoundedOptions {
   known?: Iterable<string>;
   /** Most values admitted beyond `known`; 100 by default. */
   cap?: number;
+  /**
+   * Well-formed values; DNS-label-like by default. `null` for values the
+   * operator chose (cluster names from kubeconfig contexts), not the app.
+   */
+  pattern?: RegExp | null;
 }
 
 /**
@@ -96,17 +101,23 @@ export class BoundedValues {
   #known: Set<string>;
   #admitted = new Set<string>();
   #cap: number;
+  #pattern: RegExp | null;
 
   constructor(options: BoundedOptions = {}) {
     this.#known = new Set(options.known ?? []);
     this.#cap = options.cap ?? 100;
+    this.#pattern = options.pattern === undefined
+      ? DNS_LABELISH
+      : options.pattern;
   }
 
   /** The label value for `value`; `success` lets it be admitted. */
   value(value: string, success: boolean): string {
     if (value === "" || this.#known.has(value)) return value;
     if (this.#admitted.has(value)) return value;
-    if (!success || !DNS_LABELISH.test(value)) return OTHER;
+    if (!success || (this.#pattern && !this.#pattern.test(value))) {
+      return OTHER;
+    }
     if (this.#admitted.size >= this.#cap) return OTHER;
     this.#admitted.add(value);
     return value;

@@ -206,7 +206,8 @@ type Instruments = ReturnType<typeof instruments>;
 
 /** Bounds on the label values an app can influence. */
 class Bounds {
-  cluster = new BoundedValues({ cap: 64 });
+  /** Names from the routing config (one per cluster or merged rule). */
+  cluster = new BoundedValues({ cap: 128, pattern: null });
   group = new BoundedValues({ known: BUILTIN_GROUPS, cap: 64 });
   resource = new BoundedValues({ known: BUILTIN_RESOURCES, cap: 200 });
   subresource = new BoundedValues({ known: BUILTIN_SUBRESOURCES, cap: 16 });
