@@ -336,13 +336,18 @@ function upstreamMetrics(
     m.failovers.labels(cluster).inc();
   }
   const sent = performance.now();
+  let answered = false;
   return {
     response() {
+      answered = true;
       m.upstreamDuration.labels(cluster).observe(
         (performance.now() - sent) / 1000,
       );
     },
     failed(reason) {
+      // A stream cut after its head (a watch ending) is not "no head".
+      if (answered) return;
+      answered = true;
       const r = bounds.reason.value(reason.toLowerCase(), true);
       m.upstreamErrors.labels(cluster, r).inc();
     },

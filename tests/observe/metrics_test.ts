@@ -39,8 +39,10 @@ function run(
       target: call.target,
       info: parseRequestInfo(call.method, call.target),
     });
-    if (typeof answer === "number") u?.response({ status: answer });
-    else u?.failed(answer);
+    if (typeof answer === "number") {
+      u?.response({ status: answer });
+      u?.failed("aborted"); // a stream cut later: not an upstream error
+    } else u?.failed(answer);
   }
   o.end({
     status: 200,
@@ -249,6 +251,7 @@ Deno.test("metrics: failovers, upstream errors, reloads and cluster health", asy
     }),
     1,
   );
+  assert.equal(one(json, "mca_upstream_errors_total", {}), 1);
   assert.equal(
     one(json, "mca_routing_reloads_total", { result: "rejected" }),
     2,
