@@ -30,6 +30,8 @@ export interface Mca {
   selfStartupMs: number;
   /** Spawn → ready line, as seen by the parent. */
   readyMs: number;
+  /** The /metrics port, when started with `metrics: true`. */
+  metricsPort?: number;
   stop(): Promise<void>;
 }
 
@@ -86,6 +88,7 @@ export async function startMca(
   const stateDir = options.stateDir ?? join(dir, "state");
   await Deno.mkdir(mcaSaDir, { recursive: true });
   const started = performance.now();
+  const metricsPort = options.metrics ? freePort() : 0;
   const proc = spawn(options.name, Deno.execPath(), {
     args: [
       "run",
@@ -105,7 +108,7 @@ export async function startMca(
       "--metrics-listen",
       "127.0.0.1",
       "--metrics-port", // 0 = off; mca's own default would be 0.0.0.0
-      String(options.metrics ? freePort() : 0),
+      String(metricsPort),
     ],
     cwd: dirname(main) || ROOT,
     env: {
@@ -140,6 +143,7 @@ export async function startMca(
     appCaPem: await Deno.readTextFile(join(mcaSaDir, "ca.crt")),
     selfStartupMs: Number(ready.startupMs),
     readyMs,
+    metricsPort: metricsPort || undefined,
     stop: () => proc.stop(),
   };
 }
