@@ -38,6 +38,7 @@ import {
   cleanVerb,
   cleanVersion,
 } from "./metric_labels.ts";
+import { Tally } from "./tally.ts";
 
 /**
  * Default port of the metrics endpoint. Outside Prometheus' exporter range
@@ -131,7 +132,7 @@ const REQUEST_LABELS = [
 function instruments(registers: Registers) {
   const labelNames = [...REQUEST_LABELS];
   return {
-    requests: new Counter({
+    requests: new Tally({
       name: "mca_requests_total",
       help: "Calls by cluster, verb, API resource, scope and HTTP code.",
       labelNames: [...labelNames, "code"],
@@ -163,13 +164,13 @@ function instruments(registers: Registers) {
       labelNames: ["cluster", "verb"],
       registers,
     }),
-    requestBytes: new Counter({
+    requestBytes: new Tally({
       name: "mca_request_bytes_total",
       help: "Request body bytes received from apps.",
       labelNames: ["cluster", "verb"],
       registers,
     }),
-    responseBytes: new Counter({
+    responseBytes: new Tally({
       name: "mca_response_bytes_total",
       help: "Response body bytes sent to apps.",
       labelNames: ["cluster", "verb"],
@@ -377,11 +378,20 @@ function endMetrics(state: CallState, end: CallEnd, { m, bounds }: Ctx) {
     subresource: bounds.subresource.value(info.subresource, ok),
     scope: cleanScope(info),
   };
-  m.requests.labels({ ...labels, code: cleanCode(end.status) }).inc();
+  m.requests.add([
+    labels.cluster,
+    verb,
+    labels.group,
+    labels.version,
+    labels.resource,
+    labels.subresource,
+    labels.scope,
+    cleanCode(end.status),
+  ]);
   if (verb !== "WATCH" && verb !== "CONNECT") {
     m.duration.labels(labels).observe(end.durationMs / 1000);
   }
-  const byVerb = { cluster: labels.cluster, verb };
-  if (end.bytesIn > 0) m.requestBytes.labels(byVerb).inc(end.bytesIn);
-  if (end.bytesOut > 0) m.responseBytes.labels(byVerb).inc(end.bytesOut);
+  const byVerb = [labels.cluster, verb];
+  if (end.bytesIn > 0) m.requestBytes.add(byVerb, end.bytesIn);
+  if (end.bytesOut > 0) m.responseBytes.add(byVerb, end.bytesOut);
 }
