@@ -18,6 +18,8 @@ import type { InjectOptions } from "./lib/inject/pod_spec.ts";
 import { injectManifests } from "./lib/inject/manifest.ts";
 import { runProbe } from "./lib/sidecar/probe.ts";
 import { startSidecar } from "./lib/sidecar/run.ts";
+import { metricsFlags } from "./lib/sidecar/metrics_endpoint.ts";
+import { METRICS_PORT } from "./lib/observe/metrics.ts";
 
 const VERSION = "0.1.0";
 
@@ -62,6 +64,12 @@ Multi-cluster flags (Phase 2):
                              every call goes to "local"
   --health-interval-ms N     how often each cluster's /readyz is probed
                              (default 5000)
+
+Metrics flags (Phase 3):
+  --metrics-listen ADDR      address of the plain-HTTP /metrics endpoint
+                             (default 0.0.0.0: the Pod IP, for Prometheus)
+  --metrics-port N           its port (default ${METRICS_PORT}; 0 turns
+                             metrics off)
 
 Inject flags:
   --image IMAGE              sidecar image (default ${DEFAULT_OPTIONS.image})
@@ -121,6 +129,8 @@ function parseFlags(args: string[]) {
         "routing-config": { type: "string" },
         "clusters-dir": { type: "string" },
         "health-interval-ms": { type: "string" },
+        "metrics-listen": { type: "string" },
+        "metrics-port": { type: "string" },
       },
     }).values;
   } catch (error) {
@@ -228,9 +238,16 @@ async function proxy(flags: ReturnType<typeof parseFlags>): Promise<void> {
   for (const signal of ["SIGTERM", "SIGINT"] as const) {
     Deno.addSignalListener(signal, () => stop());
   }
+  let metrics;
+  try {
+    metrics = metricsFlags(flags["metrics-listen"], flags["metrics-port"]);
+  } catch (error) {
+    fail((error as Error).message, 2);
+  }
   let sidecar;
   try {
     sidecar = await startSidecar({
+      metrics,
       saDir: flags["sa-dir"] ?? SA_PATH,
       mcaSaDir: flags["mca-sa-dir"] ?? MCA_SA_PATH,
       stateDir: flags["state-dir"] ?? MCA_STATE_PATH,

@@ -30,6 +30,8 @@ export interface Mca {
   selfStartupMs: number;
   /** Spawn → ready line, as seen by the parent. */
   readyMs: number;
+  /** The /metrics port, when started with `metrics: true`. */
+  metricsPort?: number;
   stop(): Promise<void>;
 }
 
@@ -51,6 +53,8 @@ export interface McaOptions {
   /** Extra `deno run` flags, e.g. `--cpu-prof`. */
   denoFlags?: string[];
   readyTimeoutMs?: number;
+  /** Serve /metrics on 127.0.0.1 (a free port); off by default. */
+  metrics?: boolean;
 }
 
 /** Lays out a kubelet-style service-account dir for the fake upstream. */
@@ -66,6 +70,14 @@ export async function writeFakeSaDir(
   });
 }
 
+/** A loopback port free now (for mca's metrics port, which has no "any"). */
+export function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
 /** Spawns mca and waits for its ready line. */
 export async function startMca(
   target: McaTarget,
@@ -76,6 +88,7 @@ export async function startMca(
   const stateDir = options.stateDir ?? join(dir, "state");
   await Deno.mkdir(mcaSaDir, { recursive: true });
   const started = performance.now();
+  const metricsPort = options.metrics ? freePort() : 0;
   const proc = spawn(options.name, Deno.execPath(), {
     args: [
       "run",
@@ -92,6 +105,10 @@ export async function startMca(
       "127.0.0.1",
       "--port",
       "0",
+      "--metrics-listen",
+      "127.0.0.1",
+      "--metrics-port", // 0 = off; mca's own default would be 0.0.0.0
+      String(metricsPort),
     ],
     cwd: dirname(main) || ROOT,
     env: {
@@ -126,6 +143,7 @@ export async function startMca(
     appCaPem: await Deno.readTextFile(join(mcaSaDir, "ca.crt")),
     selfStartupMs: Number(ready.startupMs),
     readyMs,
+    metricsPort: metricsPort || undefined,
     stop: () => proc.stop(),
   };
 }

@@ -51,6 +51,7 @@ import { streamOnce, type StreamResult } from "./stream.ts";
 import { currentLoad, ensureTools, machineInfo } from "./tools.ts";
 import { foreignPercent, loadSnapshot } from "./machine_load.ts";
 import { runWatches, type WatchResult } from "./watch.ts";
+import { measureMetricsCost, type ObserveCost } from "./observe_cost.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 let OUT = join(ROOT, "tmp", "bench");
@@ -116,7 +117,7 @@ if (flags.help) {
       "deno task bench [--quick] [--skip-cluster] [--only SECTIONS] [--main FILE]",
       "  --quick          ~2 minute smoke run (short cells, fewer events)",
       "  --skip-cluster   leave out the real kube-apiserver",
-      "  --only SECTIONS  comma-separated subset of startup,load,watch,stream,cluster",
+      "  --only SECTIONS  comma-separated subset of startup,load,metrics,watch,stream,cluster",
       "  --main FILE      benchmark another copy of mca's main.ts (e.g. a patched one)",
       "  --out DIR        write results and logs there (default tmp/bench; keep it under tmp/)",
       "  results: tmp/bench/results.{md,json}; process logs: tmp/bench/logs/",
@@ -125,7 +126,7 @@ if (flags.help) {
   Deno.exit(0);
 }
 const mode = flags.quick ? "quick" : "full";
-const SECTIONS = ["startup", "load", "watch", "stream", "cluster"];
+const SECTIONS = ["startup", "load", "metrics", "watch", "stream", "cluster"];
 const only = new Set(
   (flags.only ?? SECTIONS.join(",")).split(",").map((x) => x.trim()),
 );
@@ -287,6 +288,7 @@ async function fakeUpstreamSuite(
     watches: WatchResult[];
     streams: StreamResult[];
     startup?: Results["startup"];
+    observeCost: ObserveCost[];
   },
 ): Promise<void> {
   const upstream: Controlled = await startControlled(
@@ -327,6 +329,23 @@ async function fakeUpstreamSuite(
         toolchain,
         out,
       );
+    }
+    if (only.has("metrics")) {
+      log("fake upstream: metrics on vs off (GET, same run)");
+      const { costs } = await section("metrics cost", () =>
+        measureMetricsCost({
+          target,
+          dir: LOGS,
+          workloads: fakeWorkloads.filter((w) => w.name === "GET"),
+          concurrencies: S.concurrencies,
+          durationS: S.durationS,
+          warmupS: S.warmupS,
+          token: APP_TOKEN,
+          log,
+          retryAbovePct: S.retryAbovePct,
+          retries,
+        }));
+      out.observeCost.push(...costs);
     }
     if (only.has("watch")) {
       await watchSuite(upstream, target, port, caPem, out.watches);
@@ -631,6 +650,7 @@ async function main(): Promise<number> {
     watches: [] as WatchResult[],
     streams: [] as StreamResult[],
     startup: undefined as Results["startup"],
+    observeCost: [] as ObserveCost[],
   };
   try {
     await fakeUpstreamSuite(toolchain, out);
@@ -662,6 +682,7 @@ async function main(): Promise<number> {
     retriesUsed: S.retries - retries.left,
     watches: out.watches,
     streams: out.streams,
+    observeCost: out.observeCost,
     notes,
     errors,
     durationS: (performance.now() - began) / 1000,

@@ -21,6 +21,12 @@ import type { PolicyCheck } from "../multicluster/policy_step.ts";
 import { writeAppServiceAccount } from "./service_account.ts";
 import { discoverUpstream } from "../clusters/upstream.ts";
 import { RoutingSource } from "../routing/source.ts";
+import type { MetricsServer } from "../observe/metrics_server.ts";
+import {
+  type MetricsEndpointOptions,
+  serveSidecarMetrics,
+  sidecarMetrics,
+} from "./metrics_endpoint.ts";
 
 /** Every path and address the sidecar uses; flags fill these in. */
 export interface SidecarOptions {
@@ -54,11 +60,15 @@ export interface SidecarOptions {
   policy?: () => PolicyCheck | undefined;
   /** Phase 3: the workload identity from the real token's claims. */
   identity?: () => WorkloadIdentity | undefined;
+  /** Phase 3: the `/metrics` endpoint; absent = metrics off. */
+  metrics?: MetricsEndpointOptions;
 }
 
 /** The sidecar, running. */
 export interface Sidecar {
   proxy: Proxy;
+  /** The metrics endpoint, when metrics are on. */
+  metrics?: MetricsServer;
   close(): Promise<void>;
 }
 
@@ -74,6 +84,12 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     env: options.env,
   });
   let routing: RoutingSource | undefined;
+  let metricsServer: MetricsServer | undefined;
+  const metricsOptions = options.metrics ?? {};
+  const metrics = sidecarMetrics(
+    metricsOptions,
+    () => routing?.current.registry,
+  );
   try {
     await upstream.auth(); // fail now, not at the first app call
     routing = await RoutingSource.open(upstream, {
@@ -82,6 +98,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       healthIntervalMs: options.healthIntervalMs,
       pollIntervalMs: options.reloadIntervalMs,
       log,
+      onReload: metrics?.reloaded,
     });
     const certs = await prepareCertificates(options.stateDir);
     const proxy = await startProxy({
@@ -94,16 +111,21 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       log,
       connectTimeoutMs: options.connectTimeoutMs,
       headTimeoutMs: options.headTimeoutMs,
-      observers: options.observers,
+      observers: [
+        ...(options.observers ?? []),
+        ...(metrics ? [metrics.observer] : []),
+      ],
       policy: options.policy,
       identity: options.identity,
     });
     try {
+      metricsServer = await serveSidecarMetrics(metrics, metricsOptions);
       await writeAppServiceAccount(options.mcaSaDir, {
         caPem: certs.ca.certPem,
         namespace: upstream.namespace,
       });
     } catch (error) {
+      await metricsServer?.close();
       await proxy.close();
       throw error;
     }
@@ -117,14 +139,20 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       caReused: certs.caReused,
       clusters: [...routing.current.registry.names()].sort(),
       rules: routing.current.config.rules.length,
+      metrics: metricsServer
+        ? `${metricsServer.hostname}:${metricsServer.port}`
+        : "off",
       startupMs: Math.round(performance.now() - started),
     });
     log(readyLine);
     batched?.flush(); // "ready" is what operators and tests wait for
+    const served = metricsServer;
     return {
       proxy,
+      metrics: served,
       async close() {
         source.close();
+        await served?.close();
         await proxy.close();
         upstream.close();
         log(formatEvent("info", "stopped"));
