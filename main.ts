@@ -12,6 +12,10 @@ import {
   InjectError,
   MCA_SA_PATH,
   MCA_STATE_PATH,
+  METRICS_PORT,
+  METRICS_PORT_NAME,
+  POLICY_KEY,
+  ROUTING_KEY,
   SA_PATH,
 } from "./lib/inject/pod_spec.ts";
 import type { InjectOptions } from "./lib/inject/pod_spec.ts";
@@ -71,6 +75,14 @@ Inject flags:
   --cpu-request Q            CPU request (default ${DEFAULT_OPTIONS.cpuRequest}; "" omits it)
   --memory-request Q         memory request (default ${DEFAULT_OPTIONS.memoryRequest}; "" omits it)
   --memory-limit Q           memory limit (default ${DEFAULT_OPTIONS.memoryLimit}; "" omits it)
+  --routing-configmap NAME   mount ConfigMap NAME (key ${ROUTING_KEY}) into mca
+                             and pass --routing-config
+  --clusters-secret NAME     mount Secret NAME (kubeconfig files) into mca and
+                             pass --clusters-dir
+  --policy-configmap NAME    mount ConfigMap NAME (key ${POLICY_KEY}) into mca and
+                             pass --policy
+  --metrics-port N           give mca a containerPort ${METRICS_PORT_NAME} N and pass
+                             --metrics-port (suggested ${METRICS_PORT}; default none)
 
   Input: YAML or JSON on stdin, one or more documents (---), Lists, and
   Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, ReplicationController,
@@ -109,6 +121,10 @@ function parseFlags(args: string[]) {
         "cpu-request": { type: "string" },
         "memory-request": { type: "string" },
         "memory-limit": { type: "string" },
+        "routing-configmap": { type: "string" },
+        "clusters-secret": { type: "string" },
+        "policy-configmap": { type: "string" },
+        "metrics-port": { type: "string" },
         "mca-sa-dir": { type: "string" },
         port: { type: "string" },
         "timeout-ms": { type: "string" },
@@ -173,6 +189,10 @@ function injectOptions(flags: ReturnType<typeof parseFlags>): InjectOptions {
     cpuRequest: flags["cpu-request"],
     memoryRequest: flags["memory-request"],
     memoryLimit: flags["memory-limit"],
+    routingConfigMap: flags["routing-configmap"],
+    clustersSecret: flags["clusters-secret"],
+    policyConfigMap: flags["policy-configmap"],
+    metricsPort: positiveInt("metrics-port", flags["metrics-port"]),
   };
 }
 
