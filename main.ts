@@ -22,6 +22,7 @@ import type { InjectOptions } from "./lib/inject/pod_spec.ts";
 import { injectManifests } from "./lib/inject/manifest.ts";
 import { runProbe } from "./lib/sidecar/probe.ts";
 import { startSidecar } from "./lib/sidecar/run.ts";
+import { startWebhook } from "./lib/webhook/server.ts";
 
 const VERSION = "0.1.0";
 
@@ -35,6 +36,8 @@ Usage:
   mca --inject [inject flags] < in.yaml > out.yaml
                                     add the mca sidecar to Pods / pod templates
   mca --probe [probe flags]         startup probe: exit 0 once the proxy is ready
+  mca --webhook [webhook flags] [inject flags]
+                                    mutating admission webhook (automatic injection)
   mca --help | --version
 
 Proxy flags:
@@ -96,6 +99,15 @@ Probe flags:
   --port N                   the proxy's port (default 6443)
   --timeout-ms N             give up after N ms (default 3000)
 
+Webhook flags (the inject flags above are the sidecar defaults; Pods
+override them with mca.io/* annotations):
+  --listen ADDR              listen address (default 0.0.0.0)
+  --port N                   HTTPS port (default 8443)
+  --tls-cert FILE            serving certificate (PEM), re-read when it changes
+  --tls-key FILE             its private key (PEM)
+  --namespace NAME           the webhook's own namespace, never injected
+                             (default $POD_NAMESPACE, else mca-system)
+
 Exit codes: 0 success, 1 bad input or not ready, 2 bad flags.
 `;
 
@@ -115,6 +127,10 @@ function parseFlags(args: string[]) {
         version: { type: "boolean" },
         inject: { type: "boolean" },
         probe: { type: "boolean" },
+        webhook: { type: "boolean" },
+        "tls-cert": { type: "string" },
+        "tls-key": { type: "string" },
+        namespace: { type: "string" },
         image: { type: "string" },
         "image-pull-policy": { type: "string" },
         "run-as-user": { type: "string" },
@@ -226,6 +242,7 @@ async function main(args: string[]): Promise<void> {
     fail("--inject and --probe are separate modes; pick one", 2);
   }
   if (flags.inject) return await inject(injectOptions(flags));
+  if (flags.webhook) return await webhook(flags);
   if (flags.probe) {
     const result = await runProbe({
       saDir: flags["mca-sa-dir"] ?? MCA_SA_PATH,
@@ -274,6 +291,33 @@ async function proxy(flags: ReturnType<typeof parseFlags>): Promise<void> {
   }
   await stopped;
   await sidecar.close();
+  Deno.exit(0);
+}
+
+async function webhook(flags: ReturnType<typeof parseFlags>): Promise<void> {
+  if (!flags["tls-cert"] || !flags["tls-key"]) {
+    fail("--webhook needs --tls-cert FILE and --tls-key FILE", 2);
+  }
+  const { promise: stopped, resolve: stop } = Promise.withResolvers<void>();
+  for (const s of ["SIGTERM", "SIGINT"] as const) {
+    Deno.addSignalListener(s, () => stop());
+  }
+  let server;
+  try {
+    server = await startWebhook({
+      host: flags.listen ?? "0.0.0.0",
+      port: flags.port === undefined ? 8443 : portNumber(flags.port),
+      certFile: flags["tls-cert"],
+      keyFile: flags["tls-key"],
+      ownNamespace: flags.namespace ?? Deno.env.get("POD_NAMESPACE") ??
+        "mca-system",
+      defaults: injectOptions(flags),
+    });
+  } catch (error) {
+    fail((error as Error).message, 1);
+  }
+  await stopped;
+  await server.close();
   Deno.exit(0);
 }
 
