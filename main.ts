@@ -12,6 +12,9 @@ import {
   InjectError,
   MCA_SA_PATH,
   MCA_STATE_PATH,
+  METRICS_PORT_NAME,
+  POLICY_KEY,
+  ROUTING_KEY,
   SA_PATH,
 } from "./lib/inject/pod_spec.ts";
 import type { InjectOptions } from "./lib/inject/pod_spec.ts";
@@ -20,6 +23,7 @@ import { runProbe } from "./lib/sidecar/probe.ts";
 import { startSidecar } from "./lib/sidecar/run.ts";
 import { metricsFlags } from "./lib/sidecar/metrics_endpoint.ts";
 import { METRICS_PORT } from "./lib/observe/metrics.ts";
+import { startWebhook } from "./lib/webhook/server.ts";
 
 const VERSION = "0.1.0";
 
@@ -33,6 +37,8 @@ Usage:
   mca --inject [inject flags] < in.yaml > out.yaml
                                     add the mca sidecar to Pods / pod templates
   mca --probe [probe flags]         startup probe: exit 0 once the proxy is ready
+  mca --webhook [webhook flags] [inject flags]
+                                    mutating admission webhook (automatic injection)
   mca --help | --version
 
 Proxy flags:
@@ -82,6 +88,14 @@ Inject flags:
   --cpu-request Q            CPU request (default ${DEFAULT_OPTIONS.cpuRequest}; "" omits it)
   --memory-request Q         memory request (default ${DEFAULT_OPTIONS.memoryRequest}; "" omits it)
   --memory-limit Q           memory limit (default ${DEFAULT_OPTIONS.memoryLimit}; "" omits it)
+  --routing-configmap NAME   mount ConfigMap NAME (key ${ROUTING_KEY}) into mca
+                             and pass --routing-config
+  --clusters-secret NAME     mount Secret NAME (kubeconfig files) into mca and
+                             pass --clusters-dir
+  --policy-configmap NAME    mount ConfigMap NAME (key ${POLICY_KEY}) into mca and
+                             pass --policy
+  --metrics-port N           give mca a containerPort ${METRICS_PORT_NAME} N and pass
+                             --metrics-port (suggested ${METRICS_PORT}; default none)
 
   Input: YAML or JSON on stdin, one or more documents (---), Lists, and
   Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, ReplicationController,
@@ -94,6 +108,15 @@ Probe flags:
                              (default ${MCA_SA_PATH})
   --port N                   the proxy's port (default 6443)
   --timeout-ms N             give up after N ms (default 3000)
+
+Webhook flags (the inject flags above are the sidecar defaults; Pods
+override them with mca.io/* annotations):
+  --listen ADDR              listen address (default 0.0.0.0)
+  --port N                   HTTPS port (default 8443)
+  --tls-cert FILE            serving certificate (PEM), re-read when it changes
+  --tls-key FILE             its private key (PEM)
+  --namespace NAME           the webhook's own namespace, never injected
+                             (default $POD_NAMESPACE, else mca-system)
 
 Exit codes: 0 success, 1 bad input or not ready, 2 bad flags.
 `;
@@ -114,12 +137,20 @@ function parseFlags(args: string[]) {
         version: { type: "boolean" },
         inject: { type: "boolean" },
         probe: { type: "boolean" },
+        webhook: { type: "boolean" },
+        "tls-cert": { type: "string" },
+        "tls-key": { type: "string" },
+        namespace: { type: "string" },
         image: { type: "string" },
         "image-pull-policy": { type: "string" },
         "run-as-user": { type: "string" },
         "cpu-request": { type: "string" },
         "memory-request": { type: "string" },
         "memory-limit": { type: "string" },
+        "routing-configmap": { type: "string" },
+        "clusters-secret": { type: "string" },
+        "policy-configmap": { type: "string" },
+        "metrics-port": { type: "string" },
         "mca-sa-dir": { type: "string" },
         port: { type: "string" },
         "timeout-ms": { type: "string" },
@@ -134,7 +165,6 @@ function parseFlags(args: string[]) {
         "clusters-dir": { type: "string" },
         "health-interval-ms": { type: "string" },
         "metrics-listen": { type: "string" },
-        "metrics-port": { type: "string" },
       },
     }).values;
   } catch (error) {
@@ -187,6 +217,10 @@ function injectOptions(flags: ReturnType<typeof parseFlags>): InjectOptions {
     cpuRequest: flags["cpu-request"],
     memoryRequest: flags["memory-request"],
     memoryLimit: flags["memory-limit"],
+    routingConfigMap: flags["routing-configmap"],
+    clustersSecret: flags["clusters-secret"],
+    policyConfigMap: flags["policy-configmap"],
+    metricsPort: positiveInt("metrics-port", flags["metrics-port"]),
   };
 }
 
@@ -220,6 +254,7 @@ async function main(args: string[]): Promise<void> {
     fail("--inject and --probe are separate modes; pick one", 2);
   }
   if (flags.inject) return await inject(injectOptions(flags));
+  if (flags.webhook) return await webhook(flags);
   if (flags.probe) {
     const result = await runProbe({
       saDir: flags["mca-sa-dir"] ?? MCA_SA_PATH,
@@ -276,6 +311,33 @@ async function proxy(flags: ReturnType<typeof parseFlags>): Promise<void> {
   }
   await stopped;
   await sidecar.close();
+  Deno.exit(0);
+}
+
+async function webhook(flags: ReturnType<typeof parseFlags>): Promise<void> {
+  if (!flags["tls-cert"] || !flags["tls-key"]) {
+    fail("--webhook needs --tls-cert FILE and --tls-key FILE", 2);
+  }
+  const { promise: stopped, resolve: stop } = Promise.withResolvers<void>();
+  for (const s of ["SIGTERM", "SIGINT"] as const) {
+    Deno.addSignalListener(s, () => stop());
+  }
+  let server;
+  try {
+    server = await startWebhook({
+      host: flags.listen ?? "0.0.0.0",
+      port: flags.port === undefined ? 8443 : portNumber(flags.port),
+      certFile: flags["tls-cert"],
+      keyFile: flags["tls-key"],
+      ownNamespace: flags.namespace ?? Deno.env.get("POD_NAMESPACE") ??
+        "mca-system",
+      defaults: injectOptions(flags),
+    });
+  } catch (error) {
+    fail((error as Error).message, 1);
+  }
+  await stopped;
+  await server.close();
   Deno.exit(0);
 }
 

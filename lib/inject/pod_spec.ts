@@ -31,6 +31,33 @@ export const MCA_BINARY = "/usr/local/bin/mca";
 export const PROXY_HOST = "127.0.0.1";
 /** Port the proxy listens on (the Kubernetes API convention). */
 export const PROXY_PORT = 6443;
+/**
+ * Default port of mca's Prometheus metrics endpoint (`--metrics-port`).
+ * Pod containers share one network namespace, so the port must not be one an
+ * app or another mesh is likely to bind: 6453 sits next to the proxy's 6443
+ * and outside 8080/8443/9090, the Prometheus exporters' 9100-9999 registry
+ * (which holds OpenTelemetry's 9464), Istio's 15000-15090 and Linkerd's
+ * 4140-4191.
+ */
+export const METRICS_PORT = 6453;
+/** Name of the metrics containerPort (scrape configs select it by name). */
+export const METRICS_PORT_NAME = "mca-metrics";
+/** Volume of the routing ConfigMap (Phase 2), mounted into `mca` only. */
+export const ROUTING_VOLUME = "mca-routing";
+/** Volume of the clusters Secret (kubeconfigs), mounted into `mca` only. */
+export const CLUSTERS_VOLUME = "mca-clusters";
+/** Volume of the policy ConfigMap, mounted into `mca` only. */
+export const POLICY_VOLUME = "mca-policy";
+/** Where the routing ConfigMap is mounted; its key `routing.yaml` is read. */
+export const ROUTING_DIR = "/etc/mca/routing";
+/** Where the clusters Secret is mounted (`--clusters-dir`). */
+export const CLUSTERS_DIR = "/etc/mca/clusters";
+/** Where the policy ConfigMap is mounted; its key `policy.yaml` is read. */
+export const POLICY_DIR = "/etc/mca/policy";
+/** The ConfigMap key holding the routing rules. */
+export const ROUTING_KEY = "routing.yaml";
+/** The ConfigMap key holding the policy. */
+export const POLICY_KEY = "policy.yaml";
 
 /** What a user may tune about the injected sidecar. */
 export interface InjectOptions {
@@ -46,6 +73,14 @@ export interface InjectOptions {
   memoryRequest?: string;
   /** Memory limit; `512Mi` by default, empty string to omit. */
   memoryLimit?: string;
+  /** ConfigMap with `routing.yaml` (Phase 2 rules); none by default. */
+  routingConfigMap?: string;
+  /** Secret of kubeconfig files (Phase 2 clusters); none by default. */
+  clustersSecret?: string;
+  /** ConfigMap with `policy.yaml`; none by default. */
+  policyConfigMap?: string;
+  /** Metrics port of `mca` (a named containerPort); 0 (off) by default. */
+  metricsPort?: number;
 }
 
 /** Raised for input that cannot be injected; the message says what to do. */
@@ -64,7 +99,14 @@ export const DEFAULT_OPTIONS: Required<InjectOptions> = {
   cpuRequest: "10m",
   memoryRequest: "64Mi",
   memoryLimit: "512Mi",
+  routingConfigMap: "",
+  clustersSecret: "",
+  policyConfigMap: "",
+  metricsPort: 0,
 };
+
+/** Volumes and mounts the injector owns besides the three SA/state ones. */
+const WIRED_VOLUMES = [ROUTING_VOLUME, CLUSTERS_VOLUME, POLICY_VOLUME];
 
 /**
  * Returns a new Pod spec with the `mca` sidecar injected.
@@ -77,6 +119,7 @@ export function injectPodSpec(
   options: InjectOptions = {},
 ): JsonObject {
   const opts = { ...DEFAULT_OPTIONS, ...dropUndefined(options) };
+  checkWiring(opts);
   if (spec.hostNetwork === true) {
     throw new InjectError(
       "the Pod uses hostNetwork: true, so 127.0.0.1:6443 would be the node's own loopback " +
@@ -107,8 +150,37 @@ export function injectPodSpec(
     ...inits.map(redirectContainer),
   ];
   out.containers = apps.map(redirectContainer);
-  out.volumes = withVolumes(listOf(out.volumes, "spec.volumes"));
+  out.volumes = withVolumes(listOf(out.volumes, "spec.volumes"), opts);
   return out;
+}
+
+const DNS_SUBDOMAIN =
+  /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+/** Refuses object names and ports the API server or `mca` would reject. */
+function checkWiring(opts: Required<InjectOptions>): void {
+  const names: [string, string][] = [
+    ["routing ConfigMap", opts.routingConfigMap],
+    ["clusters Secret", opts.clustersSecret],
+    ["policy ConfigMap", opts.policyConfigMap],
+  ];
+  for (const [what, name] of names) {
+    if (name && (name.length > 253 || !DNS_SUBDOMAIN.test(name))) {
+      throw new InjectError(
+        `the ${what} name ${JSON.stringify(name)} is not a valid object name ` +
+          "(lower-case letters, digits, '-' and '.', at most 253 characters)",
+      );
+    }
+  }
+  const port = opts.metricsPort;
+  if (
+    !Number.isInteger(port) || port < 0 || port > 65535 || port === PROXY_PORT
+  ) {
+    throw new InjectError(
+      `the metrics port must be a whole number 1-65535 other than ${PROXY_PORT} ` +
+        `(or 0 for none), got ${JSON.stringify(port)}`,
+    );
+  }
 }
 
 /** True when an image reference names an MCA image (any registry or tag). */
@@ -129,6 +201,15 @@ function imageRepository(image: string): string {
 function mcaContainer(opts: Required<InjectOptions>): JsonObject {
   const container: JsonObject = { name: MCA_CONTAINER, image: opts.image };
   if (opts.imagePullPolicy) container.imagePullPolicy = opts.imagePullPolicy;
+  const args = mcaArgs(opts);
+  if (args.length > 0) container.args = args;
+  if (opts.metricsPort > 0) {
+    container.ports = [{
+      name: METRICS_PORT_NAME,
+      containerPort: opts.metricsPort,
+      protocol: "TCP",
+    }];
+  }
   container.restartPolicy = "Always";
   container.startupProbe = {
     exec: { command: [MCA_BINARY, "--probe"] },
@@ -156,8 +237,70 @@ function mcaContainer(opts: Required<InjectOptions>): JsonObject {
     { name: REAL_SA_VOLUME, mountPath: SA_PATH, readOnly: true },
     { name: MCA_SA_VOLUME, mountPath: MCA_SA_PATH },
     { name: MCA_STATE_VOLUME, mountPath: MCA_STATE_PATH },
+    ...wiredMounts(opts),
   ];
   return container;
+}
+
+/** The proxy flags that point `mca` at the mounted Phase 2 / policy files. */
+function mcaArgs(opts: Required<InjectOptions>): string[] {
+  const args: string[] = [];
+  if (opts.clustersSecret) args.push("--clusters-dir", CLUSTERS_DIR);
+  if (opts.routingConfigMap) {
+    args.push("--routing-config", `${ROUTING_DIR}/${ROUTING_KEY}`);
+  }
+  if (opts.policyConfigMap) {
+    args.push("--policy", `${POLICY_DIR}/${POLICY_KEY}`);
+  }
+  if (opts.metricsPort > 0) {
+    args.push("--metrics-port", String(opts.metricsPort));
+  }
+  return args;
+}
+
+function wiredMounts(opts: Required<InjectOptions>): JsonObject[] {
+  const mounts: JsonObject[] = [];
+  if (opts.routingConfigMap) {
+    mounts.push({
+      name: ROUTING_VOLUME,
+      mountPath: ROUTING_DIR,
+      readOnly: true,
+    });
+  }
+  if (opts.clustersSecret) {
+    mounts.push({
+      name: CLUSTERS_VOLUME,
+      mountPath: CLUSTERS_DIR,
+      readOnly: true,
+    });
+  }
+  if (opts.policyConfigMap) {
+    mounts.push({ name: POLICY_VOLUME, mountPath: POLICY_DIR, readOnly: true });
+  }
+  return mounts;
+}
+
+function wiredVolumes(opts: Required<InjectOptions>): JsonObject[] {
+  const volumes: JsonObject[] = [];
+  if (opts.routingConfigMap) {
+    volumes.push({
+      name: ROUTING_VOLUME,
+      configMap: { name: opts.routingConfigMap },
+    });
+  }
+  if (opts.clustersSecret) {
+    volumes.push({
+      name: CLUSTERS_VOLUME,
+      secret: { secretName: opts.clustersSecret },
+    });
+  }
+  if (opts.policyConfigMap) {
+    volumes.push({
+      name: POLICY_VOLUME,
+      configMap: { name: opts.policyConfigMap },
+    });
+  }
+  return volumes;
 }
 
 /** Points one app container at the proxy and at the fake SA directory. */
@@ -201,7 +344,8 @@ function isSaMount(mount: JsonObject): boolean {
     ? mount.mountPath.replace(/\/+$/, "")
     : "";
   return path === SA_PATH || path.startsWith(SA_PATH + "/") ||
-    mount.name === REAL_SA_VOLUME || mount.name === MCA_STATE_VOLUME;
+    mount.name === REAL_SA_VOLUME || mount.name === MCA_STATE_VOLUME ||
+    WIRED_VOLUMES.includes(mount.name as string);
 }
 
 function withSaMount(mounts: JsonObject[]): JsonObject[] {
@@ -220,7 +364,7 @@ function withSaMount(mounts: JsonObject[]): JsonObject[] {
   return out;
 }
 
-function wantedVolumes(): JsonObject[] {
+function wantedVolumes(opts: Required<InjectOptions>): JsonObject[] {
   return [
     {
       name: REAL_SA_VOLUME,
@@ -252,18 +396,29 @@ function wantedVolumes(): JsonObject[] {
       name: MCA_STATE_VOLUME,
       emptyDir: { medium: "Memory", sizeLimit: "1Mi" },
     },
+    ...wiredVolumes(opts),
   ];
 }
 
-function withVolumes(volumes: JsonObject[]): JsonObject[] {
-  const wanted = new Map(wantedVolumes().map((v) => [v.name as string, v]));
+/**
+ * Our volumes replace same-named ones; a wired volume (routing, clusters,
+ * policy) no longer asked for is dropped, so re-injecting with other options
+ * leaves no stale mount of another ConfigMap or Secret behind.
+ */
+function withVolumes(
+  volumes: JsonObject[],
+  opts: Required<InjectOptions>,
+): JsonObject[] {
+  const wanted = new Map(
+    wantedVolumes(opts).map((v) => [v.name as string, v]),
+  );
   const out: JsonObject[] = [];
   const placed = new Set<string>();
   for (const volume of volumes) {
     const name = volume.name as string;
     const replacement = wanted.get(name);
     if (!replacement) {
-      out.push(volume);
+      if (!WIRED_VOLUMES.includes(name)) out.push(volume);
     } else if (!placed.has(name)) {
       out.push(replacement);
       placed.add(name);

@@ -59,7 +59,7 @@ function assertInjected(spec: Obj, where: string): void {
   );
   assert.ok(inits[0].startupProbe, `${where}: mca keeps its startupProbe`);
   assert.deepEqual(
-    list(inits[0].volumeMounts).map((m) => [m.name, m.mountPath]),
+    list(inits[0].volumeMounts).slice(0, 3).map((m) => [m.name, m.mountPath]),
     [
       ["kube-api-access-sa", SA_PATH],
       ["kube-api-access-mca-sa", MCA_SA_PATH],
@@ -171,4 +171,63 @@ Deno.test("inject: every deploy/examples manifest passes a real API server's dry
   }
   // A failed run keeps the cluster's logs for inspection.
   if (passed) await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("inject: routing, clusters, policy and metrics wiring passes a real API server's dry run intact", async () => {
+  await ensureToolchain();
+  const dir = join(
+    TMP_DIR,
+    "e2e",
+    `inject-wiring-${crypto.randomUUID().slice(0, 8)}`,
+  );
+  const cluster = await startCluster({ dir });
+  try {
+    const pod =
+      `apiVersion: v1\nkind: Pod\nmetadata: {name: wired, namespace: ${cluster.namespace}}\n` +
+      "spec:\n  containers: [{name: app, image: busybox}]\n";
+    const injected = injectManifests(pod, {
+      routingConfigMap: "routes",
+      clustersSecret: "kubeconfigs",
+      policyConfigMap: "policy",
+      metricsPort: 6469,
+    });
+    const result = await cluster.kubectl(
+      ["apply", "--dry-run=server", "-o", "json", "-f", "-"],
+      { stdin: injected },
+    );
+    const spec = (JSON.parse(result.stdout) as Obj).spec as Obj;
+    assertInjected(spec, "wired Pod");
+    const mca = list(spec.initContainers)[0];
+    assert.deepEqual(mca.args, [
+      "--clusters-dir",
+      "/etc/mca/clusters",
+      "--routing-config",
+      "/etc/mca/routing/routing.yaml",
+      "--policy",
+      "/etc/mca/policy/policy.yaml",
+      "--metrics-port",
+      "6469",
+    ]);
+    assert.deepEqual(
+      list(mca.ports).map((p) => [p.name, p.containerPort]),
+      [["mca-metrics", 6469]],
+    );
+    const volumes = new Map(list(spec.volumes).map((v) => [v.name, v]));
+    assert.equal(
+      ((volumes.get("mca-routing") as Obj).configMap as Obj).name,
+      "routes",
+    );
+    assert.equal(
+      ((volumes.get("mca-clusters") as Obj).secret as Obj).secretName,
+      "kubeconfigs",
+    );
+    for (const c of list(spec.containers)) {
+      assert.ok(
+        !list(c.volumeMounts).some((m) => String(m.name).startsWith("mca-")),
+        `app container ${c.name} mounts no mca volume`,
+      );
+    }
+  } finally {
+    await cluster.stop();
+  }
 });

@@ -249,3 +249,77 @@ Deno.test("manifest property: injecting the output again is byte-identical", () 
     { numRuns: 200 },
   );
 });
+
+const WIRING = {
+  routingConfigMap: "routes",
+  clustersSecret: "kubeconfigs",
+  policyConfigMap: "mca-policy",
+  metricsPort: 6469,
+};
+
+Deno.test("manifest: routing, clusters, policy and metrics wiring, byte-stable", () => {
+  const once = injectManifests(POD, WIRING);
+  assert.equal(injectManifests(once, WIRING), once);
+  const spec = podSpecAt(docs(once)[0], ["spec"]);
+  const mca = firstInit(spec);
+  assert.deepEqual(mca.args, [
+    "--clusters-dir",
+    "/etc/mca/clusters",
+    "--routing-config",
+    "/etc/mca/routing/routing.yaml",
+    "--policy",
+    "/etc/mca/policy/policy.yaml",
+    "--metrics-port",
+    "6469",
+  ]);
+  assert.deepEqual(mca.ports, [
+    { name: "mca-metrics", containerPort: 6469, protocol: "TCP" },
+  ]);
+  assert.deepEqual((mca.volumeMounts as JsonObject[]).slice(3), [
+    { name: "mca-routing", mountPath: "/etc/mca/routing", readOnly: true },
+    { name: "mca-clusters", mountPath: "/etc/mca/clusters", readOnly: true },
+    { name: "mca-policy", mountPath: "/etc/mca/policy", readOnly: true },
+  ]);
+  assert.deepEqual((spec.volumes as JsonObject[]).slice(3), [
+    { name: "mca-routing", configMap: { name: "routes" } },
+    { name: "mca-clusters", secret: { secretName: "kubeconfigs" } },
+    { name: "mca-policy", configMap: { name: "mca-policy" } },
+  ]);
+  const app = (spec.containers as JsonObject[])[0];
+  assert.ok(
+    !(app.volumeMounts as JsonObject[]).some((m) =>
+      String(m.name).startsWith("mca-")
+    ),
+    "the app must not see the clusters' credentials",
+  );
+});
+
+Deno.test("manifest: re-injecting without wiring drops it; an app mount of the clusters Secret is removed", () => {
+  const wired = injectManifests(POD, WIRING);
+  assert.equal(injectManifests(wired), injectManifests(POD));
+  const sneaky =
+    `${POD}      volumeMounts: [{name: mca-clusters, mountPath: /k}]\n`;
+  const out = podSpecAt(docs(injectManifests(sneaky, WIRING))[0], ["spec"]);
+  const app = (out.containers as JsonObject[])[0];
+  assert.deepEqual(
+    (app.volumeMounts as JsonObject[]).map((m) => m.name),
+    ["kube-api-access-mca-sa"],
+  );
+});
+
+Deno.test("manifest: bad wiring values get a clear error", () => {
+  const cases: [JsonObject, RegExp][] = [
+    [{ routingConfigMap: "Bad_Name" }, /routing ConfigMap name "Bad_Name"/],
+    [{ clustersSecret: "-x" }, /clusters Secret name/],
+    [{ policyConfigMap: "a".repeat(254) }, /policy ConfigMap name/],
+    [{ metricsPort: 6443 }, /metrics port/],
+    [{ metricsPort: 70000 }, /metrics port/],
+  ];
+  for (const [options, pattern] of cases) {
+    assert.throws(
+      () => injectManifests(POD, options),
+      (e: Error) => e instanceof InjectError && pattern.test(e.message),
+      JSON.stringify(options),
+    );
+  }
+});
