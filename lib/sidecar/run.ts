@@ -17,6 +17,7 @@ import {
 } from "../observe/log.ts";
 import { type Proxy, startProxy } from "../pipeline/proxy.ts";
 import type { Observer, WorkloadIdentity } from "../observe/observer.ts";
+import { tracingFromEnv } from "../observe/tracing.ts";
 import type { PolicyCheck } from "../multicluster/policy_step.ts";
 import { openPolicy, workloadIdentity } from "./governance.ts";
 import { writeAppServiceAccount } from "./service_account.ts";
@@ -94,6 +95,10 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     metricsOptions,
     () => routing?.current.registry,
   );
+  const tracing = tracingFromEnv(
+    options.env ?? Deno.env.toObject(),
+    (message) => log(formatEvent("warn", "tracing", { message })),
+  );
   try {
     await upstream.auth(); // fail now, not at the first app call
     routing = await RoutingSource.open(upstream, {
@@ -119,6 +124,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       observers: [
         ...(options.observers ?? []),
         ...(metrics ? [metrics.observer] : []),
+        ...(tracing ? [tracing.observer] : []),
       ],
       policy: options.policy ?? policy.current,
       identity: options.identity ?? workloadIdentity(options.saDir),
@@ -148,6 +154,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       metrics: metricsServer
         ? `${metricsServer.hostname}:${metricsServer.port}`
         : "off",
+      tracing: tracing ? "on" : "off",
       startupMs: Math.round(performance.now() - started),
     });
     log(readyLine);
@@ -161,6 +168,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
         policy?.source?.close();
         await served?.close();
         await proxy.close();
+        await tracing?.close();
         upstream.close();
         log(formatEvent("info", "stopped"));
         batched?.flush();
@@ -168,6 +176,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     };
   } catch (error) {
     routing?.close();
+    await tracing?.close();
     upstream.close();
     batched?.flush();
     throw error;

@@ -1,0 +1,234 @@
+/**
+ * OpenTelemetry traces of every call, as an {@linkcode Observer}: one SERVER
+ * span per call and one CLIENT span per upstream request (one per cluster of
+ * a fan-out), continuing the app's W3C trace context and handing it on to
+ * the API server as exactly one `traceparent` (see ADR 0019).
+ *
+ * Off unless the standard OpenTelemetry variables name an exporter: then
+ * {@linkcode tracingFromEnv} returns `undefined`, no observer is installed
+ * and the app's `traceparent` passes through untouched.
+ *
+ * @module
+ */
+
+import type { CallObservation, CallStart, Observer } from "./observer.ts";
+import {
+  type AttrValue,
+  type FinishedSpan,
+  type SpanExporter,
+  startExporter,
+} from "./otlp_export.ts";
+import {
+  formatTraceparent,
+  parseTraceparent,
+  randomId,
+  type Sampler,
+  samplerFromEnv,
+} from "./trace_context.ts";
+
+/** The tracer: an observer plus its exporter's lifecycle. */
+export interface Tracing {
+  observer: Observer;
+  flush(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Options for {@linkcode startTracing}. */
+export interface TracingOptions {
+  sampler: Sampler;
+  exporter: SpanExporter;
+}
+
+/** A warning or error for the operator's log. */
+export type Warn = (message: string) => void;
+
+/**
+ * The tracer the environment asks for, or `undefined` when tracing is off:
+ * no `OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT`, `OTEL_TRACES_EXPORTER=none`,
+ * `OTEL_SDK_DISABLED=true`, or the unsupported `grpc` protocol (warned).
+ * Throws on a bad sampler setting (a startup error the operator must fix).
+ */
+export function tracingFromEnv(
+  env: Record<string, string | undefined>,
+  warn: Warn,
+): Tracing | undefined {
+  const url = exportUrl(env);
+  if (url === undefined) return undefined;
+  if (env.OTEL_SDK_DISABLED?.trim().toLowerCase() === "true") return undefined;
+  const exporters = env.OTEL_TRACES_EXPORTER?.trim() || "otlp";
+  if (exporters === "none") return undefined;
+  const protocol = (env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL ??
+    env.OTEL_EXPORTER_OTLP_PROTOCOL ?? "http/protobuf").trim();
+  if (protocol === "grpc") {
+    warn(
+      "OTEL_EXPORTER_OTLP_PROTOCOL=grpc is not supported by mca: tracing is " +
+        "off; set it to http/json or http/protobuf and point the endpoint at " +
+        "the collector's OTLP/HTTP port (usually 4318)",
+    );
+    return undefined;
+  }
+  if (protocol !== "http/json" && protocol !== "http/protobuf") {
+    throw new Error(
+      `OTEL_EXPORTER_OTLP_PROTOCOL=${protocol} is not known; use http/json or http/protobuf`,
+    );
+  }
+  const sampler = samplerFromEnv(
+    env.OTEL_TRACES_SAMPLER,
+    env.OTEL_TRACES_SAMPLER_ARG,
+  );
+  const exporter = startExporter({
+    url,
+    headers: parseList(
+      env.OTEL_EXPORTER_OTLP_TRACES_HEADERS ?? env.OTEL_EXPORTER_OTLP_HEADERS,
+    ),
+    resource: resourceFromEnv(env),
+    onError: warn,
+  });
+  return startTracing({ sampler, exporter });
+}
+
+function exportUrl(env: Record<string, string | undefined>) {
+  const traces = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?.trim();
+  if (traces) return traces;
+  const base = env.OTEL_EXPORTER_OTLP_ENDPOINT?.trim();
+  if (!base) return undefined;
+  return `${base.replace(/\/+$/, "")}/v1/traces`;
+}
+
+/** `service.name` from `OTEL_SERVICE_NAME` (default `mca`) over `OTEL_RESOURCE_ATTRIBUTES`. */
+export function resourceFromEnv(
+  env: Record<string, string | undefined>,
+): Record<string, AttrValue> {
+  const attrs: Record<string, AttrValue> = {
+    "service.name": "mca",
+    "telemetry.sdk.name": "mca",
+    "telemetry.sdk.language": "js",
+    ...parseList(env.OTEL_RESOURCE_ATTRIBUTES),
+  };
+  const name = env.OTEL_SERVICE_NAME?.trim();
+  if (name) attrs["service.name"] = name;
+  return attrs;
+}
+
+/** `k1=v1,k2=v2` (values percent-decoded), as the OTel spec writes lists. */
+function parseList(text?: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const item of (text ?? "").split(",")) {
+    const eq = item.indexOf("=");
+    if (eq <= 0) continue;
+    const key = item.slice(0, eq).trim();
+    try {
+      out[key] = decodeURIComponent(item.slice(eq + 1).trim());
+    } catch {
+      out[key] = item.slice(eq + 1).trim();
+    }
+  }
+  return out;
+}
+
+/** A tracer with an explicit sampler and exporter (tests, bench). */
+export function startTracing(options: TracingOptions): Tracing {
+  return {
+    observer: { start: (call) => observeCall(call, options) },
+    flush: () => options.exporter.flush(),
+    close: () => options.exporter.close(),
+  };
+}
+
+function nowNs(): bigint {
+  return BigInt(Math.round((performance.timeOrigin + performance.now()) * 1e6));
+}
+
+function observeCall(
+  call: CallStart,
+  options: TracingOptions,
+): CallObservation {
+  const parent = parseTraceparent(call.traceparent);
+  const traceId = parent?.traceId ?? randomId(16);
+  const sampled = options.sampler(traceId, parent);
+  const spanId = randomId(8);
+  const startNs = nowNs();
+  const info = call.info;
+  const attrs: Record<string, AttrValue> = {
+    "http.request.method": call.method,
+    "url.path": info.path,
+    "k8s.verb": info.verb,
+  };
+  if (info.resource) attrs["k8s.resource"] = info.resource;
+  if (info.subresource) attrs["k8s.subresource"] = info.subresource;
+  if (info.namespace) attrs["k8s.namespace.name"] = info.namespace;
+  if (info.name) attrs["k8s.name"] = info.name;
+  const tracestate = call.tracestate;
+  return {
+    decided(decision) {
+      attrs["mca.plan"] = decision.plan;
+      attrs["mca.cluster"] = decision.clusters.join("+") || "none";
+      if (decision.rule) attrs["mca.rule"] = decision.rule;
+      if (decision.missing.length) {
+        attrs["mca.missing"] = decision.missing.join(",");
+      }
+    },
+    upstream(up) {
+      const clientId = randomId(8);
+      const headers: Record<string, string> = {
+        traceparent: formatTraceparent({ traceId, spanId: clientId, sampled }),
+      };
+      if (tracestate) headers.tracestate = tracestate;
+      if (!sampled) return { headers, response() {}, failed() {} };
+      const clientStart = nowNs();
+      const client: FinishedSpan = {
+        traceId,
+        spanId: clientId,
+        parentSpanId: spanId,
+        name: `${up.method} ${up.cluster}`,
+        kind: 3,
+        startNs: clientStart,
+        endNs: clientStart,
+        attributes: {
+          "http.request.method": up.method,
+          "server.address": up.cluster,
+          "mca.cluster": up.cluster,
+        },
+      };
+      return {
+        headers,
+        response(answer) {
+          client.endNs = nowNs();
+          client.attributes["http.response.status_code"] = answer.status;
+          if (answer.status >= 500) client.statusCode = 2;
+          options.exporter.add(client);
+        },
+        failed(reason) {
+          client.endNs = nowNs();
+          client.attributes["error.type"] = reason;
+          client.statusCode = 2;
+          client.statusMessage = reason;
+          options.exporter.add(client);
+        },
+      };
+    },
+    end(end) {
+      if (!sampled) return;
+      attrs["http.response.status_code"] = end.status;
+      if (end.auditId) attrs["k8s.audit_id"] = end.auditId;
+      if (attrs["mca.cluster"] === undefined) {
+        attrs["mca.cluster"] = end.cluster;
+      }
+      const failed = end.status >= 500 || end.status === 0;
+      options.exporter.add({
+        traceId,
+        spanId,
+        parentSpanId: parent?.spanId,
+        name: `${call.method} ${info.resource || info.path}`,
+        kind: 2,
+        startNs,
+        endNs: nowNs(),
+        attributes: attrs,
+        ...(failed
+          ? { statusCode: 2 as const, statusMessage: end.error ?? "" }
+          : {}),
+      });
+    },
+    traceId: () => traceId,
+  };
+}
