@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-explicit-any -- Pod status JSON from kubectl
 /**
  * Node tier: a real kubelet + containerd against the proof tier's
  * kube-apiserver (tests/support/node.ts). First proof: the network guard.
@@ -8,11 +9,19 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { NODE_NAME, SERVICE_IP, startNode } from "../support/node.ts";
+import {
+  type Node,
+  NODE_NAME,
+  SERVICE_IP,
+  startNode,
+} from "../support/node.ts";
+import { buildMcaImage, MCA_IMAGE } from "../../deploy/image/build.ts";
+import { injectManifests } from "../../lib/inject/manifest.ts";
 import { buildOciArchive, compileStatic } from "../support/oci_image.ts";
 
 const DIR = "tmp/e2e/node";
 const PROBE_IMAGE = "localhost/probe:mca";
+const KUBECTL_IMAGE = "localhost/kubectl:mca";
 
 /** connect() to each ip:port with a 3 s timeout; prints "ip:port ok|fail". */
 const PROBE_C = `
@@ -61,56 +70,171 @@ async function buildProbeImage(dir: string): Promise<string> {
   });
 }
 
-Deno.test("node tier: pods reach the Service IP and nothing else", async () => {
+async function buildKubectlImage(node: Node, dir: string): Promise<string> {
+  const rootfs = join(dir, "rootfs");
+  await Deno.mkdir(join(rootfs, "tmp"), { recursive: true });
+  await Deno.chmod(join(rootfs, "tmp"), 0o1777);
+  await Deno.copyFile(node.cluster.bin.kubectl, join(rootfs, "kubectl"));
+  return await buildOciArchive({
+    name: KUBECTL_IMAGE,
+    rootfs,
+    out: join(dir, "kubectl.tar"),
+    entrypoint: ["/kubectl"],
+    env: ["HOME=/tmp"],
+  });
+}
+
+/** Polls the Pod's phase until it is terminal; returns the Pod JSON. */
+async function waitTerminal(node: Node, name: string, ms: number) {
+  const deadline = Date.now() + ms;
+  let pod: Record<string, any> = {};
+  while (Date.now() < deadline) {
+    const r = await node.cluster.kubectl([
+      "get",
+      "pod",
+      name,
+      "-n",
+      node.cluster.namespace,
+      "-o",
+      "json",
+    ]);
+    pod = JSON.parse(r.stdout);
+    const phase = pod.status?.phase;
+    if (phase === "Succeeded" || phase === "Failed") return pod;
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  throw new Error(
+    `pod ${name} not terminal after ${ms} ms: ${
+      JSON.stringify(pod.status)
+    }\n${await node.logTails()}`,
+  );
+}
+
+async function logsOf(node: Node, pod: string, container: string) {
+  const r = await node.cluster.kubectl([
+    "logs",
+    pod,
+    "-c",
+    container,
+    "-n",
+    node.cluster.namespace,
+  ], { check: false });
+  return r.stdout + r.stderr;
+}
+
+function app(name: string, args: string[]) {
+  return { name, image: KUBECTL_IMAGE, imagePullPolicy: "Never", args };
+}
+
+Deno.test("node tier: real Pods on a real kubelet", async (t) => {
   const node = await startNode({ dir: DIR });
   try {
-    await node.importImage(await buildProbeImage(join(DIR, "images/probe")));
-    const before = await node.droppedPackets();
-    const pod = {
-      apiVersion: "v1",
-      kind: "Pod",
-      metadata: { name: "guard", namespace: node.cluster.namespace },
-      spec: {
-        nodeName: NODE_NAME,
-        restartPolicy: "Never",
-        serviceAccountName: node.cluster.serviceAccount,
-        containers: [{
-          name: "probe",
-          image: PROBE_IMAGE,
-          imagePullPolicy: "Never",
-          // TEST-NET-1 (RFC 5737): a destination that must be dropped.
-          args: ["192.0.2.1", "80", SERVICE_IP, "443"],
-        }],
-      },
-    };
-    await node.cluster.kubectl(["apply", "-f", "-"], {
-      stdin: JSON.stringify(pod),
+    await t.step("pods reach the Service IP and nothing else", async () => {
+      await node.importImage(
+        await buildProbeImage(join(DIR, "images/probe")),
+      );
+      const before = await node.droppedPackets();
+      const pod = {
+        apiVersion: "v1",
+        kind: "Pod",
+        metadata: { name: "guard", namespace: node.cluster.namespace },
+        spec: {
+          nodeName: NODE_NAME,
+          restartPolicy: "Never",
+          serviceAccountName: node.cluster.serviceAccount,
+          containers: [{
+            name: "probe",
+            image: PROBE_IMAGE,
+            imagePullPolicy: "Never",
+            // TEST-NET-1 (RFC 5737): a destination that must be dropped.
+            args: ["192.0.2.1", "80", SERVICE_IP, "443"],
+          }],
+        },
+      };
+      await node.cluster.kubectl(["apply", "-f", "-"], {
+        stdin: JSON.stringify(pod),
+      });
+      const done = await waitTerminal(node, "guard", 90_000);
+      assert.equal(done.status.phase, "Succeeded");
+      const logs = await logsOf(node, "guard", "probe");
+      assert.ok(logs.includes("192.0.2.1:80 fail"), logs);
+      assert.ok(logs.includes(`${SERVICE_IP}:443 ok`), logs);
+      const after = await node.droppedPackets();
+      assert.ok(after > before, `guard dropped ${after - before} packets`);
     });
-    const ns = ["-n", node.cluster.namespace];
-    const deadline = Date.now() + 90_000;
-    let phase = "";
-    while (Date.now() < deadline) {
-      phase = (await node.cluster.kubectl([
-        "get",
-        "pod",
-        "guard",
-        ...ns,
-        "-o",
-        "jsonpath={.status.phase}",
-      ])).stdout;
-      if (phase === "Succeeded" || phase === "Failed") break;
-      await new Promise((r) => setTimeout(r, 300));
-    }
-    assert.equal(
-      phase,
-      "Succeeded",
-      `pod guard ended as ${phase || "nothing"}\n${await node.logTails()}`,
-    );
-    const logs = (await node.cluster.kubectl(["logs", "guard", ...ns])).stdout;
-    assert.ok(logs.includes("192.0.2.1:80 fail"), logs);
-    assert.ok(logs.includes(`${SERVICE_IP}:443 ok`), logs);
-    const after = await node.droppedPackets();
-    assert.ok(after > before, `guard dropped ${after - before} packets`);
+
+    await t.step("an injected Pod: mca first, app calls via mca", async () => {
+      await node.importImage(await buildMcaImage(join(DIR, "images/mca.tar")));
+      await node.importImage(
+        await buildKubectlImage(node, join(DIR, "images/kubectl")),
+      );
+      const ns = node.cluster.namespace;
+      const pod = {
+        apiVersion: "v1",
+        kind: "Pod",
+        metadata: { name: "injected", namespace: ns },
+        spec: {
+          nodeName: NODE_NAME,
+          restartPolicy: "Never",
+          serviceAccountName: node.cluster.serviceAccount,
+          terminationGracePeriodSeconds: 5,
+          containers: [
+            app("lister", ["get", "configmaps", "-o", "name"]),
+            app("forbidden", ["get", "secrets"]),
+          ],
+        },
+      };
+      const injected = injectManifests(JSON.stringify(pod), {
+        image: MCA_IMAGE,
+        imagePullPolicy: "Never",
+      });
+      await node.cluster.kubectl(["apply", "-f", "-"], { stdin: injected });
+      const done = await waitTerminal(node, "injected", 120_000);
+      const statuses = done.status.containerStatuses as any[];
+      const mca = (done.status.initContainerStatuses as any[])[0];
+      const lister = statuses.find((c) => c.name === "lister");
+      const forbidden = statuses.find((c) => c.name === "forbidden");
+      const why = JSON.stringify(done.status) + "\nmca: " +
+        await logsOf(node, "injected", "mca");
+      assert.equal(lister.state.terminated?.exitCode, 0, why);
+      assert.ok(
+        (await logsOf(node, "injected", "lister")).includes(
+          "configmap/kube-root-ca.crt",
+        ),
+        why,
+      );
+      assert.equal(forbidden.state.terminated?.exitCode, 1, why);
+      assert.match(
+        await logsOf(node, "injected", "forbidden"),
+        /Forbidden|forbidden/,
+      );
+      // The kubelet started the apps only after mca's startup probe passed:
+      // no app started before the second in which mca logged "ready"
+      // (container start times have one-second resolution).
+      const mcaLog = await logsOf(node, "injected", "mca");
+      const ready = mcaLog.split("\n").map((l) => {
+        try {
+          return JSON.parse(l);
+        } catch {
+          return {};
+        }
+      }).find((e) => e.msg === "ready");
+      assert.ok(ready, `mca never logged ready: ${why}`);
+      const readySecond = Math.floor(Date.parse(ready.time) / 1000) * 1000;
+      for (const c of [lister, forbidden]) {
+        assert.ok(
+          Date.parse(c.state.terminated.startedAt) >= readySecond,
+          `${c.name} started before mca was ready: ${why}`,
+        );
+      }
+      assert.ok(Date.parse(mca.state.terminated?.startedAt) <= readySecond);
+      // The apps' calls went through mca, as their own service account.
+      assert.match(
+        mcaLog,
+        /"path":"\/api\/v1\/namespaces\/[^"]+\/configmaps","[^\n]*"status":200/,
+      );
+      assert.match(mcaLog, /"resource":"secrets"[^\n]*"status":403/);
+    });
   } finally {
     await node.stop();
   }
