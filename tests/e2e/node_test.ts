@@ -235,6 +235,95 @@ Deno.test("node tier: real Pods on a real kubelet", async (t) => {
       );
       assert.match(mcaLog, /"resource":"secrets"[^\n]*"status":403/);
     });
+
+    await t.step(
+      "kubectl exec inside an app, through mca (WS and SPDY)",
+      async () => {
+        const ns = node.cluster.namespace;
+        const sa = `system:serviceaccount:${ns}:${node.cluster.serviceAccount}`;
+        await node.cluster.kubectl([
+          "create",
+          "role",
+          "streams",
+          "-n",
+          ns,
+          "--verb=create,get",
+          "--resource=pods/exec,pods/attach,pods/portforward,pods/log",
+        ]);
+        await node.cluster.kubectl([
+          "create",
+          "rolebinding",
+          "streams",
+          "-n",
+          ns,
+          "--role=streams",
+          `--user=${sa}`,
+        ]);
+        const watch = ["get", "configmaps", "--watch", "-o", "name"];
+        const spdy = app("spdy", watch) as Record<string, unknown>;
+        spdy.env = [{
+          name: "KUBECTL_REMOTE_COMMAND_WEBSOCKETS",
+          value: "false",
+        }];
+        const pod = {
+          apiVersion: "v1",
+          kind: "Pod",
+          metadata: { name: "streams", namespace: ns },
+          spec: {
+            nodeName: NODE_NAME,
+            serviceAccountName: node.cluster.serviceAccount,
+            terminationGracePeriodSeconds: 2,
+            containers: [app("ws", watch), spdy],
+          },
+        };
+        await node.cluster.kubectl(["apply", "-f", "-"], {
+          stdin: injectManifests(JSON.stringify(pod), {
+            image: MCA_IMAGE,
+            imagePullPolicy: "Never",
+          }),
+        });
+        await node.cluster.kubectl([
+          "wait",
+          "pod/streams",
+          "-n",
+          ns,
+          "--for=condition=Ready",
+          "--timeout=90s",
+        ]);
+        for (const from of ["ws", "spdy"]) {
+          // Outer exec: admin, straight to the apiserver. Inner: the app's
+          // own kubectl, in-cluster config, so via mca to the kubelet.
+          const inner = (cmd: string[]) =>
+            node.cluster.kubectl([
+              "exec",
+              "streams",
+              "-n",
+              ns,
+              "-c",
+              from,
+              "--",
+              "/kubectl",
+              "exec",
+              "streams",
+              "-c",
+              "ws",
+              "--",
+              ...cmd,
+            ], { check: false });
+          const ok = await inner(["/kubectl", "version", "--client"]);
+          assert.equal(ok.code, 0, `${from}: ${ok.stderr}`);
+          assert.match(ok.stdout, /Client Version: v1\.34\.4/);
+          const bad = await inner(["/kubectl", "no-such-command"]);
+          assert.equal(
+            bad.code,
+            1,
+            `${from}: exit code ${bad.code} ${bad.stderr}`,
+          );
+        }
+        const mcaLog = await logsOf(node, "streams", "mca");
+        assert.match(mcaLog, /"subresource":"exec"/);
+      },
+    );
   } finally {
     await node.stop();
   }
