@@ -324,6 +324,61 @@ Deno.test("node tier: real Pods on a real kubelet", async (t) => {
         assert.match(mcaLog, /"subresource":"exec"/);
       },
     );
+
+    await t.step(
+      "mca SIGKILLed: the kubelet restarts it, calls go on",
+      async () => {
+        const ns = node.cluster.namespace;
+        const get = async () =>
+          JSON.parse(
+            (await node.cluster.kubectl([
+              "get",
+              "pod",
+              "streams",
+              "-n",
+              ns,
+              "-o",
+              "json",
+            ]))
+              .stdout,
+          );
+        const before = (await get()).status.initContainerStatuses[0];
+        const id = String(before.containerID).replace("containerd://", "");
+        await node.ctr(["tasks", "kill", "-s", "SIGKILL", id]);
+        const deadline = Date.now() + 60_000;
+        let mca = before;
+        while (Date.now() < deadline) {
+          mca = (await get()).status.initContainerStatuses[0];
+          if (mca.restartCount > before.restartCount && mca.started) break;
+          await new Promise((r) => setTimeout(r, 300));
+        }
+        assert.ok(
+          mca.restartCount > before.restartCount && mca.started,
+          `mca not restarted: ${JSON.stringify(mca)}\n${await node.logTails()}`,
+        );
+        const r = await node.cluster.kubectl([
+          "exec",
+          "streams",
+          "-n",
+          ns,
+          "-c",
+          "ws",
+          "--",
+          "/kubectl",
+          "get",
+          "configmaps",
+          "-o",
+          "name",
+        ], { check: false });
+        assert.equal(r.code, 0, r.stderr);
+        assert.match(r.stdout, /configmap\/kube-root-ca.crt/);
+        const apps = (await get()).status.containerStatuses as any[];
+        console.log(
+          "app restartCounts after mca restart:",
+          apps.map((c) => `${c.name}=${c.restartCount}`).join(" "),
+        );
+      },
+    );
   } finally {
     await node.stop();
   }
