@@ -127,6 +127,13 @@ export function injectPodSpec(
         "remove hostNetwork or do not inject this Pod",
     );
   }
+  if (spec.shareProcessNamespace === true) {
+    throw new InjectError(
+      "the Pod uses shareProcessNamespace: true, so its apps could read mca's real " +
+        "service-account token through /proc/<mca pid>/root or /proc/<mca pid>/environ: " +
+        "remove shareProcessNamespace or do not inject this Pod",
+    );
+  }
   const out = structuredClone(spec);
   const containers = listOf(out.containers, "spec.containers");
   for (const c of containers) {

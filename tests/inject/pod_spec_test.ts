@@ -240,6 +240,21 @@ Deno.test("inject: hostNetwork Pods are refused with the reason", () => {
   );
 });
 
+Deno.test("inject: shareProcessNamespace Pods are refused (token via /proc)", () => {
+  assert.throws(
+    () =>
+      injectPodSpec({
+        shareProcessNamespace: true,
+        containers: [{ name: "a" }],
+      }),
+    (e: Error) =>
+      e instanceof InjectError && /shareProcessNamespace/.test(e.message) &&
+      /\/proc/.test(e.message) && !e.message.includes("\n"),
+  );
+  // false (the default) is fine.
+  injectPodSpec({ shareProcessNamespace: false, containers: [{ name: "a" }] });
+});
+
 Deno.test("inject: malformed lists get a clear error", () => {
   assert.throws(
     () => injectPodSpec({ containers: { name: "a" } }),

@@ -31,6 +31,8 @@ export interface Toolchain {
   kubeApiserver: string;
   kubeControllerManager: string;
   kubectl: string;
+  /** Only the node tier runs it. */
+  kubelet?: string;
 }
 
 /** A rule of an RBAC Role, as in `rbac.authorization.k8s.io/v1`. */
@@ -74,6 +76,12 @@ export interface StartClusterOptions {
   toolchain?: Toolchain;
   /** Deadline for the whole start-up once binaries exist, in ms. Default 60 000. */
   timeoutMs?: number;
+  /** Extra kube-apiserver flags (the node tier: kubelet client cert, address types). */
+  apiserverArgs?: readonly string[];
+  /** Extra lines of the static token file, e.g. a kubelet identity in `system:nodes`. */
+  tokenLines?: readonly string[];
+  /** Extra subjectAltName entries of the serving cert, e.g. `IP:10.96.0.1`. */
+  serverSans?: readonly string[];
 }
 
 /** Options of {@linkcode Cluster.kubectl}. */
@@ -246,6 +254,7 @@ async function runBuildScript(): Promise<Toolchain> {
     kubeApiserver: path("kube-apiserver"),
     kubeControllerManager: path("kube-controller-manager"),
     kubectl: path("kubectl"),
+    kubelet: path("kubelet"),
   };
 }
 
@@ -269,12 +278,16 @@ export async function startCluster(
   const deadline = Date.now() + (options.timeoutMs ?? 60_000);
 
   await Deno.mkdir(join(dir, "home"), { recursive: true });
-  const pki = await writePki(join(dir, "pki"));
+  const pki = await writePki(join(dir, "pki"), options.serverSans ?? []);
   const caPem = await Deno.readTextFile(pki.caCert);
   const adminToken = randomHex(32);
   await Deno.writeTextFile(
     pki.tokenFile,
-    `${adminToken},mca-e2e-admin,mca-e2e-admin,"system:masters"\n`,
+    [
+      `${adminToken},mca-e2e-admin,mca-e2e-admin,"system:masters"`,
+      ...(options.tokenLines ?? []),
+      "",
+    ].join("\n"),
     { mode: 0o600 },
   );
 
@@ -332,6 +345,7 @@ export async function startCluster(
           "--service-cluster-ip-range=10.96.0.0/16",
           "--allow-privileged=true",
           "--profiling=false",
+          ...(options.apiserverArgs ?? []),
         ]);
         async function ready(): Promise<boolean> {
           const url = `https://127.0.0.1:${port}/readyz`;
@@ -1028,7 +1042,10 @@ interface Pki {
  * entity) and the ServiceAccount signing key pair, all RSA-2048 via the
  * openssl CLI.
  */
-async function writePki(pkiDir: string): Promise<Pki> {
+async function writePki(
+  pkiDir: string,
+  extraSans: readonly string[],
+): Promise<Pki> {
   await Deno.mkdir(pkiDir, { recursive: true, mode: 0o700 });
   const pki: Pki = {
     caCert: join(pkiDir, "ca.crt"),
@@ -1058,7 +1075,8 @@ async function writePki(pkiDir: string): Promise<Pki> {
       "subjectKeyIdentifier = hash",
       "authorityKeyIdentifier = keyid",
       "subjectAltName = IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default," +
-      "DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local",
+      "DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local" +
+      extraSans.map((san) => `,${san}`).join(""),
       "",
     ].join("\n"),
   );

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Builds the binaries the e2e "real cluster" tier runs: kube-apiserver,
-# kube-controller-manager and kubectl (from ./kube) and etcd + etcdctl (from
-# ./etcd). Results are cached per version outside the repository:
+# kube-controller-manager, kubectl and kubelet (the node tier) from ./kube,
+# and etcd + etcdctl from ./etcd. Results are cached per version outside the repository:
 #
-#   ${MCA_CACHE_DIR:-~/.cache/mca}/bin/k8s-<version>/{kube-apiserver,kube-controller-manager,kubectl}
+#   ${MCA_CACHE_DIR:-~/.cache/mca}/bin/k8s-<version>/{kube-apiserver,kube-controller-manager,kubectl,kubelet}
 #   ${MCA_CACHE_DIR:-~/.cache/mca}/bin/etcd-<version>/{etcd,etcdctl}
 #
 # Idempotent: a binary that is already there is not rebuilt (pass --force to
@@ -132,9 +132,11 @@ build "$here/etcd" go.etcd.io/etcd/etcdctl/v3 "$etcd_dir/etcdctl" "-s -w" "10 s"
 build "$here/kube" k8s.io/kubernetes/cmd/kube-apiserver "$k8s_dir/kube-apiserver" "$k8s_ldflags" "3-4 min"
 build "$here/kube" k8s.io/kubernetes/cmd/kubectl "$k8s_dir/kubectl" "$k8s_ldflags" "30 s"
 build "$here/kube" k8s.io/kubernetes/cmd/kube-controller-manager "$k8s_dir/kube-controller-manager" "$k8s_ldflags" "1 min"
+build "$here/kube" k8s.io/kubernetes/cmd/kubelet "$k8s_dir/kubelet" "$k8s_ldflags" "2-7 min"
 
 echo "etcd=$etcd_dir/etcd"
 echo "etcdctl=$etcd_dir/etcdctl"
 echo "kube-apiserver=$k8s_dir/kube-apiserver"
 echo "kube-controller-manager=$k8s_dir/kube-controller-manager"
 echo "kubectl=$k8s_dir/kubectl"
+echo "kubelet=$k8s_dir/kubelet"
