@@ -243,9 +243,9 @@ Deno.test("metrics e2e: counters and histograms after a known mix of calls on tw
       assert.ok(list.text.includes('"one"') && list.text.includes('"two"'));
     }
     // A merged watch: long-running while open, counted once it ends.
-    const watch = c("GET", `${ns}/configmaps?watch=1&timeoutSeconds=2`);
+    const watch = c("GET", `${ns}/configmaps?watch=1&timeoutSeconds=15`);
     watch.catch(() => {}); // awaited below
-    await until("the watch to be long-running", 10_000, async () => {
+    await until("the watch to be long-running", 14_000, async () => {
       const f = await parseExposition(await scrape(mport));
       return f.some((x) =>
         x.samples.some((s) =>
