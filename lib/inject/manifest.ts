@@ -171,11 +171,17 @@ function fromJson(doc: Document.Parsed): Document {
   return new Document(doc.toJS(), YAML_OPTIONS);
 }
 
-/** Rewrites JSON floats (after injection) as YAML 1.1 float text. */
+/**
+ * Rewrites JSON floats (after injection) as YAML 1.1 float text, and quotes
+ * the strings a YAML 1.1 reader takes for merge (`<<`) or value (`=`) keys.
+ */
 function floatsForYaml11(doc: Document): void {
   visit(doc, {
     Scalar(_key, node) {
       if (typeof node.value === "number") node.value = yaml11Float(node.value);
+      if (node.value === "<<" || node.value === "=") {
+        node.value = new RawText(`"${node.value}"`);
+      }
     },
   });
 }
@@ -191,7 +197,12 @@ function yaml11Float(value: number): RawText | number {
 function joinDocuments(outputs: string[]): string {
   return outputs.map((text, i) => {
     const body = text.endsWith("\n") ? text : text + "\n";
-    if (i === 0 || body.startsWith("---")) return body;
+    if (i === 0) return body;
+    // A directive (%YAML) may only follow a document closed with "...".
+    if (body.startsWith("%")) {
+      return outputs[i - 1].trimEnd().endsWith("\n...") ? body : "...\n" + body;
+    }
+    if (body.startsWith("---")) return body;
     return "---\n" + body;
   }).join("");
 }

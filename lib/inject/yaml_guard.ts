@@ -170,7 +170,8 @@ export function keepSourceText(doc: Document, source: string): void {
       if (!node.range || node.tag !== undefined) return;
       if (node.value instanceof RawText) return;
       const text = source.slice(node.range[0], node.range[1]);
-      if (text === "" || /[\r\n]/.test(text)) return;
+      // "<<" is a merge key: the library writes those pairs itself.
+      if (text === "" || text === "<<" || /[\r\n]/.test(text)) return;
       if (text.startsWith("|") || text.startsWith(">")) return;
       node.value = new RawText(text);
     },
