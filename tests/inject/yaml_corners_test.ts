@@ -158,3 +158,18 @@ Deno.test("yaml: a stream without objects is refused every time (idempotent)", (
     refused(input, /^no input: the stream holds no Kubernetes object/);
   }
 });
+
+Deno.test("yaml: a %YAML document after another one stays a valid stream", () => {
+  const pod = "kind: Pod\nspec: {containers: [{name: a}]}\n";
+  const out = injectManifests(`${pod}---\n${pod}...\n%YAML 1.1\n---\n${pod}`);
+  assert.match(out, /\n\.\.\.\n%YAML 1\.1\n---\n/);
+  assert.doesNotMatch(out, /\.\.\.\n\.\.\./);
+  assert.equal(injectManifests(out), out);
+});
+
+Deno.test("yaml: JSON strings a YAML 1.1 reader takes for keys are quoted", () => {
+  const out = injectManifests(
+    '{"kind": "Pod", "metadata": {"annotations": {"a": "<<", "b": "="}}, "spec": {"containers": [{"name": "a"}]}}',
+  );
+  assert.match(out, /a: "<<"\n {4}b: "="\n/);
+});
