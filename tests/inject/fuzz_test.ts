@@ -12,7 +12,14 @@ import { InjectError } from "../../lib/inject/pod_spec.ts";
 import { fuzzCase } from "../support/manifest_fuzz.ts";
 import { judge, type OracleCase } from "../support/pyyaml.ts";
 
-const RUNS = Number(Deno.env.get("MCA_FUZZ_RUNS") ?? 1_000);
+/** MCA_FUZZ_RUNS wins; `deno task fuzz:inject` sets the larger default. */
+const RUNS = Number(
+  Deno.env.get("MCA_FUZZ_RUNS") ?? Deno.env.get("MCA_FUZZ_DEFAULT_RUNS") ??
+    1_000,
+);
+if (!Number.isInteger(RUNS) || RUNS < 1) {
+  throw new Error("MCA_FUZZ_RUNS must be a positive integer");
+}
 const SEED = Number(Deno.env.get("MCA_FUZZ_SEED") ?? 20261111);
 const BATCH = 2_000;
 
