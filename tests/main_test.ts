@@ -82,6 +82,22 @@ Deno.test("cli: bad input -> one line on stderr, exit 1, nothing on stdout", asy
     ],
     // an error in a later document must not let the first one out
     [`${POD}---\nkind: Pod\nspec: [\n`, /document 2/],
+    // issue 11: YAML corners are refused with one line, never rewritten
+    [
+      "x: &r {limits: {cpu: 1}}\nkind: Pod\nspec:\n  containers: [{name: a, resources: *r}]\n",
+      /aliases\/merge keys inside a Pod spec are not supported \(line 4\)/,
+    ],
+    [
+      "kind: Pod\nspec:\n  containers: [{name: a, args: [!!binary aGVsbG8=]}]\n",
+      /YAML tag !!binary/,
+    ],
+    [
+      "kind: Pod\nspec: " + "[".repeat(3000) + "]".repeat(3000) + "\n",
+      /nests deeper than/,
+    ],
+    ["# just a comment\n", /no input/],
+    ["~\n", /no input/],
+    ["---\n", /no input/],
   ];
   for (const [input, pattern] of cases) {
     const run = await mca(["--inject"], input);
