@@ -91,7 +91,6 @@ const table: Array<[string, AuditAttributes, string]> = [
     attrs("POST", "/apis/apps/v1/namespaces/a/deployments"),
     "Request",
   ],
-  ],
   ["*/exec", attrs("POST", "/api/v1/namespaces/a/pods/p/exec"), "Request"],
   ["verbs filter", attrs("GET", "/api/v1/namespaces/a/pods/p/exec"), "None"],
   [
