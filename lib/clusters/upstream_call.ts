@@ -11,6 +11,7 @@
 import { request } from "node:https";
 import type { IncomingMessage, OutgoingHttpHeaders } from "node:http";
 import type { Upstream } from "./upstream.ts";
+import type { UpstreamObservation } from "../observe/observer.ts";
 
 /** What to send. */
 export interface CallOptions {
@@ -25,6 +26,8 @@ export interface CallOptions {
   connectTimeoutMs: number;
   /** Aborts the call (the app went away). */
   signal?: AbortSignal;
+  /** Told the response head or the failure; may add headers (traces). */
+  observation?: UpstreamObservation;
 }
 
 /** Sends a call and resolves with the response head (body unread). */
@@ -33,7 +36,10 @@ export async function callUpstream(
   options: CallOptions,
 ): Promise<IncomingMessage> {
   const auth = await upstream.auth();
-  const headers: OutgoingHttpHeaders = { ...options.headers };
+  const headers: OutgoingHttpHeaders = {
+    ...options.headers,
+    ...options.observation?.headers,
+  };
   if (auth.authorization) headers["authorization"] = auth.authorization;
   delete headers["content-length"];
   delete headers["transfer-encoding"];
@@ -57,9 +63,16 @@ export async function callUpstream(
   const timer = setTimeout(() => {
     req.destroy(new Error(`no answer within ${options.connectTimeoutMs} ms`));
   }, options.connectTimeoutMs);
-  req.once("response", () => clearTimeout(timer));
+  req.once("response", (res: IncomingMessage) => {
+    clearTimeout(timer);
+    options.observation?.response({
+      status: res.statusCode ?? 502,
+      auditId: headerValue(res.headers["audit-id"]),
+    });
+  });
   req.once("error", (error) => {
     clearTimeout(timer);
+    options.observation?.failed("unreachable", error.message);
     reject(error);
   });
   req.once("close", () => clearTimeout(timer));
@@ -120,4 +133,11 @@ export async function* readLines(res: IncomingMessage): AsyncGenerator<string> {
     }
   }
   if (buffer.trim() !== "") yield buffer.trim();
+}
+
+/** One value of a response header (the first when repeated). */
+export function headerValue(
+  value: string | string[] | undefined,
+): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
 }

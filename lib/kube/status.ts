@@ -73,3 +73,58 @@ export function writeStatus(
   res.writeHead(code, headers).end(body);
   return { status: code, bytesIn: 0, bytesOut: body.length };
 }
+
+/** A `Status` with `details`, as kube-apiserver's `NewForbidden` builds it. */
+export interface ForbiddenStatus extends Omit<Status, "details"> {
+  details: { name?: string; group?: string; kind?: string };
+}
+
+/**
+ * The 403 of a call refused by MCA's own policy, shaped like
+ * kube-apiserver's `NewForbidden` so every SDK raises its usual forbidden
+ * error. The message says MCA refused it (nobody should hunt RBAC) but not
+ * which rule: that goes to the log line, the audit event and a metric.
+ */
+export function forbiddenStatus(
+  info: {
+    isResourceRequest: boolean;
+    resource: string;
+    subresource: string;
+    apiGroup: string;
+    name: string;
+    path: string;
+  },
+): ForbiddenStatus {
+  const why = "refused by the MCA call policy of this Pod";
+  let message = `forbidden: ${why}`;
+  const details: ForbiddenStatus["details"] = {};
+  if (info.isResourceRequest && info.resource !== "") {
+    const resource = info.subresource
+      ? `${info.resource}/${info.subresource}`
+      : info.resource;
+    const qualified = info.apiGroup ? `${resource}.${info.apiGroup}` : resource;
+    message = info.name
+      ? `${qualified} "${info.name}" is forbidden: ${why}`
+      : `${qualified} is forbidden: ${why}`;
+    if (info.name) details.name = info.name;
+    if (info.apiGroup) details.group = info.apiGroup;
+    details.kind = info.resource;
+  } else {
+    message = `forbidden: ${why} (${info.path})`;
+  }
+  return { ...failureStatus(403, "Forbidden", message), details };
+}
+
+/** Answers a call with {@linkcode forbiddenStatus}. */
+export function writeForbidden(
+  res: ServerResponse,
+  info: Parameters<typeof forbiddenStatus>[0],
+): { status: number; bytesIn: number; bytesOut: number } {
+  const body = JSON.stringify(forbiddenStatus(info));
+  res.writeHead(403, {
+    "content-type": "application/json",
+    "content-length": String(new TextEncoder().encode(body).length),
+    "cache-control": "no-cache, private",
+  }).end(body);
+  return { status: 403, bytesIn: 0, bytesOut: body.length };
+}

@@ -15,7 +15,9 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { parse as parseYaml } from "yaml";
 import type { RequestInfo } from "../kube/request_info.ts";
-import { needsBodyLabels, type Plan, type Router } from "../routing/router.ts";
+import { needsBodyLabels, type Plan, type Planner } from "../routing/router.ts";
+import type { CallObservation, WorkloadIdentity } from "../observe/observer.ts";
+import { applyPolicy, type PolicyCheck } from "./policy_step.ts";
 import type { RoutingState } from "../routing/source.ts";
 import {
   forwardHttp,
@@ -23,7 +25,7 @@ import {
   upstreamHeaders,
 } from "../proxy/transport.ts";
 import { forwardFetch } from "../proxy/fetch_forward.ts";
-import { type FanoutCall, fanoutList, searchByName } from "./fanout.ts";
+import { type FanoutCall, fanoutList, searchByName, send } from "./fanout.ts";
 import { fanoutWatch } from "./merged_watch.ts";
 import {
   decorateObjects,
@@ -32,12 +34,13 @@ import {
   rewriteTargetNamespace,
   undecorateObject,
 } from "./rewrite.ts";
+import { readBody, readLines } from "../clusters/upstream_call.ts";
 import {
-  callUpstream,
-  readBody,
-  readLines,
-} from "../clusters/upstream_call.ts";
-import { failureStatus, statusResponse, writeStatus } from "../kube/status.ts";
+  failureStatus,
+  statusResponse,
+  writeForbidden,
+  writeStatus,
+} from "../kube/status.ts";
 
 const EMPTY = new Uint8Array(0);
 
@@ -46,9 +49,15 @@ const MAX_BODY = 3 * 1024 * 1024;
 
 /** What a dispatch needs besides the call. */
 export interface DispatchOptions {
+  /** The routing version this call is decided and served under. */
   state: RoutingState;
-  router: Router;
+  /** Plans under `state`'s configuration only (see `Router.at`). */
+  planner: Planner;
   connectTimeoutMs: number;
+  /** The call's observer: told the decision and every upstream request. */
+  observation?: CallObservation;
+  policy?: PolicyCheck;
+  identity?: WorkloadIdentity;
 }
 
 /** How the call went, and where it went (for the log line). */
@@ -120,96 +129,88 @@ function parseBody(body: Uint8Array, contentType: string): unknown {
   }
 }
 
-/** Plans and serves one HTTP call. */
+/** The call's decision: one plan, and the body when it had to be read. */
+interface Decided {
+  plan: Plan;
+  body?: Uint8Array;
+  /** Set when the call was answered while deciding (413, 403). */
+  answered?: Outcome;
+}
+
+/**
+ * Decide: one plan per call, on one routing snapshot. A first look (no
+ * round-robin turn taken) tells whether the body is needed; when it is,
+ * the plan is made again with what the body says. Then the policy step
+ * leaves out the clusters it denies.
+ */
+async function decide(
+  req: IncomingMessage,
+  res: ServerResponse,
+  info: RequestInfo,
+  options: DispatchOptions,
+): Promise<Decided> {
+  const { state, planner } = options;
+  const look = planner.plan(info, {}, { advance: false });
+  const spread = look.kind !== "one" || look.decorate === true;
+  const needsBody = hasBody(req) &&
+    (needsBodyLabels(state.config, info) || spread ||
+      look.namespace !== undefined);
+  let plan = look;
+  let body: Uint8Array | undefined;
+  if (needsBody) {
+    body = await readRequest(req);
+    if (body === undefined) {
+      const answered = writeStatus(
+        res,
+        413,
+        "RequestEntityTooLarge",
+        `mca: request bodies over ${MAX_BODY} bytes cannot be routed by content`,
+      );
+      return { plan: look, answered };
+    }
+    const parsed = parseBody(body, String(req.headers["content-type"] ?? ""));
+    if (parsed !== undefined) {
+      const labels = objectLabels(parsed);
+      const objectCluster = undecorateObject(parsed);
+      plan = planner.plan(info, { objectLabels: labels, objectCluster });
+      if (plan.namespace && info.namespace) {
+        rewriteBodyNamespace(parsed, info.namespace, plan.namespace);
+      }
+      body = new TextEncoder().encode(JSON.stringify(parsed));
+    } else if (plan.kind === "one" && plan.decorate) {
+      plan = planner.plan(info); // take the turn
+    }
+  } else if (plan.kind === "one" && plan.decorate) {
+    plan = planner.plan(info); // take the turn
+  }
+  const checked = applyPolicy(plan, info, options);
+  options.observation?.decided?.(checked.decision);
+  if (checked.refused) {
+    return { plan, answered: writeForbidden(res, info) };
+  }
+  return { plan: checked.plan, body };
+}
+
+/** Plans and serves one HTTP call: decide once, then forward. */
 export async function dispatch(
   req: IncomingMessage,
   res: ServerResponse,
   info: RequestInfo,
   options: DispatchOptions,
 ): Promise<Dispatched> {
-  const { state, router } = options;
-  // A first look, without taking a round-robin turn: it only tells whether
-  // the body is needed to decide.
-  let plan = router.plan(info, {}, { advance: false });
-  let final = false;
-  let body: Uint8Array | undefined;
-  const spread = plan.kind !== "one" || plan.decorate === true;
-  if (
-    hasBody(req) &&
-    (needsBodyLabels(state.config, info) || spread ||
-      plan.namespace !== undefined)
-  ) {
-    body = await readRequest(req);
-    if (body === undefined) {
-      return {
-        cluster: describe(plan),
-        outcome: writeStatus(
-          res,
-          413,
-          "RequestEntityTooLarge",
-          `mca: request bodies over ${MAX_BODY} bytes cannot be routed by content`,
-        ),
-      };
-    }
-    const contentType = String(
-      req.headers["content-type"] ?? "application/json",
-    );
-    const parsed = parseBody(body, contentType);
-    if (parsed !== undefined) {
-      const labels = objectLabels(parsed);
-      const objectCluster = undecorateObject(parsed);
-      plan = router.plan(info, { objectLabels: labels, objectCluster });
-      final = true;
-      if (plan.namespace && info.namespace) {
-        rewriteBodyNamespace(parsed, info.namespace, plan.namespace);
-      }
-      body = new TextEncoder().encode(JSON.stringify(parsed));
-    }
-  }
-  if (!final && plan.kind === "one" && plan.decorate) {
-    plan = router.plan(info); // now take the turn
-  }
-  const onClusterError = (cluster: string, error: Error) =>
-    state.registry.setHealthy(cluster, false, error.message);
+  const { plan, body, answered } = await decide(req, res, info, options);
+  if (answered) return { cluster: describe(plan), outcome: answered };
   if (plan.kind === "one") {
-    let cluster = plan.cluster;
-    let outcome!: Outcome;
-    if (!plan.namespace && !plan.decorate) {
-      // A call whose body is known (none, or read) can be sent again: on a
-      // first-healthy set, an unreachable cluster is skipped at once.
-      const replayable = body !== undefined || !hasBody(req);
-      const candidates = replayable
-        ? [plan.cluster, ...(plan.fallbacks ?? [])]
-        : [plan.cluster];
-      for (const [i, candidate] of candidates.entries()) {
-        const upstream = state.registry.get(candidate);
-        const last = i === candidates.length - 1;
-        cluster = candidate;
-        const auth = await upstream.auth();
-        const target = {
-          url: upstream.url,
-          auth,
-          connectTimeoutMs: options.connectTimeoutMs,
-          dedicated: isLongLived(info, req.url ?? ""),
-          body: body ?? (replayable ? EMPTY : undefined),
-          retryable: !last,
-        };
-        outcome = auth.client && mayBeLarge(req, info, body)
-          ? await forwardFetch(req, res, { ...target, client: auth.client })
-          : await forwardHttp(req, res, target);
-        if (outcome.unreachable) {
-          onClusterError(candidate, new Error(outcome.error));
-        }
-        if (!outcome.unreachable || last) break;
-      }
-    } else {
-      outcome = await forwardTransformed(req, res, info, {
+    if (plan.namespace || plan.decorate) {
+      const call = fanoutCall(req, res, info, plan, [plan.cluster], options);
+      const outcome = await forwardTransformed(req, res, info, {
         plan,
         body,
-        call: fanoutCall(req, res, info, plan, [plan.cluster], options),
+        call,
       });
+      return { cluster: plan.cluster, outcome };
     }
-    return { cluster, outcome };
+    return await forwardOne(req, res, info, { plan, body, options });
   }
   const call = fanoutCall(req, res, info, plan, plan.clusters, options);
   if (plan.kind === "search") {
@@ -232,6 +233,58 @@ export async function dispatch(
     ? await fanoutWatch(call)
     : await fanoutList(call);
   return { cluster: describe(plan), outcome };
+}
+
+/**
+ * Forward: one cluster, streamed untouched. A call whose body is known
+ * (none, or read) can be sent again: on a first-healthy set, an
+ * unreachable cluster is skipped at once.
+ */
+async function forwardOne(
+  req: IncomingMessage,
+  res: ServerResponse,
+  info: RequestInfo,
+  args: {
+    plan: Plan & { kind: "one" };
+    body?: Uint8Array;
+    options: DispatchOptions;
+  },
+): Promise<Dispatched> {
+  const { plan, body, options } = args;
+  const replayable = body !== undefined || !hasBody(req);
+  const candidates = replayable
+    ? [plan.cluster, ...(plan.fallbacks ?? [])]
+    : [plan.cluster];
+  let cluster = plan.cluster;
+  let outcome!: Outcome;
+  for (const [i, candidate] of candidates.entries()) {
+    const upstream = options.state.registry.get(candidate);
+    const last = i === candidates.length - 1;
+    cluster = candidate;
+    const auth = await upstream.auth();
+    const target = {
+      url: upstream.url,
+      auth,
+      connectTimeoutMs: options.connectTimeoutMs,
+      dedicated: isLongLived(info, req.url ?? ""),
+      body: body ?? (replayable ? EMPTY : undefined),
+      retryable: !last,
+      observation: options.observation?.upstream?.({
+        cluster: candidate,
+        method: req.method ?? "GET",
+        target: req.url ?? "/",
+        info,
+      }),
+    };
+    outcome = auth.client && mayBeLarge(req, info, body)
+      ? await forwardFetch(req, res, { ...target, client: auth.client })
+      : await forwardHttp(req, res, target);
+    if (outcome.unreachable) {
+      options.state.registry.setHealthy(candidate, false, outcome.error);
+    }
+    if (!outcome.unreachable || last) break;
+  }
+  return { cluster, outcome };
 }
 
 function fanoutCall(
@@ -264,6 +317,13 @@ function fanoutCall(
     connectTimeoutMs: options.connectTimeoutMs,
     onClusterError: (cluster, error) =>
       options.state.registry.setHealthy(cluster, false, error.message),
+    observe: (cluster, target) =>
+      options.observation?.upstream?.({
+        cluster,
+        method: req.method ?? "GET",
+        target,
+        info,
+      }),
   };
 }
 
@@ -286,7 +346,7 @@ async function forwardTransformed(
   res.on("close", () => aborter.abort());
   let upRes: IncomingMessage;
   try {
-    upRes = await callUpstream(call.clusters[0].upstream, {
+    upRes = await send(call, plan.cluster, {
       method: req.method ?? "GET",
       target,
       headers: call.headers,

@@ -24,7 +24,13 @@ import type {
   OutgoingHttpHeaders,
   ServerResponse,
 } from "node:http";
-import { callUpstream, readBody, readJson } from "../clusters/upstream_call.ts";
+import {
+  type CallOptions,
+  callUpstream,
+  readBody,
+  readJson,
+} from "../clusters/upstream_call.ts";
+import type { UpstreamObservation } from "../observe/observer.ts";
 import type { Upstream } from "../clusters/upstream.ts";
 import {
   decodeContinue,
@@ -55,6 +61,21 @@ export interface FanoutCall {
   connectTimeoutMs: number;
   /** Called when a cluster fails during the call. */
   onClusterError(cluster: string, error: Error): void;
+  /** The call's observation of one upstream request. */
+  observe?(cluster: string, target: string): UpstreamObservation | undefined;
+}
+
+/** One upstream request of a merged call, seen by the call's observers. */
+export function send(
+  call: FanoutCall,
+  cluster: string,
+  options: CallOptions,
+): Promise<IncomingMessage> {
+  const { upstream } = call.clusters.find((c) => c.name === cluster)!;
+  return callUpstream(upstream, {
+    ...options,
+    observation: call.observe?.(cluster, options.target),
+  });
 }
 
 type Json = Record<string, unknown>;
@@ -125,14 +146,14 @@ export async function fanoutList(call: FanoutCall): Promise<Outcome> {
   const versions = requestedVersions(call);
   const rvParam = params.get("resourceVersion") ?? undefined;
   const answers = await Promise.all(
-    call.clusters.map(async ({ name, upstream }) => {
+    call.clusters.map(async ({ name }) => {
       try {
         const rv = typeof versions === "object"
           ? versions[name]
           : versions === "any"
           ? rvParam
           : undefined;
-        const res = await callUpstream(upstream, {
+        const res = await send(call, name, {
           method: call.req.method ?? "GET",
           target: targetFor(call, { resourceVersion: rv }),
           headers: call.headers,
@@ -229,8 +250,7 @@ async function pagedList(call: FanoutCall): Promise<Outcome> {
       "mca: the continue token is not valid for the current set of clusters; list again from the start",
     );
   }
-  const { upstream } = call.clusters.find((c) => c.name === state!.cluster)!;
-  const res = await callUpstream(upstream, {
+  const res = await send(call, state.cluster, {
     method: "GET",
     target: targetFor(call, {
       continue: state.continue,
@@ -298,10 +318,10 @@ export async function searchByName(
   let last:
     | { status: number; body: Uint8Array; headers: OutgoingHttpHeaders }
     | undefined;
-  for (const { name, upstream } of call.clusters) {
+  for (const { name } of call.clusters) {
     let res: IncomingMessage;
     try {
-      res = await callUpstream(upstream, {
+      res = await send(call, name, {
         method: call.req.method ?? "GET",
         target: targetFor(call, {}),
         headers: call.headers,

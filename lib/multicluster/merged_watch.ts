@@ -12,11 +12,7 @@
  * @module
  */
 
-import {
-  callUpstream,
-  readBody,
-  readLines,
-} from "../clusters/upstream_call.ts";
+import { readBody, readLines } from "../clusters/upstream_call.ts";
 import {
   encodeResourceVersion,
   type VersionVector,
@@ -28,6 +24,7 @@ import {
   type FanoutCall,
   fixNamespace,
   requestedVersions,
+  send,
   targetFor,
   warning,
 } from "./fanout.ts";
@@ -62,9 +59,9 @@ export async function fanoutWatch(call: FanoutCall): Promise<Outcome> {
     ? { ...requested }
     : {};
   const opened = await Promise.all(
-    call.clusters.map(async ({ name, upstream }) => {
+    call.clusters.map(async ({ name }) => {
       try {
-        const res = await callUpstream(upstream, {
+        const res = await send(call, name, {
           method: "GET",
           target: targetFor(call, {
             resourceVersion: typeof requested === "object"

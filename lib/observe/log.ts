@@ -10,6 +10,7 @@
  */
 
 import type { RequestInfo } from "../kube/request_info.ts";
+import type { Observer } from "./observer.ts";
 
 /** One proxied call, as logged. */
 export interface CallRecord {
@@ -23,6 +24,14 @@ export interface CallRecord {
   userAgent?: string;
   upgrade?: boolean;
   error?: string;
+  /** Routing rule that decided, when one matched. */
+  rule?: string;
+  /** The policy rule that refused the call (never sent to the app). */
+  policyRule?: string;
+  /** The call's trace id, when tracing is on. */
+  traceId?: string;
+  /** The upstream's `Audit-Id`, to join with its audit log. */
+  auditId?: string;
 }
 
 /** Where lines go; stdout unless a test captures them. */
@@ -105,6 +114,10 @@ export function formatCall(record: CallRecord, now = new Date()): string {
   line.bytesOut = record.bytesOut;
   line.userAgent = record.userAgent ?? "";
   if (record.upgrade) line.upgrade = true;
+  if (record.rule) line.rule = record.rule;
+  if (record.policyRule) line.policyRule = record.policyRule;
+  if (record.traceId) line.traceId = record.traceId;
+  if (record.auditId) line.auditId = record.auditId;
   if (record.error) line.error = record.error;
   return JSON.stringify(line);
 }
@@ -117,4 +130,53 @@ export function formatEvent(
   now = new Date(),
 ): string {
   return JSON.stringify({ time: now.toISOString(), level, msg, ...fields });
+}
+
+/**
+ * The log line as an observer: one line per call when it ends, with what
+ * the decision and the first upstream answer said.
+ */
+export function logObserver(sink: LogSink): Observer {
+  return {
+    start(call) {
+      let rule: string | undefined;
+      let policyRule: string | undefined;
+      let auditId: string | undefined;
+      return {
+        decided(decision) {
+          rule = decision.rule;
+          const refusing = Object.values(decision.policy ?? {}).find((v) =>
+            !v.allowed
+          );
+          policyRule = refusing?.rule ?? (refusing ? "default" : undefined);
+        },
+        upstream() {
+          return {
+            response(answer) {
+              auditId ??= answer.auditId;
+            },
+            failed() {},
+          };
+        },
+        end(end) {
+          sink(formatCall({
+            info: call.info,
+            method: call.method,
+            cluster: end.cluster,
+            status: end.status,
+            durationMs: end.durationMs,
+            bytesIn: end.bytesIn,
+            bytesOut: end.bytesOut,
+            userAgent: call.userAgent,
+            upgrade: call.upgrade || undefined,
+            error: end.error,
+            rule,
+            policyRule,
+            traceId: end.traceId,
+            auditId: end.auditId ?? auditId,
+          }));
+        },
+      };
+    },
+  };
 }

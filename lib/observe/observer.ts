@@ -135,6 +135,8 @@ export interface CallEnd {
   error?: string;
   /** The first upstream's `Audit-Id`, when one answered. */
   auditId?: string;
+  /** The call's trace id (from the tracing consumer), for the log line. */
+  traceId?: string;
   /** Request body as sent upstream, when the pipeline read it anyway. */
   requestBody?: Uint8Array;
 }

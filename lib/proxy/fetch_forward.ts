@@ -19,8 +19,8 @@ import {
   type Outcome,
   settler,
   type Target,
+  targetHeaders,
   unavailable,
-  upstreamHeaders,
 } from "./transport.ts";
 
 /** Upper bound on waiting for an answer's head (a large LIST starts late). */
@@ -51,7 +51,7 @@ export function forwardFetch(
   const headers = new Headers();
   for (
     const [name, value] of Object.entries(
-      upstreamHeaders(req, target.auth.authorization),
+      targetHeaders(req, target),
     )
   ) {
     if (value === undefined || name === "content-length") continue;
@@ -84,6 +84,7 @@ export function forwardFetch(
       });
     } catch (error) {
       clearTimeout(timer);
+      target.observation?.failed("unreachable", (error as Error).message);
       if (res.writableEnded || res.destroyed) return settle();
       if (target.retryable && !res.headersSent) {
         outcome.unreachable = true;
@@ -97,6 +98,10 @@ export function forwardFetch(
     }
     clearTimeout(timer);
     outcome.status = answer.status;
+    target.observation?.response({
+      status: answer.status,
+      auditId: answer.headers.get("audit-id") ?? undefined,
+    });
     const out: Record<string, string | string[]> = {};
     const decoded = answer.headers.has("content-encoding");
     for (const [name, value] of answer.headers) {

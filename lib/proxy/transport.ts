@@ -22,6 +22,7 @@ import type {
 import type { Socket } from "node:net";
 import { failureStatus, statusResponse } from "../kube/status.ts";
 import type { UpstreamAuth } from "../clusters/upstream.ts";
+import type { UpstreamObservation } from "../observe/observer.ts";
 
 /** Where to send one call, with which credentials. */
 export interface Target {
@@ -42,6 +43,8 @@ export interface Target {
    * not answer the app then, only report `unreachable`.
    */
   retryable?: boolean;
+  /** Told the response head or the failure; may add headers (traces). */
+  observation?: UpstreamObservation;
 }
 
 /** How a call ended, for the log line. */
@@ -123,6 +126,32 @@ export function upstreamHeaders(
   }
   if (authorization) out["authorization"] = authorization;
   return out;
+}
+
+/**
+ * The headers for one upstream request: the app's (filtered), the
+ * observers' (trace context replaces the app's), then the credentials.
+ */
+export function targetHeaders(
+  req: IncomingMessage,
+  target: Target,
+  upgrade = false,
+): OutgoingHttpHeaders {
+  const out = upstreamHeaders(req, undefined, upgrade);
+  const added = target.observation?.headers ?? {};
+  for (const [name, value] of Object.entries(added)) {
+    out[name.toLowerCase()] = value;
+  }
+  if (target.auth.authorization) {
+    out["authorization"] = target.auth.authorization;
+  }
+  return out;
+}
+
+/** The upstream's `Audit-Id`, for joining MCA's records with its audit log. */
+export function auditIdOf(headers: IncomingHttpHeaders): string | undefined {
+  const value = headers["audit-id"];
+  return Array.isArray(value) ? value[0] : value;
 }
 
 /**
@@ -232,7 +261,7 @@ export function forwardHttp(
   target: Target,
 ): Promise<Outcome> {
   const { promise, outcome, settle } = settler();
-  const headers = upstreamHeaders(req, target.auth.authorization);
+  const headers = targetHeaders(req, target);
   if (target.body !== undefined) {
     delete headers["transfer-encoding"];
     if (target.body.length > 0 || headers["content-length"] !== undefined) {
@@ -249,6 +278,10 @@ export function forwardHttp(
 
   upReq.on("response", (upRes) => {
     outcome.status = upRes.statusCode ?? 502;
+    target.observation?.response({
+      status: outcome.status,
+      auditId: auditIdOf(upRes.headers),
+    });
     res.writeHead(
       outcome.status,
       upRes.statusMessage,
@@ -285,6 +318,9 @@ export function forwardHttp(
     });
   });
   upReq.on("error", (error) => {
+    if (outcome.status === 0) {
+      target.observation?.failed("unreachable", error.message);
+    }
     if (target.retryable && outcome.status === 0 && !res.headersSent) {
       outcome.unreachable = true;
     } else if (!res.headersSent && !res.destroyed) {

@@ -13,14 +13,15 @@ import { request } from "node:https";
 import type { IncomingMessage, OutgoingHttpHeaders } from "node:http";
 import type { Duplex } from "node:stream";
 import {
+  auditIdOf,
   boundConnect,
   HOP_BY_HOP,
   type Outcome,
   requestOptions,
   settler,
   type Target,
+  targetHeaders,
   unavailable,
-  upstreamHeaders,
 } from "./transport.ts";
 
 function rawHead(
@@ -66,7 +67,7 @@ export function forwardUpgrade(
     ...requestOptions(
       req,
       target,
-      upstreamHeaders(req, target.auth.authorization, true),
+      targetHeaders(req, target, true),
     ),
     ...target.auth.tls,
     agent: false,
@@ -80,6 +81,10 @@ export function forwardUpgrade(
 
   upReq.on("upgrade", (upRes, upSocket, upHead) => {
     outcome.status = upRes.statusCode ?? 101;
+    target.observation?.response({
+      status: outcome.status,
+      auditId: auditIdOf(upRes.headers),
+    });
     socket.write(rawHeadFromUpstream(upRes, true));
     if (upHead.length > 0) socket.write(upHead);
     if (head.length > 0) upSocket.write(head);
@@ -95,11 +100,18 @@ export function forwardUpgrade(
   });
   upReq.on("response", (upRes) => {
     outcome.status = upRes.statusCode ?? 502;
+    target.observation?.response({
+      status: outcome.status,
+      auditId: auditIdOf(upRes.headers),
+    });
     socket.write(rawHeadFromUpstream(upRes, false));
     upRes.on("data", (c: Uint8Array) => outcome.bytesOut += c.length);
     upRes.pipe(socket);
   });
   upReq.on("error", (error) => {
+    if (outcome.status === 0) {
+      target.observation?.failed("unreachable", error.message);
+    }
     if (outcome.status === 0 && socket.writable) {
       const { headers, body } = unavailable(target, error);
       outcome.status = 503;

@@ -68,6 +68,16 @@ export interface PlanOptions {
 /** Tells whether a cluster currently answers its health checks. */
 export type HealthCheck = (cluster: string) => boolean;
 
+/**
+ * Plans calls under ONE routing version: everything a call decides (its
+ * first look, the plan after reading its body, the turn it takes) comes
+ * from the same configuration and health view, so a reload in the middle
+ * of a call can never make it name a cluster its registry lacks.
+ */
+export interface Planner {
+  plan(info: RequestInfo, input?: PlanInput, options?: PlanOptions): Plan;
+}
+
 /** Turns calls into plans under the current configuration and health. */
 export class Router {
   #config: () => RoutingConfig;
@@ -79,20 +89,40 @@ export class Router {
     this.#healthy = healthy;
   }
 
-  /** The plan for one call. */
+  /** The plan for one call, under the configuration in force now. */
   plan(
     info: RequestInfo,
     input: PlanInput = {},
     options: PlanOptions = {},
   ): Plan {
-    const config = this.#config();
+    return this.#plan(this.#config(), this.#healthy, info, input, options);
+  }
+
+  /**
+   * A planner bound to one routing version (a call's snapshot); round-robin
+   * turns are still shared by every call.
+   */
+  at(config: RoutingConfig, healthy: HealthCheck): Planner {
+    return {
+      plan: (info, input = {}, options = {}) =>
+        this.#plan(config, healthy, info, input, options),
+    };
+  }
+
+  #plan(
+    config: RoutingConfig,
+    healthyCheck: HealthCheck,
+    info: RequestInfo,
+    input: PlanInput,
+    options: PlanOptions,
+  ): Plan {
     if (!info.isResourceRequest) {
       return { kind: "one", cluster: config.discovery };
     }
     const rule = matchRule(config, info, input);
     if (!rule) return { kind: "one", cluster: config.default };
     const base = { rule: rule.name, namespace: rule.namespace };
-    const healthy = rule.clusters.filter((c) => this.#healthy(c));
+    const healthy = rule.clusters.filter((c) => healthyCheck(c));
     if (rule.clusters.length === 1) {
       return { kind: "one", cluster: rule.clusters[0], ...base };
     }

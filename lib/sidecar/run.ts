@@ -15,7 +15,9 @@ import {
   formatEvent,
   type LogSink,
 } from "../observe/log.ts";
-import { type Proxy, startProxy } from "../proxy/server.ts";
+import { type Proxy, startProxy } from "../pipeline/proxy.ts";
+import type { Observer, WorkloadIdentity } from "../observe/observer.ts";
+import type { PolicyCheck } from "../multicluster/policy_step.ts";
 import { writeAppServiceAccount } from "./service_account.ts";
 import { discoverUpstream } from "../clusters/upstream.ts";
 import { RoutingSource } from "../routing/source.ts";
@@ -44,6 +46,12 @@ export interface SidecarOptions {
   reloadIntervalMs?: number;
   env?: Record<string, string | undefined>;
   log?: LogSink;
+  /** Phase 3: consumers of call events besides the log (metrics, traces, audit). */
+  observers?: Observer[];
+  /** Phase 3: the call policy in force (reloadable). */
+  policy?: () => PolicyCheck | undefined;
+  /** Phase 3: the workload identity from the real token's claims. */
+  identity?: () => WorkloadIdentity | undefined;
 }
 
 /** The sidecar, running. */
@@ -83,6 +91,9 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       routing,
       log,
       connectTimeoutMs: options.connectTimeoutMs,
+      observers: options.observers,
+      policy: options.policy,
+      identity: options.identity,
     });
     try {
       await writeAppServiceAccount(options.mcaSaDir, {

@@ -24,6 +24,18 @@ import { writeFileAtomic } from "./files.ts";
  */
 export const PLACEHOLDER_TOKEN = "mca-placeholder-token";
 
+/**
+ * The real service-account files cannot be used. Its message names the
+ * file and what is wrong with it, never the file's content, so it may be
+ * logged.
+ */
+export class ServiceAccountError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ServiceAccountError";
+  }
+}
+
 /** The files of a service-account directory, as read at one instant. */
 export interface ServiceAccountFiles {
   token: string;
@@ -80,14 +92,24 @@ export class RealServiceAccount {
     try {
       token = Deno.readTextFileSync(tokenPath).trim();
     } catch (error) {
-      throw new Error(
+      throw new ServiceAccountError(
         `cannot read the service-account token ${tokenPath}: ${
           (error as Error).message
         }`,
       );
     }
     if (token === "") {
-      throw new Error(`the service-account token ${tokenPath} is empty`);
+      throw new ServiceAccountError(
+        `the service-account token ${tokenPath} is empty`,
+      );
+    }
+    // A bearer token is visible ASCII (RFC 6750 b64token and JWTs alike).
+    // Anything else would break the header and could be echoed in an error:
+    // say which file is bad, never what is in it.
+    if (!/^[\x21-\x7e]+$/.test(token)) {
+      throw new ServiceAccountError(
+        `the service-account token ${tokenPath} holds characters a bearer token cannot (control characters, spaces or non-ASCII); check what writes that file`,
+      );
     }
     let caPem = "";
     try {

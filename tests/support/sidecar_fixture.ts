@@ -9,7 +9,11 @@
 import { request } from "node:https";
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http";
 import { join } from "node:path";
-import { type Sidecar, startSidecar } from "../../lib/sidecar/run.ts";
+import {
+  type Sidecar,
+  type SidecarOptions,
+  startSidecar,
+} from "../../lib/sidecar/run.ts";
 import {
   DEFAULT_FAKE_TOKEN,
   type FakeUpstream,
@@ -50,6 +54,10 @@ export interface FixtureOptions {
   routing?: string;
   /** How often clusters are probed; 100 ms by default. */
   healthIntervalMs?: number;
+  /** Consumers of call events besides the log. */
+  observers?: SidecarOptions["observers"];
+  /** The call policy. */
+  policy?: SidecarOptions["policy"];
 }
 
 function kubeconfigFor(name: string, upstream: FakeUpstream): string {
@@ -121,6 +129,8 @@ export async function startFixture(
       healthIntervalMs: options.healthIntervalMs ?? 100,
       reloadIntervalMs: 50,
       log: (line) => logs.push(line),
+      observers: options.observers,
+      policy: options.policy,
     });
   let sidecar: Sidecar;
   try {

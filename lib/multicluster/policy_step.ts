@@ -1,0 +1,95 @@
+/**
+ * The policy step of the pipeline: between planning and forwarding, every
+ * cluster a plan names is checked. A denied cluster is left out (a fan-out
+ * names it in its `Warning`, like a cluster that is down); a call no
+ * cluster may serve is refused. In `audit` mode verdicts are recorded and
+ * nothing is left out.
+ *
+ * @module
+ */
+
+import type { RequestInfo } from "../kube/request_info.ts";
+import type {
+  CallDecision,
+  PolicyVerdict,
+  WorkloadIdentity,
+} from "../observe/observer.ts";
+import type { Plan } from "../routing/router.ts";
+
+/** A policy consulted per cluster before a call is sent (lib/policy/). */
+export interface PolicyCheck {
+  check(input: {
+    info: RequestInfo;
+    cluster: string;
+    /** The namespace as the call will name it on that cluster. */
+    namespace?: string;
+    identity?: WorkloadIdentity;
+  }): PolicyVerdict;
+}
+
+/** The plan after the policy, and what the observers are told. */
+export interface Checked {
+  plan: Plan;
+  decision: CallDecision;
+  refused: boolean;
+}
+
+function clustersOf(plan: Plan): string[] {
+  return plan.kind === "one"
+    ? [plan.cluster, ...(plan.fallbacks ?? [])]
+    : plan.clusters;
+}
+
+/** Checks a plan's clusters against the policy (when there is one). */
+export function applyPolicy(
+  plan: Plan,
+  info: RequestInfo,
+  options: { policy?: PolicyCheck; identity?: WorkloadIdentity },
+): Checked {
+  const decision: CallDecision = {
+    plan: plan.kind,
+    clusters: clustersOf(plan),
+    missing: plan.kind === "fanout" ? [...plan.missing] : [],
+    rule: plan.rule,
+  };
+  const policy = options.policy;
+  if (!policy) return { plan, decision, refused: false };
+  const verdicts: Record<string, PolicyVerdict> = {};
+  for (const cluster of decision.clusters) {
+    verdicts[cluster] = policy.check({
+      info,
+      cluster,
+      namespace: plan.namespace ?? (info.namespace || undefined),
+      identity: options.identity,
+    });
+  }
+  decision.policy = verdicts;
+  const denied = (c: string) =>
+    !verdicts[c].allowed && verdicts[c].mode === "enforce";
+  const allowed = decision.clusters.filter((c) => !denied(c));
+  if (allowed.length === decision.clusters.length) {
+    return { plan, decision, refused: false };
+  }
+  if (allowed.length === 0) {
+    return {
+      plan,
+      decision: { ...decision, plan: "refused", clusters: [] },
+      refused: true,
+    };
+  }
+  const left = decision.clusters.filter(denied);
+  decision.clusters = allowed;
+  decision.missing.push(...left);
+  return { plan: narrow(plan, allowed, left), decision, refused: false };
+}
+
+function narrow(plan: Plan, allowed: string[], left: string[]): Plan {
+  if (plan.kind === "one") {
+    const [cluster, ...fallbacks] = allowed;
+    return { ...plan, cluster, fallbacks };
+  }
+  if (plan.kind === "fanout") {
+    return { ...plan, clusters: allowed, missing: [...plan.missing, ...left] };
+  }
+  return { ...plan, clusters: allowed };
+}

@@ -1,0 +1,249 @@
+import assert from "node:assert/strict";
+import { connect } from "node:tls";
+import { appCall, startFixture } from "../support/sidecar_fixture.ts";
+import { calls, ROUTING, untilLogged } from "../support/multicluster.ts";
+import type { Observer } from "../../lib/observe/observer.ts";
+
+/**
+ * Regression: a call is decided and served under the routing version in
+ * force when it was accepted. Before, the first look used one version and
+ * the plan made after reading the body another, so a reload in between
+ * could send the call by the new rules (or name a cluster the old
+ * registry lacked, answering 503).
+ */
+Deno.test("pipeline: a reload while a body is read does not change where the call goes", async () => {
+  const rule = (cluster: string) =>
+    `rules:\n  - {match: {namespaces: [moved], labels: "app=x"}, cluster: ${cluster}}\n`;
+  const f = await startFixture({
+    remotes: ["east", "west"],
+    routing: rule("east"),
+  });
+  try {
+    const body = JSON.stringify({
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: { name: "c", labels: { app: "x" } },
+    });
+    const socket = connect({
+      host: "127.0.0.1",
+      port: f.port,
+      ca: f.appCa(),
+      servername: "localhost",
+    });
+    await new Promise((resolve) => socket.once("secureConnect", resolve));
+    const chunks: string[] = [];
+    socket.on("data", (c) => chunks.push(String(c)));
+    const ended = new Promise((resolve) => socket.once("end", resolve));
+    socket.write(
+      "POST /api/v1/namespaces/moved/configmaps HTTP/1.1\r\n" +
+        "host: localhost\r\ncontent-type: application/json\r\n" +
+        `content-length: ${body.length}\r\nconnection: close\r\n\r\n` +
+        body.slice(0, 10),
+    );
+    // The call is accepted under the first version; now swap the rules.
+    const tmp = `${f.routingFile}.new`;
+    await Deno.writeTextFile(tmp, rule("west"));
+    await Deno.rename(tmp, f.routingFile);
+    await untilLogged(f, (l) => l.msg === "routing configuration loaded");
+    socket.write(body.slice(10));
+    await ended;
+    assert.match(chunks.join(""), /^HTTP\/1\.1 201/);
+    assert.equal(calls(f).at(-1).cluster, "east");
+    assert.equal(f.remotes.get("west")!.requests.length, 0);
+  } finally {
+    await f.close();
+  }
+});
+
+Deno.test("pipeline: observers see start, decision, each upstream request and the end", async () => {
+  const events: string[] = [];
+  const observer: Observer = {
+    start(call) {
+      events.push(`start ${call.info.verb} ${call.traceparent ?? "-"}`);
+      return {
+        decided: (d) => events.push(`decided ${d.plan} ${d.clusters}`),
+        upstream(u) {
+          events.push(`upstream ${u.cluster} ${u.target}`);
+          return {
+            headers: { "x-observer": "1" },
+            response: (r) => events.push(`head ${r.status}`),
+            failed: (reason) => events.push(`failed ${reason}`),
+          };
+        },
+        end: (e) => events.push(`end ${e.status} ${e.cluster}`),
+      };
+    },
+  };
+  const f = await startFixture({
+    remotes: ["east", "west"],
+    routing: ROUTING,
+    observers: [observer],
+  });
+  try {
+    await appCall(f, "GET", "/api/v1/namespaces/other/configmaps/x", {
+      headers: {
+        traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+      },
+    });
+    assert.deepEqual(events, [
+      "start get 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+      "decided one local",
+      "upstream local /api/v1/namespaces/other/configmaps/x",
+      "head 200",
+      "end 200 local",
+    ]);
+    assert.equal(f.upstream.requests.at(-1)!.headers["x-observer"], "1");
+    events.length = 0;
+    await appCall(f, "GET", "/api/v1/namespaces/spread-1/configmaps");
+    assert.equal(events[1], "decided fanout east,west");
+    assert.deepEqual(
+      events.filter((e) => e.startsWith("upstream")).map((e) => e.split(" ")[1])
+        .sort(),
+      ["east", "west"],
+    );
+    assert.equal(events.at(-1), "end 200 east+west");
+  } finally {
+    await f.close();
+  }
+});
+
+Deno.test("pipeline: a policy that denies every cluster gets a Forbidden Status", async () => {
+  const f = await startFixture({
+    remotes: ["east", "west"],
+    routing: ROUTING,
+    policy: () => ({
+      check: ({ cluster }) => ({
+        allowed: cluster === "west",
+        mode: "enforce",
+        rule: cluster === "west" ? undefined : "only-west",
+        reason: "test",
+      }),
+    }),
+  });
+  try {
+    const refused = await appCall(
+      f,
+      "GET",
+      "/api/v1/namespaces/other/secrets/s",
+    );
+    assert.equal(refused.status, 403);
+    const status = JSON.parse(refused.text);
+    assert.equal(status.reason, "Forbidden");
+    assert.equal(
+      status.message,
+      'secrets "s" is forbidden: refused by the MCA call policy of this Pod',
+    );
+    assert.deepEqual(status.details, { name: "s", kind: "secrets" });
+    assert.equal(
+      f.upstream.requests.length,
+      0,
+      "nothing reached the API server",
+    );
+    assert.equal(calls(f).at(-1).policyRule, "only-west");
+    // A merged LIST leaves the denied cluster out and says so.
+    const list = await appCall(
+      f,
+      "GET",
+      "/api/v1/namespaces/spread-1/configmaps",
+    );
+    assert.equal(list.status, 200);
+    assert.match(String(list.headers.warning ?? ""), /east/);
+    assert.equal(f.remotes.get("east")!.requests.length, 0);
+  } finally {
+    await f.close();
+  }
+});
+
+/** Sends raw request bytes over TLS and returns the raw answer. */
+async function rawCall(port: number, ca: string, bytes: string) {
+  const socket = connect({
+    host: "127.0.0.1",
+    port,
+    ca,
+    servername: "localhost",
+  });
+  await new Promise((resolve) => socket.once("secureConnect", resolve));
+  const chunks: string[] = [];
+  socket.on("data", (c) => chunks.push(String(c)));
+  const ended = new Promise((resolve) => socket.once("close", resolve));
+  socket.write(bytes);
+  await ended;
+  return chunks.join("");
+}
+
+Deno.test("pipeline: targets MCA would decide on differently than the API server are refused with 400", async () => {
+  const f = await startFixture({ remotes: ["east", "west"], routing: ROUTING });
+  try {
+    for (
+      const target of [
+        "/api/v1/namespaces/%2e%2e/pods",
+        "/version/%2e%2e/api/v1/namespaces/app-ns/pods",
+        "https://evil.example/api/v1/namespaces/app-ns/pods",
+        "/api/v1/namespaces/a%2fb/pods",
+      ]
+    ) {
+      const answer = await rawCall(
+        f.port,
+        f.appCa(),
+        `GET ${target} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n`,
+      );
+      assert.match(answer, /^HTTP\/1\.1 400 /, target);
+      assert.match(answer, /"reason":"BadRequest"/, target);
+      const upgrade = await rawCall(
+        f.port,
+        f.appCa(),
+        `GET ${target} HTTP/1.1\r\nhost: localhost\r\nconnection: Upgrade\r\n` +
+          "upgrade: websocket\r\nsec-websocket-version: 13\r\n" +
+          "sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+      );
+      assert.match(upgrade, /^HTTP\/1\.1 400 /, `upgrade ${target}`);
+    }
+    assert.equal(f.upstream.requests.length, 0);
+    for (const remote of f.remotes.values()) {
+      assert.equal(remote.requests.length, 0);
+    }
+    const answer = await appCall(
+      f,
+      "GET",
+      "/api/v1/namespaces/other/configmaps/x",
+    );
+    assert.equal(
+      answer.status,
+      200,
+      `local is still healthy and used: ${answer.status} ${answer.text}`,
+    );
+  } finally {
+    await f.close();
+  }
+});
+
+Deno.test("pipeline: a token file with control characters is refused without echoing it", async () => {
+  const f = await startFixture({});
+  try {
+    const secret = "real-secret-token";
+    for (const bad of [`${secret}\r\nx-evil: 1`, `${secret}\u0000x`]) {
+      await f.rotate(bad);
+      for (
+        const path of [
+          "/api/v1/namespaces/other/configmaps/x",
+          "/version",
+          "/api/v1/pods",
+        ]
+      ) {
+        const answer = await appCall(f, "GET", path);
+        assert.equal(answer.status, 503, path);
+        assert.equal(JSON.parse(answer.text).reason, "ServiceUnavailable");
+        assert.ok(!answer.text.includes(secret), `${path}: ${answer.text}`);
+      }
+    }
+    assert.ok(f.logs.length > 0);
+    for (const line of f.logs) assert.ok(!line.includes(secret), line);
+    assert.match(
+      calls(f).at(-1).error,
+      /holds characters a bearer token cannot/,
+    );
+    assert.equal(f.upstream.requests.length, 0);
+  } finally {
+    await f.close();
+  }
+});
