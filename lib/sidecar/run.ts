@@ -18,6 +18,7 @@ import {
 import { type Proxy, startProxy } from "../pipeline/proxy.ts";
 import type { Observer, WorkloadIdentity } from "../observe/observer.ts";
 import type { PolicyCheck } from "../multicluster/policy_step.ts";
+import { type Audit, type AuditOptions, openAudit } from "../audit/setup.ts";
 import { writeAppServiceAccount } from "./service_account.ts";
 import { discoverUpstream } from "../clusters/upstream.ts";
 import { RoutingSource } from "../routing/source.ts";
@@ -52,11 +53,15 @@ export interface SidecarOptions {
   policy?: () => PolicyCheck | undefined;
   /** Phase 3: the workload identity from the real token's claims. */
   identity?: () => WorkloadIdentity | undefined;
+  /** Phase 3: the audit log (`--audit-*` flags); off when empty. */
+  audit?: AuditOptions;
 }
 
 /** The sidecar, running. */
 export interface Sidecar {
   proxy: Proxy;
+  /** The audit log, when configured: its counters feed the metrics. */
+  audit?: Audit;
   close(): Promise<void>;
 }
 
@@ -72,7 +77,10 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     env: options.env,
   });
   let routing: RoutingSource | undefined;
+  let audit: Audit | undefined;
   try {
+    // A bad audit policy stops the start, before anything is served.
+    audit = await openAudit(options.audit ?? {}, { log });
     await upstream.auth(); // fail now, not at the first app call
     routing = await RoutingSource.open(upstream, {
       configFile: options.routingConfig,
@@ -91,7 +99,10 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       routing,
       log,
       connectTimeoutMs: options.connectTimeoutMs,
-      observers: options.observers,
+      observers: [
+        ...(options.observers ?? []),
+        ...(audit ? [audit.observer] : []),
+      ],
       policy: options.policy,
       identity: options.identity,
     });
@@ -114,15 +125,19 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       caReused: certs.caReused,
       clusters: [...routing.current.registry.names()].sort(),
       rules: routing.current.config.rules.length,
+      audit: audit !== undefined,
       startupMs: Math.round(performance.now() - started),
     });
     log(readyLine);
     batched?.flush(); // "ready" is what operators and tests wait for
+    const auditLog = audit;
     return {
       proxy,
+      audit: auditLog,
       async close() {
         source.close();
         await proxy.close();
+        await auditLog?.close(); // after the last call's events
         upstream.close();
         log(formatEvent("info", "stopped"));
         batched?.flush();
@@ -130,6 +145,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     };
   } catch (error) {
     routing?.close();
+    await audit?.close();
     upstream.close();
     batched?.flush();
     throw error;

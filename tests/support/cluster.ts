@@ -74,6 +74,8 @@ export interface StartClusterOptions {
   toolchain?: Toolchain;
   /** Deadline for the whole start-up once binaries exist, in ms. Default 60 000. */
   timeoutMs?: number;
+  /** Extra kube-apiserver flags, e.g. `--audit-policy-file=...`, `--audit-log-path=...`. */
+  apiserverArgs?: readonly string[];
 }
 
 /** Options of {@linkcode Cluster.kubectl}. */
@@ -332,6 +334,7 @@ export async function startCluster(
           "--service-cluster-ip-range=10.96.0.0/16",
           "--allow-privileged=true",
           "--profiling=false",
+          ...(options.apiserverArgs ?? []),
         ]);
         async function ready(): Promise<boolean> {
           const url = `https://127.0.0.1:${port}/readyz`;
