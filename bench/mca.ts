@@ -50,6 +50,8 @@ export interface McaOptions {
   stateDir?: string;
   /** Extra `deno run` flags, e.g. `--cpu-prof`. */
   denoFlags?: string[];
+  /** Extra mca flags, e.g. `--audit-policy=FILE`. */
+  args?: string[];
   readyTimeoutMs?: number;
 }
 
@@ -92,6 +94,7 @@ export async function startMca(
       "127.0.0.1",
       "--port",
       "0",
+      ...(options.args ?? []),
     ],
     cwd: dirname(main) || ROOT,
     env: {

@@ -26,7 +26,8 @@ import {
   objectRef,
   requestObject,
   serviceAccountUser,
-  stageEvent,
+  type StageExtra,
+  stageWriter,
 } from "./event.ts";
 import {
   type AuditAttributes,
@@ -89,10 +90,9 @@ function auditCall(call: AuditCallStart, ctx: CallContext): CallObservation {
     objectRef: objectRef(call.info),
     requestReceivedTimestamp: stamp(call, call.startedAt),
   };
-  const emit = (stage: AuditStage, extra: Parameters<typeof stageEvent>[2]) => {
-    if (!config.omitStages.has(stage)) {
-      backend.emit(JSON.stringify(stageEvent(base, stage, extra)));
-    }
+  const write = stageWriter(base);
+  const emit = (stage: AuditStage, extra: StageExtra) => {
+    if (!config.omitStages.has(stage)) backend.emit(write(stage, extra));
   };
   emit("RequestReceived", { at: base.requestReceivedTimestamp });
   const longRunning = call.upgrade || call.info.verb === "watch";

@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
 import { type AuditBackend, newCounters } from "../../lib/audit/backend.ts";
-import { microTime } from "../../lib/audit/event.ts";
+import {
+  microTime,
+  stageEvent,
+  type StageExtra,
+  stageWriter,
+} from "../../lib/audit/event.ts";
 import { auditObserver } from "../../lib/audit/observer.ts";
 import { parseAuditPolicy } from "../../lib/audit/policy.ts";
 import { parseRequestInfo } from "../../lib/kube/request_info.ts";
@@ -264,4 +269,37 @@ Deno.test("audit: no header, token or credential field can appear in an event", 
   for (const line of backend.lines) {
     assert.doesNotMatch(line, /authorization|bearer|token|traceparent/i);
   }
+});
+
+Deno.test("audit: the per-call stage writer produces exactly JSON.stringify(stageEvent)", () => {
+  const base = {
+    level: "Request" as const,
+    auditID: "id",
+    requestURI: '/api/v1/namespaces/a/pods?x="y"',
+    verb: "create",
+    user: { username: "u", groups: ["g"] },
+    sourceIPs: ["::1"],
+    userAgent: "ua \u2028",
+    objectRef: { resource: "pods", namespace: "a" },
+    requestReceivedTimestamp: "2026-01-01T00:00:00.000000Z",
+  };
+  const write = stageWriter(base);
+  const extras: StageExtra[] = [
+    { at: "t1" },
+    { at: "t2", code: 200 },
+    { at: "t3", code: 403, message: 'no "way"', annotations: { a: "b" } },
+    { at: "t4", code: 500, requestObject: { k: [1, "2"] }, annotations: {} },
+  ];
+  for (const extra of extras) {
+    assert.equal(
+      write("ResponseComplete", extra),
+      JSON.stringify(stageEvent(base, "ResponseComplete", extra)),
+    );
+  }
+  base.objectRef = { ...base.objectRef, name: "p" } as typeof base.objectRef;
+  assert.equal(
+    write("ResponseComplete", extras[1]),
+    JSON.stringify(stageEvent(base, "ResponseComplete", extras[1])),
+  );
+  assert.match(write("ResponseComplete", extras[1]), /"name":"p"/);
 });
