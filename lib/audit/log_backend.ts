@@ -83,6 +83,9 @@ export function openLogBackend(
     }
     return draining;
   }
+  async function flush(): Promise<void> {
+    while (pending.length > 0 || draining) await kick();
+  }
   return {
     counters,
     emit(json) {
@@ -96,11 +99,9 @@ export function openLogBackend(
         timer = setTimeout(kick, options.intervalMs ?? 10);
       }
     },
-    async flush() {
-      while (pending.length > 0 || draining) await kick();
-    },
+    flush,
     async close() {
-      await this.flush();
+      await flush();
       writer.close();
     },
   };
