@@ -3,14 +3,17 @@
  * `Metadata` level for every call (and, once the policy half lands, a
  * 100-rule call policy: pass its flags in `onArgs`) against the same mca
  * with both off, in the same run, on the same fake upstream. Rounds
- * alternate off / on so a slow drift of the shared machine hits both alike;
- * the ratio is of the medians.
+ * rotate the order so a slow drift of the shared machine hits all alike;
+ * the ratio is of the medians. A second, identical "off" mca is measured
+ * the same way: its ratio to the first (the A/A ratio) is the noise floor —
+ * an on ÷ off further from 1 than that is a cost, not chance.
  *
  * @module
  */
 
 import { join } from "node:path";
 import { runH2load } from "./h2load.ts";
+import { cpuSeconds } from "./procs.ts";
 import { type Mca, type McaTarget, startMca } from "./mca.ts";
 import { median, round } from "./stats.ts";
 
@@ -22,6 +25,15 @@ export interface GovernanceResult {
   onReqPerS: number;
   /** onReqPerS ÷ offReqPerS (1 = free). */
   ratio: number;
+  /** Second identical off mca ÷ first: how far from 1 chance alone goes. */
+  aaRatio: number;
+  /**
+   * CPU time of the mca process per request, µs (median of rounds). Far
+   * steadier than req/s on a shared machine: another job's load changes
+   * how fast a request is served, hardly what it costs.
+   */
+  offCpuUsPerReq: number;
+  onCpuUsPerReq: number;
   rounds: number;
   /** Audit events the "on" mca wrote: proof that audit was really on. */
   auditEvents: number;
@@ -68,7 +80,9 @@ export async function governanceSuite(
   ];
   const off = await startMca(options.target, { dir, name: "mca-gov-off" });
   let on: Mca | undefined;
+  let aa: Mca | undefined;
   try {
+    aa = await startMca(options.target, { dir, name: "mca-gov-off2" });
     on = await startMca(options.target, {
       dir,
       name: "mca-gov-on",
@@ -76,10 +90,10 @@ export async function governanceSuite(
     });
     const results: GovernanceResult[] = [];
     for (const c of options.concurrencies) {
-      const r = await measure(options, { off, on, c, dir });
+      const r = await measure(options, { off, on, aa, c, dir });
       results.push({ ...r, onFlags });
       options.log(
-        `governance c=${c}: off ${r.offReqPerS} req/s, on ${r.onReqPerS} req/s (×${r.ratio})`,
+        `governance c=${c}: off ${r.offReqPerS} req/s, on ${r.onReqPerS} req/s (×${r.ratio}, A/A ×${r.aaRatio}); CPU/req ${r.offCpuUsPerReq} vs ${r.onCpuUsPerReq} µs`,
       );
     }
     await on.stop();
@@ -88,21 +102,24 @@ export async function governanceSuite(
     for (const r of results) r.auditEvents = events;
     return results;
   } finally {
-    await Promise.all([off.stop(), on?.stop()]);
+    await Promise.all([off.stop(), on?.stop(), aa?.stop()]);
   }
 }
 
 async function measure(
   options: GovernanceOptions,
-  run: { off: Mca; on: Mca; c: number; dir: string },
+  run: { off: Mca; on: Mca; aa: Mca; c: number; dir: string },
 ): Promise<Omit<GovernanceResult, "onFlags">> {
-  const rates = { off: [] as number[], on: [] as number[] };
+  const rates = { off: [] as number[], on: [] as number[], aa: [] as number[] };
+  const cpu = { off: [] as number[], on: [] as number[], aa: [] as number[] };
   let error: string | undefined;
-  // Round 0 warms both processes up (JIT, TLS sessions) and is discarded;
-  // then the order alternates, so neither side is always measured first.
+  // Round 0 warms the processes up (JIT, TLS sessions) and is discarded;
+  // then the order rotates, so no side is always measured first.
+  const sides = ["off", "on", "aa"] as const;
   for (let i = 0; i <= options.rounds; i++) {
-    const order = i % 2 === 0 ? ["off", "on"] as const : ["on", "off"] as const;
+    const order = sides.map((_, k) => sides[(k + i) % sides.length]);
     for (const which of order) {
+      const cpuBefore = cpuSeconds([run[which].pid]);
       const r = await runH2load({
         url: `https://127.0.0.1:${run[which].port}${options.path}`,
         concurrency: run.c,
@@ -114,9 +131,14 @@ async function measure(
         },
         logFile: join(run.dir, "h2load.log"),
       });
+      const cpuUsed = cpuSeconds([run[which].pid]) - cpuBefore;
       if (i === 0) continue;
       if (r.error) error ??= `${which}: ${r.error}`;
       rates[which].push(r.reqPerS);
+      // h2load's log counts warm-up requests too, like the CPU delta.
+      if (r.loggedRequests > 0) {
+        cpu[which].push(cpuUsed * 1e6 / r.loggedRequests);
+      }
     }
   }
   const offReqPerS = round(median(rates.off), 0);
@@ -127,6 +149,9 @@ async function measure(
     offReqPerS,
     onReqPerS,
     ratio: offReqPerS > 0 ? round(onReqPerS / offReqPerS, 3) : NaN,
+    aaRatio: offReqPerS > 0 ? round(median(rates.aa) / offReqPerS, 3) : NaN,
+    offCpuUsPerReq: round(median(cpu.off), 0),
+    onCpuUsPerReq: round(median(cpu.on), 0),
     rounds: options.rounds,
     auditEvents: 0,
     error,
@@ -154,30 +179,39 @@ export function renderGovernance(results: GovernanceResult[]): string[] {
       results[0].auditEvents
     }.`,
     "",
-    "| workload | concurrency | off req/s | on req/s | on ÷ off |",
-    "|---|---|---|---|---|",
+    "| workload | concurrency | off req/s | on req/s | on ÷ off | A/A (noise) | mca CPU µs/req off | on |",
+    "|---|---|---|---|---|---|---|---|",
   ];
   for (const r of results) {
     lines.push(
       `| GET ${r.workload} | ${r.concurrency} | ${r.offReqPerS} | ${r.onReqPerS} | ${r.ratio}${
         r.error ? ` (${r.error})` : ""
-      } |`,
+      } | ${r.aaRatio} | ${r.offCpuUsPerReq} | ${r.onCpuUsPerReq} |`,
     );
   }
   lines.push("");
   return lines;
 }
 
-/** Target of issue 15: policy + audit cost at most 5 % of throughput. */
+/**
+ * Target of issue 15: policy + audit cost at most 5 % of throughput. When
+ * two identical mcas already differ by more than 5 % (the A/A ratio), the
+ * machine was too busy to tell, and the verdict is left open.
+ */
 export function governanceTarget(results: GovernanceResult[]) {
+  const target =
+    "audit at Metadata (+ policy) ≥ 95 % of throughput with both off";
+  if (results.length === 0) {
+    return { target, measured: "not measured", met: null };
+  }
   const worst = Math.min(...results.map((r) => r.ratio));
-  return {
-    target: "audit at Metadata (+ policy) ≥ 95 % of throughput with both off",
-    measured: results.length
-      ? `worst on ÷ off ${worst} (c=${
-        results.map((r) => r.concurrency).join(", ")
-      })`
-      : "not measured",
-    met: results.length ? worst >= 0.95 : null,
-  };
+  const noise = Math.max(...results.map((r) => Math.abs(1 - r.aaRatio)));
+  const cs = results.map((r) => r.concurrency).join(", ");
+  const measured = `worst on ÷ off ${worst} (c=${cs}); A/A noise ±${
+    round(noise * 100, 1)
+  } %`;
+  if (!(noise <= 0.05)) {
+    return { target, measured: `${measured}: too noisy to tell`, met: null };
+  }
+  return { target, measured, met: worst >= 0.95 };
 }
