@@ -18,6 +18,8 @@ import type { InjectOptions } from "./lib/inject/pod_spec.ts";
 import { injectManifests } from "./lib/inject/manifest.ts";
 import { runProbe } from "./lib/sidecar/probe.ts";
 import { startSidecar } from "./lib/sidecar/run.ts";
+import { metricsFlags } from "./lib/sidecar/metrics_endpoint.ts";
+import { METRICS_PORT } from "./lib/observe/metrics.ts";
 
 const VERSION = "0.1.0";
 
@@ -76,6 +78,12 @@ Audit flags (Phase 3):
   --audit-webhook-url URL    also POST batches of Events (EventList) to URL;
                              bounded buffer, retries with back-off, events
                              dropped when full are counted
+
+Metrics flags (Phase 3):
+  --metrics-listen ADDR      address of the plain-HTTP /metrics endpoint
+                             (default 0.0.0.0: the Pod IP, for Prometheus)
+  --metrics-port N           its port (default ${METRICS_PORT}; 0 turns
+                             metrics off)
 
 Inject flags:
   --image IMAGE              sidecar image (default ${DEFAULT_OPTIONS.image})
@@ -140,6 +148,8 @@ function parseFlags(args: string[]) {
         "audit-log-maxsize": { type: "string" },
         "audit-log-maxbackup": { type: "string" },
         "audit-webhook-url": { type: "string" },
+        "metrics-listen": { type: "string" },
+        "metrics-port": { type: "string" },
       },
     }).values;
   } catch (error) {
@@ -247,9 +257,16 @@ async function proxy(flags: ReturnType<typeof parseFlags>): Promise<void> {
   for (const signal of ["SIGTERM", "SIGINT"] as const) {
     Deno.addSignalListener(signal, () => stop());
   }
+  let metrics;
+  try {
+    metrics = metricsFlags(flags["metrics-listen"], flags["metrics-port"]);
+  } catch (error) {
+    fail((error as Error).message, 2);
+  }
   let sidecar;
   try {
     sidecar = await startSidecar({
+      metrics,
       saDir: flags["sa-dir"] ?? SA_PATH,
       mcaSaDir: flags["mca-sa-dir"] ?? MCA_SA_PATH,
       stateDir: flags["state-dir"] ?? MCA_STATE_PATH,

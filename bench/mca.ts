@@ -30,6 +30,8 @@ export interface Mca {
   selfStartupMs: number;
   /** Spawn → ready line, as seen by the parent. */
   readyMs: number;
+  /** The /metrics port, when started with `metrics: true`. */
+  metricsPort?: number;
   stop(): Promise<void>;
 }
 
@@ -53,6 +55,8 @@ export interface McaOptions {
   /** Extra mca flags, e.g. `--audit-policy=FILE`. */
   args?: string[];
   readyTimeoutMs?: number;
+  /** Serve /metrics on 127.0.0.1 (a free port); off by default. */
+  metrics?: boolean;
 }
 
 /** Lays out a kubelet-style service-account dir for the fake upstream. */
@@ -68,6 +72,14 @@ export async function writeFakeSaDir(
   });
 }
 
+/** A loopback port free now (for mca's metrics port, which has no "any"). */
+export function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
 /** Spawns mca and waits for its ready line. */
 export async function startMca(
   target: McaTarget,
@@ -78,6 +90,7 @@ export async function startMca(
   const stateDir = options.stateDir ?? join(dir, "state");
   await Deno.mkdir(mcaSaDir, { recursive: true });
   const started = performance.now();
+  const metricsPort = options.metrics ? freePort() : 0;
   const proc = spawn(options.name, Deno.execPath(), {
     args: [
       "run",
@@ -95,6 +108,10 @@ export async function startMca(
       "--port",
       "0",
       ...(options.args ?? []),
+      "--metrics-listen",
+      "127.0.0.1",
+      "--metrics-port", // 0 = off; mca's own default would be 0.0.0.0
+      String(metricsPort),
     ],
     cwd: dirname(main) || ROOT,
     env: {
@@ -129,6 +146,7 @@ export async function startMca(
     appCaPem: await Deno.readTextFile(join(mcaSaDir, "ca.crt")),
     selfStartupMs: Number(ready.startupMs),
     readyMs,
+    metricsPort: metricsPort || undefined,
     stop: () => proc.stop(),
   };
 }

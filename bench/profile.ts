@@ -181,6 +181,8 @@ async function main(): Promise<void> {
         "127.0.0.1",
         "--port",
         "0",
+        "--metrics-port",
+        "0",
       ],
       env: {
         KUBERNETES_SERVICE_HOST: "127.0.0.1",

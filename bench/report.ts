@@ -10,6 +10,7 @@ import type { StartupResult } from "./startup.ts";
 import type { StreamResult } from "./stream.ts";
 import type { MachineInfo } from "./tools.ts";
 import type { WatchResult } from "./watch.ts";
+import { type ObserveCost, worstCost } from "./observe_cost.ts";
 import { round } from "./stats.ts";
 
 /** Everything one run measured. */
@@ -25,6 +26,8 @@ export interface Results {
   retriesUsed: number;
   watches: WatchResult[];
   streams: StreamResult[];
+  /** Issue 16: throughput with metrics on ÷ off. */
+  observeCost?: ObserveCost[];
   targets: Target[];
   notes: string[];
   errors: string[];
@@ -141,6 +144,17 @@ export function evaluateTargets(r: Omit<Results, "targets">): Target[] {
       met: peak <= 150,
     });
   }
+  const worst = worstCost(r.observeCost ?? []);
+  if (worst) {
+    const cost = (1 - worst.ratio) * 100;
+    targets.push({
+      target: "metrics on: ≤ 3 % throughput cost (GET, worst concurrency)",
+      measured: `${fmt(cost, 1)} % (c=${worst.concurrency}: ${
+        fmt(worst.onReqPerS, 0)
+      } vs ${fmt(worst.offReqPerS, 0)} req/s)`,
+      met: cost <= 3,
+    });
+  }
   for (const s of r.streams.filter((s) => s.growthMiB !== undefined)) {
     targets.push({
       target: `200 MB LIST ≤ 20 MB RSS growth (${s.label})`,
@@ -190,6 +204,22 @@ export function renderMarkdown(r: Results): string {
   }
   lines.push("");
 
+  if (r.observeCost?.length) {
+    lines.push(
+      "## Cost of metrics (fake upstream, same run)",
+      "",
+      "mca with `/metrics` on (scraped every second) vs off, cells interleaved.",
+      "",
+      "| workload | c | off req/s | on req/s | on ÷ off |",
+      "|---|---|---|---|---|",
+      ...r.observeCost.map((c) =>
+        `| ${c.workload} | ${c.concurrency} | ${fmt(c.offReqPerS, 0)} | ${
+          fmt(c.onReqPerS, 0)
+        } | ${fmt(c.ratio, 3)} |`
+      ),
+      "",
+    );
+  }
   for (const up of [...new Set(r.load.map((c) => c.upstream))]) {
     lines.push(
       `## Load: ${up}`,

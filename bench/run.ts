@@ -57,6 +57,7 @@ import {
   governanceTarget,
   renderGovernance,
 } from "./governance.ts";
+import { measureMetricsCost, type ObserveCost } from "./observe_cost.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 let OUT = join(ROOT, "tmp", "bench");
@@ -122,7 +123,7 @@ if (flags.help) {
       "deno task bench [--quick] [--skip-cluster] [--only SECTIONS] [--main FILE]",
       "  --quick          ~2 minute smoke run (short cells, fewer events)",
       "  --skip-cluster   leave out the real kube-apiserver",
-      "  --only SECTIONS  comma-separated subset of startup,load,governance,watch,stream,cluster",
+      "  --only SECTIONS  comma-separated subset of startup,load,metrics,governance,watch,stream,cluster",
       "  --main FILE      benchmark another copy of mca's main.ts (e.g. a patched one)",
       "  --out DIR        write results and logs there (default tmp/bench; keep it under tmp/)",
       "  results: tmp/bench/results.{md,json}; process logs: tmp/bench/logs/",
@@ -134,6 +135,7 @@ const mode = flags.quick ? "quick" : "full";
 const SECTIONS = [
   "startup",
   "load",
+  "metrics",
   "governance",
   "watch",
   "stream",
@@ -301,6 +303,7 @@ async function fakeUpstreamSuite(
     streams: StreamResult[];
     startup?: Results["startup"];
     governance: GovernanceResult[];
+    observeCost: ObserveCost[];
   },
 ): Promise<void> {
   const upstream: Controlled = await startControlled(
@@ -356,6 +359,23 @@ async function fakeUpstreamSuite(
           warmupS: S.warmupS,
           rounds: mode === "quick" ? 2 : 3,
         }));
+    }
+    if (only.has("metrics")) {
+      log("fake upstream: metrics on vs off (GET, same run)");
+      const { costs } = await section("metrics cost", () =>
+        measureMetricsCost({
+          target,
+          dir: LOGS,
+          workloads: fakeWorkloads.filter((w) => w.name === "GET"),
+          concurrencies: S.concurrencies,
+          durationS: S.durationS,
+          warmupS: S.warmupS,
+          token: APP_TOKEN,
+          log,
+          retryAbovePct: S.retryAbovePct,
+          retries,
+        }));
+      out.observeCost.push(...costs);
     }
     if (only.has("watch")) {
       await watchSuite(upstream, target, port, caPem, out.watches);
@@ -661,6 +681,7 @@ async function main(): Promise<number> {
     streams: [] as StreamResult[],
     startup: undefined as Results["startup"],
     governance: [] as GovernanceResult[],
+    observeCost: [] as ObserveCost[],
   };
   try {
     await fakeUpstreamSuite(toolchain, out);
@@ -693,6 +714,7 @@ async function main(): Promise<number> {
     watches: out.watches,
     streams: out.streams,
     governance: out.governance,
+    observeCost: out.observeCost,
     notes,
     errors,
     durationS: (performance.now() - began) / 1000,

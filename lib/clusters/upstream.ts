@@ -13,6 +13,7 @@
  * @module
  */
 
+import { X509Certificate } from "node:crypto";
 import { Agent, type AgentOptions } from "node:https";
 import { existsSync } from "node:fs";
 import { isIPv6 } from "node:net";
@@ -135,6 +136,21 @@ function firstKubeconfig(env: Record<string, string | undefined>) {
   return candidates.find((p) => p !== "" && existsSync(p));
 }
 
+/**
+ * A `ca.crt` that holds no certificate would make every call fail later
+ * with a TLS error: say so at start, naming the file.
+ */
+function checkCa(pem: string, path: string): void {
+  if (pem.trim() === "") return; // absent: the system trust store applies
+  try {
+    new X509Certificate(pem);
+  } catch {
+    throw new Error(
+      `${path} holds no valid PEM certificate; mount the cluster's CA bundle there (the kube-root-ca.crt ConfigMap)`,
+    );
+  }
+}
+
 function inClusterUpstream(
   options: UpstreamOptions,
   env: Record<string, string | undefined>,
@@ -142,6 +158,7 @@ function inClusterUpstream(
   const server = inClusterServer(env);
   const sa = new RealServiceAccount(options.saDir);
   let caPem = sa.current().caPem;
+  checkCa(caPem, join(options.saDir, "ca.crt"));
   let tls: AgentOptions = { ...AGENT_OPTIONS, ca: caPem || undefined };
   let agent = new Agent(tls);
   let client = fetchClient(tls);
@@ -179,6 +196,12 @@ function inClusterUpstream(
  * cluster MCA can route to). Throws with the path if the file is unusable.
  */
 export async function kubeconfigContexts(path: string): Promise<string[]> {
+  const kc = await loadKubeconfig(path);
+  return kc.getContexts().map((c) => c.name);
+}
+
+/** Loads a kubeconfig file; throws with the path if it is unusable. */
+async function loadKubeconfig(path: string): Promise<KubeConfig> {
   const kc = await newKubeConfig();
   try {
     kc.loadFromFile(path);
@@ -187,7 +210,7 @@ export async function kubeconfigContexts(path: string): Promise<string[]> {
       `cannot load kubeconfig ${path}: ${(error as Error).message}`,
     );
   }
-  return kc.getContexts().map((c) => c.name);
+  return kc;
 }
 
 /** How long a kubeconfig-derived Authorization header is reused. */
@@ -197,14 +220,7 @@ async function kubeconfigUpstream(
   path: string,
   context?: string,
 ): Promise<Upstream> {
-  const kc = await newKubeConfig();
-  try {
-    kc.loadFromFile(path);
-  } catch (error) {
-    throw new Error(
-      `cannot load kubeconfig ${path}: ${(error as Error).message}`,
-    );
-  }
+  const kc = await loadKubeconfig(path);
   if (context) {
     if (!kc.getContextObject(context)) {
       throw new Error(`kubeconfig ${path} has no context ${context}`);

@@ -97,16 +97,19 @@ export function readBody(
     chunks.push(chunk);
   });
   res.on("error", reject);
-  res.on("end", () => {
-    const out = new Uint8Array(size);
-    let at = 0;
-    for (const c of chunks) {
-      out.set(c, at);
-      at += c.length;
-    }
-    resolve(out);
-  });
+  res.on("end", () => resolve(concat(chunks, size)));
   return promise;
+}
+
+/** The chunks of a body, in one buffer of `size` bytes. */
+export function concat(chunks: Uint8Array[], size: number): Uint8Array {
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
 }
 
 /** Reads a JSON answer; undefined if it is not JSON. */

@@ -13,11 +13,12 @@
  */
 
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { parse as parseYaml } from "yaml";
 import type { RequestInfo } from "../kube/request_info.ts";
 import { needsBodyLabels, type Plan, type Planner } from "../routing/router.ts";
 import type { CallObservation, WorkloadIdentity } from "../observe/observer.ts";
 import { applyPolicy, type PolicyCheck } from "./policy_step.ts";
+import { hasBody, MAX_BODY, parseBody, readRequest } from "./request_body.ts";
+import { forwardTransformed } from "./transformed.ts";
 import type { RoutingState } from "../routing/source.ts";
 import {
   forwardHttp,
@@ -25,27 +26,17 @@ import {
   upstreamHeaders,
 } from "../proxy/transport.ts";
 import { forwardFetch } from "../proxy/fetch_forward.ts";
-import { type FanoutCall, fanoutList, searchByName, send } from "./fanout.ts";
+import { type FanoutCall, fanoutList } from "./fanout.ts";
+import { searchByName } from "./search.ts";
 import { fanoutWatch } from "./merged_watch.ts";
 import {
-  decorateObjects,
   objectLabels,
   rewriteBodyNamespace,
-  rewriteTargetNamespace,
   undecorateObject,
 } from "./rewrite.ts";
-import { readBody, readLines } from "../clusters/upstream_call.ts";
-import {
-  failureStatus,
-  statusResponse,
-  writeForbidden,
-  writeStatus,
-} from "../kube/status.ts";
+import { writeForbidden, writeStatus } from "../kube/status.ts";
 
 const EMPTY = new Uint8Array(0);
-
-/** The largest body MCA reads to decide (kube-apiserver's own limit is 3 MiB). */
-const MAX_BODY = 3 * 1024 * 1024;
 
 /** What a dispatch needs besides the call. */
 export interface DispatchOptions {
@@ -54,6 +45,8 @@ export interface DispatchOptions {
   /** Plans under `state`'s configuration only (see `Router.at`). */
   planner: Planner;
   connectTimeoutMs: number;
+  /** Bound on an answer's head for calls that are not streams. */
+  headTimeoutMs?: number;
   /** The call's observer: told the decision and every upstream request. */
   observation?: CallObservation;
   policy?: PolicyCheck;
@@ -88,45 +81,6 @@ function mayBeLarge(
 ): boolean {
   if (req.method !== "GET" || body !== undefined || hasBody(req)) return false;
   return info.verb === "list" || !info.isResourceRequest;
-}
-
-function hasBody(req: IncomingMessage): boolean {
-  return req.headers["content-length"] !== undefined &&
-      req.headers["content-length"] !== "0" ||
-    req.headers["transfer-encoding"] !== undefined;
-}
-
-function readRequest(req: IncomingMessage): Promise<Uint8Array | undefined> {
-  const { promise, resolve, reject } = Promise.withResolvers<
-    Uint8Array | undefined
-  >();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  req.on("data", (c: Uint8Array) => {
-    size += c.length;
-    if (size <= MAX_BODY) chunks.push(c);
-  });
-  req.on("error", reject);
-  req.on("end", () => {
-    if (size > MAX_BODY) return resolve(undefined);
-    const out = new Uint8Array(size);
-    let at = 0;
-    for (const c of chunks) {
-      out.set(c, at);
-      at += c.length;
-    }
-    resolve(out);
-  });
-  return promise;
-}
-
-function parseBody(body: Uint8Array, contentType: string): unknown {
-  const text = new TextDecoder().decode(body);
-  try {
-    return contentType.includes("yaml") ? parseYaml(text) : JSON.parse(text);
-  } catch {
-    return undefined;
-  }
 }
 
 /** The call's decision: one plan, and the body when it had to be read. */
@@ -269,6 +223,7 @@ async function forwardOne(
       dedicated: isLongLived(info, req.url ?? ""),
       body: body ?? (replayable ? EMPTY : undefined),
       retryable: !last,
+      headTimeoutMs: options.headTimeoutMs,
       observation: options.observation?.upstream?.({
         cluster: candidate,
         method: req.method ?? "GET",
@@ -325,100 +280,4 @@ function fanoutCall(
         info,
       }),
   };
-}
-
-/** One cluster, with the answer rewritten (namespace mapping, spread-set marks). */
-async function forwardTransformed(
-  req: IncomingMessage,
-  res: ServerResponse,
-  info: RequestInfo,
-  args: { plan: Plan & { kind: "one" }; body?: Uint8Array; call: FanoutCall },
-): Promise<Outcome> {
-  const { plan, call } = args;
-  const target = call.namespace
-    ? rewriteTargetNamespace(
-      req.url ?? "/",
-      call.namespace.app,
-      call.namespace.remote,
-    )
-    : req.url ?? "/";
-  const aborter = new AbortController();
-  res.on("close", () => aborter.abort());
-  let upRes: IncomingMessage;
-  try {
-    upRes = await send(call, plan.cluster, {
-      method: req.method ?? "GET",
-      target,
-      headers: call.headers,
-      body: args.body,
-      dedicated: info.verb === "watch",
-      connectTimeoutMs: call.connectTimeoutMs,
-      signal: aborter.signal,
-    });
-  } catch (error) {
-    call.onClusterError(plan.cluster, error as Error);
-    const { headers, body } = statusResponse(
-      failureStatus(
-        503,
-        "ServiceUnavailable",
-        `mca: cluster ${plan.cluster} is unreachable: ${
-          (error as Error).message
-        }`,
-      ),
-      { retryAfterSeconds: 1 },
-    );
-    res.writeHead(503, headers).end(body);
-    return {
-      status: 503,
-      bytesIn: 0,
-      bytesOut: body.length,
-      unreachable: true,
-    };
-  }
-  const status = upRes.statusCode ?? 502;
-  const transform = (value: unknown) => {
-    if (call.namespace) {
-      rewriteBodyNamespace(value, call.namespace.remote, call.namespace.app);
-    }
-    if (plan.decorate) decorateObjects(value, plan.cluster);
-  };
-  let bytesOut = 0;
-  if (info.verb === "watch" && status === 200) {
-    res.writeHead(200, { "content-type": "application/json" });
-    res.flushHeaders();
-    try {
-      for await (const line of readLines(upRes)) {
-        let event: unknown;
-        try {
-          event = JSON.parse(line);
-        } catch {
-          continue;
-        }
-        transform(event);
-        const text = JSON.stringify(event) + "\n";
-        bytesOut += text.length;
-        res.write(text);
-      }
-    } catch {
-      // the app or the cluster went away: end the stream
-    }
-    res.end();
-    return { status, bytesIn: args.body?.length ?? 0, bytesOut };
-  }
-  const raw = await readBody(upRes);
-  let out: Uint8Array = raw;
-  try {
-    const parsed = JSON.parse(new TextDecoder().decode(raw));
-    transform(parsed);
-    out = new TextEncoder().encode(JSON.stringify(parsed));
-  } catch {
-    // not JSON: pass it on unchanged
-  }
-  res.writeHead(status, {
-    "content-type": String(upRes.headers["content-type"] ?? "application/json"),
-    "content-length": out.length,
-    ...(upRes.headers.warning ? { warning: upRes.headers.warning } : {}),
-  });
-  res.end(out);
-  return { status, bytesIn: args.body?.length ?? 0, bytesOut: out.length };
 }

@@ -27,7 +27,6 @@ import type {
 import {
   type CallOptions,
   callUpstream,
-  readBody,
   readJson,
 } from "../clusters/upstream_call.ts";
 import type { UpstreamObservation } from "../observe/observer.ts";
@@ -308,68 +307,4 @@ async function pagedList(call: FanoutCall): Promise<Outcome> {
     bytesIn: 0,
     bytesOut: sendJson(call.res, 200, body, headers),
   };
-}
-
-/** A by-name call on a spread set: the first cluster that has the object answers. */
-export async function searchByName(
-  call: FanoutCall,
-  body: Uint8Array | undefined,
-): Promise<Outcome> {
-  let last:
-    | { status: number; body: Uint8Array; headers: OutgoingHttpHeaders }
-    | undefined;
-  for (const { name } of call.clusters) {
-    let res: IncomingMessage;
-    try {
-      res = await send(call, name, {
-        method: call.req.method ?? "GET",
-        target: targetFor(call, {}),
-        headers: call.headers,
-        body,
-        connectTimeoutMs: call.connectTimeoutMs,
-      });
-    } catch (error) {
-      call.onClusterError(name, error as Error);
-      continue;
-    }
-    const status = res.statusCode ?? 502;
-    const raw = await readBody(res);
-    if (status === 404) {
-      last = {
-        status,
-        body: raw,
-        headers: { "content-type": "application/json" },
-      };
-      continue;
-    }
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(new TextDecoder().decode(raw));
-    } catch {
-      parsed = undefined;
-    }
-    if (parsed !== undefined && status < 300) {
-      fixNamespace(call, parsed);
-      decorateObjects(parsed, name);
-      return {
-        status,
-        bytesIn: body?.length ?? 0,
-        bytesOut: sendJson(call.res, status, parsed),
-      };
-    }
-    call.res.writeHead(status, {
-      "content-type": String(res.headers["content-type"] ?? "application/json"),
-    }).end(raw);
-    return { status, bytesIn: body?.length ?? 0, bytesOut: raw.length };
-  }
-  if (last) {
-    call.res.writeHead(last.status, last.headers).end(last.body);
-    return { status: last.status, bytesIn: 0, bytesOut: last.body.length };
-  }
-  return writeStatus(
-    call.res,
-    503,
-    "ServiceUnavailable",
-    "mca: no cluster of the set answered",
-  );
 }

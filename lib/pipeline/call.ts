@@ -38,6 +38,7 @@ export interface CallContext {
   router: Router;
   observer: Observer;
   connectTimeoutMs: number;
+  headTimeoutMs?: number;
   /** The call policy in force, when one is configured. */
   policy?: () => PolicyCheck | undefined;
   /** The workload identity, when the real token tells it. */
@@ -126,6 +127,7 @@ export async function serveCall(
       state,
       planner,
       connectTimeoutMs: context.connectTimeoutMs,
+      headTimeoutMs: context.headTimeoutMs,
       observation,
       policy: context.policy?.(),
       identity: start.identity,
@@ -221,6 +223,7 @@ export async function serveUpgrade(
       info,
       observation,
       connectTimeoutMs: context.connectTimeoutMs,
+      headTimeoutMs: context.headTimeoutMs,
     }));
   }
   endCall(observation, start, { cluster, outcome });
@@ -236,6 +239,7 @@ async function upgradeTo(
     info: RequestInfo;
     observation: CallObservation;
     connectTimeoutMs: number;
+    headTimeoutMs?: number;
   },
 ): Promise<{ cluster: string; outcome: Outcome }> {
   // A spread set is asked in order; health first (an upgrade cannot be
@@ -248,6 +252,7 @@ async function upgradeTo(
       url: upstream.url,
       auth: await upstream.auth(),
       connectTimeoutMs: args.connectTimeoutMs,
+      headTimeoutMs: args.headTimeoutMs,
       observation: args.observation.upstream?.({
         cluster,
         method: req.method ?? "GET",

@@ -26,6 +26,8 @@ export interface ProxyOptions extends ListenerOptions {
   observers?: Observer[];
   /** Bound on connecting to the upstream; 10 s by default. */
   connectTimeoutMs?: number;
+  /** Bound on an answer's head for calls that are not streams (70 s). */
+  headTimeoutMs?: number;
   /** The call policy in force (reloadable), when one is configured. */
   policy?: () => PolicyCheck | undefined;
   /** The workload identity from the real token's claims. */
@@ -48,6 +50,7 @@ export function startProxy(options: ProxyOptions): Promise<Proxy> {
       ...(options.observers ?? []),
     ]),
     connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
+    headTimeoutMs: options.headTimeoutMs,
     policy: options.policy,
     identity: options.identity,
   };

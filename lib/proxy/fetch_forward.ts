@@ -15,6 +15,8 @@
 
 import type { IncomingMessage, ServerResponse } from "node:http";
 import {
+  gatewayTimeout,
+  HEAD_TIMEOUT_MS,
   HOP_BY_HOP,
   type Outcome,
   settler,
@@ -22,9 +24,6 @@ import {
   targetHeaders,
   unavailable,
 } from "./transport.ts";
-
-/** Upper bound on waiting for an answer's head (a large LIST starts late). */
-const HEAD_TIMEOUT_MS = 60_000;
 
 function drained(res: ServerResponse): Promise<void> {
   const { promise, resolve } = Promise.withResolvers<void>();
@@ -66,10 +65,17 @@ export function forwardFetch(
       settle("client closed the connection");
     }
   });
-  const timer = setTimeout(
-    () => aborter.abort(new Error(`no answer within ${HEAD_TIMEOUT_MS} ms`)),
-    Math.max(target.connectTimeoutMs, HEAD_TIMEOUT_MS),
+  // A large LIST starts late, but never later than the API server's own
+  // request timeout (see HEAD_TIMEOUT_MS).
+  const headMs = Math.max(
+    target.connectTimeoutMs,
+    target.headTimeoutMs ?? HEAD_TIMEOUT_MS,
   );
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    aborter.abort(new Error(`no answer within ${headMs} ms`));
+  }, headMs);
   const url = new URL(target.url);
   const prefix = url.pathname.replace(/\/+$/, "");
   (async () => {
@@ -84,9 +90,16 @@ export function forwardFetch(
       });
     } catch (error) {
       clearTimeout(timer);
-      target.observation?.failed("unreachable", (error as Error).message);
+      target.observation?.failed(
+        timedOut ? "timeout" : "unreachable",
+        (error as Error).message,
+      );
       if (res.writableEnded || res.destroyed) return settle();
-      if (target.retryable && !res.headersSent) {
+      if (timedOut && !res.headersSent) {
+        const { headers, body } = gatewayTimeout(target, headMs);
+        outcome.status = 504;
+        res.writeHead(504, headers).end(body);
+      } else if (target.retryable && !res.headersSent) {
         outcome.unreachable = true;
       } else if (!res.headersSent) {
         const { headers, body } = unavailable(target, error as Error);

@@ -45,6 +45,49 @@ export interface Target {
   retryable?: boolean;
   /** Told the response head or the failure; may add headers (traces). */
   observation?: UpstreamObservation;
+  /**
+   * Bound on waiting for the response head of a call that is not a stream
+   * (`dedicated` calls are unbounded). Past it the app gets a 504 Status.
+   */
+  headTimeoutMs?: number;
+}
+
+/**
+ * kube-apiserver ends a non-long-running call after its `--request-timeout`
+ * (60 s by default) with a 504 of its own; a head that has not come 10 s
+ * after that will not come.
+ */
+export const HEAD_TIMEOUT_MS = 70_000;
+
+/** The 504 of a call whose upstream sent no head in time. */
+export function gatewayTimeout(target: Target, afterMs: number) {
+  return statusResponse(
+    failureStatus(
+      504,
+      "Timeout",
+      `mca: the API server ${target.url.origin} sent no answer within ${afterMs} ms`,
+    ),
+    { retryAfterSeconds: 1 },
+  );
+}
+
+/** Aborts a non-streaming call whose head does not come in time. */
+export function boundHead(
+  upReq: ReturnType<typeof request>,
+  target: Target,
+): { timedOut(): boolean } {
+  let fired = false;
+  if (target.dedicated) return { timedOut: () => false };
+  const ms = target.headTimeoutMs ?? HEAD_TIMEOUT_MS;
+  const timer = setTimeout(() => {
+    fired = true;
+    upReq.destroy(new Error(`no answer within ${ms} ms`));
+  }, ms);
+  const clear = () => clearTimeout(timer);
+  upReq.once("response", clear);
+  upReq.once("upgrade", clear);
+  upReq.once("close", clear);
+  return { timedOut: () => fired };
 }
 
 /** How a call ended, for the log line. */
@@ -275,6 +318,7 @@ export function forwardHttp(
       : { agent: target.auth.agent }),
   });
   boundConnect(upReq, target.connectTimeoutMs);
+  const head = boundHead(upReq, target);
 
   upReq.on("response", (upRes) => {
     outcome.status = upRes.statusCode ?? 502;
@@ -319,9 +363,19 @@ export function forwardHttp(
   });
   upReq.on("error", (error) => {
     if (outcome.status === 0) {
-      target.observation?.failed("unreachable", error.message);
+      const reason = head.timedOut() ? "timeout" : "unreachable";
+      target.observation?.failed(reason, error.message);
     }
-    if (target.retryable && outcome.status === 0 && !res.headersSent) {
+    if (head.timedOut() && !res.headersSent && !res.destroyed) {
+      // It answered the connection, so it is not unreachable: no failover,
+      // no health change; the app may retry.
+      const { headers, body } = gatewayTimeout(
+        target,
+        target.headTimeoutMs ?? HEAD_TIMEOUT_MS,
+      );
+      outcome.status = 504;
+      res.writeHead(504, headers).end(body);
+    } else if (target.retryable && outcome.status === 0 && !res.headersSent) {
       outcome.unreachable = true;
     } else if (!res.headersSent && !res.destroyed) {
       const { headers, body } = unavailable(target, error);

@@ -15,6 +15,9 @@ import type { Duplex } from "node:stream";
 import {
   auditIdOf,
   boundConnect,
+  boundHead,
+  gatewayTimeout,
+  HEAD_TIMEOUT_MS,
   HOP_BY_HOP,
   type Outcome,
   requestOptions,
@@ -73,6 +76,7 @@ export function forwardUpgrade(
     agent: false,
   });
   boundConnect(upReq, target.connectTimeoutMs);
+  const bound = boundHead(upReq, target);
   socket.on("error", () => {});
   socket.on("close", () => {
     upReq.destroy();
@@ -113,13 +117,20 @@ export function forwardUpgrade(
       target.observation?.failed("unreachable", error.message);
     }
     if (outcome.status === 0 && socket.writable) {
-      const { headers, body } = unavailable(target, error);
-      outcome.status = 503;
+      const timedOut = bound.timedOut();
+      const { headers, body } = timedOut
+        ? gatewayTimeout(target, target.headTimeoutMs ?? HEAD_TIMEOUT_MS)
+        : unavailable(target, error);
+      outcome.status = timedOut ? 504 : 503;
       socket.end(
-        rawHead(503, "Service Unavailable", {
-          ...headers,
-          connection: "close",
-        }) + body,
+        rawHead(
+          outcome.status,
+          timedOut ? "Gateway Timeout" : "Service Unavailable",
+          {
+            ...headers,
+            connection: "close",
+          },
+        ) + body,
       );
     } else {
       socket.destroy();

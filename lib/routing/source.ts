@@ -32,6 +32,8 @@ export interface SourceOptions {
   pollIntervalMs?: number;
   healthIntervalMs?: number;
   log: LogSink;
+  /** Told of every reload attempt of changed files (metrics count them). */
+  onReload?: (result: "loaded" | "rejected") => void;
 }
 
 /** One consistent version: rules and the clusters they name. */
@@ -161,6 +163,7 @@ export class RoutingSource {
           },
         ),
       );
+      this.#options.onReload?.("rejected");
       return false;
     } finally {
       this.#reloading = false;
@@ -173,6 +176,7 @@ export class RoutingSource {
       rules: next.config.rules.length,
       clusters: [...next.registry.names()].sort(),
     }));
+    this.#options.onReload?.("loaded");
     return true;
   }
 

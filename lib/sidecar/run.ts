@@ -22,6 +22,12 @@ import { type Audit, type AuditOptions, openAudit } from "../audit/setup.ts";
 import { writeAppServiceAccount } from "./service_account.ts";
 import { discoverUpstream } from "../clusters/upstream.ts";
 import { RoutingSource } from "../routing/source.ts";
+import type { MetricsServer } from "../observe/metrics_server.ts";
+import {
+  type MetricsEndpointOptions,
+  serveSidecarMetrics,
+  sidecarMetrics,
+} from "./metrics_endpoint.ts";
 
 /** Every path and address the sidecar uses; flags fill these in. */
 export interface SidecarOptions {
@@ -37,6 +43,8 @@ export interface SidecarOptions {
   kubeconfig?: string;
   context?: string;
   connectTimeoutMs?: number;
+  /** Bound on an answer's head for calls that are not streams (tests). */
+  headTimeoutMs?: number;
   /** Phase 2: the routing YAML file (a mounted ConfigMap). */
   routingConfig?: string;
   /** Phase 2: directory of kubeconfig files (a mounted Secret). */
@@ -55,6 +63,8 @@ export interface SidecarOptions {
   identity?: () => WorkloadIdentity | undefined;
   /** Phase 3: the audit log (`--audit-*` flags); off when empty. */
   audit?: AuditOptions;
+  /** Phase 3: the `/metrics` endpoint; absent = metrics off. */
+  metrics?: MetricsEndpointOptions;
 }
 
 /** The sidecar, running. */
@@ -62,6 +72,8 @@ export interface Sidecar {
   proxy: Proxy;
   /** The audit log, when configured: its counters feed the metrics. */
   audit?: Audit;
+  /** The metrics endpoint, when metrics are on. */
+  metrics?: MetricsServer;
   close(): Promise<void>;
 }
 
@@ -78,6 +90,12 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   });
   let routing: RoutingSource | undefined;
   let audit: Audit | undefined;
+  let metricsServer: MetricsServer | undefined;
+  const metricsOptions = options.metrics ?? {};
+  const metrics = sidecarMetrics(
+    metricsOptions,
+    () => routing?.current.registry,
+  );
   try {
     // A bad audit policy stops the start, before anything is served.
     audit = await openAudit(options.audit ?? {}, { log });
@@ -88,6 +106,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       healthIntervalMs: options.healthIntervalMs,
       pollIntervalMs: options.reloadIntervalMs,
       log,
+      onReload: metrics?.reloaded,
     });
     const certs = await prepareCertificates(options.stateDir);
     const proxy = await startProxy({
@@ -99,19 +118,23 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       routing,
       log,
       connectTimeoutMs: options.connectTimeoutMs,
+      headTimeoutMs: options.headTimeoutMs,
       observers: [
         ...(options.observers ?? []),
+        ...(metrics ? [metrics.observer] : []),
         ...(audit ? [audit.observer] : []),
       ],
       policy: options.policy,
       identity: options.identity,
     });
     try {
+      metricsServer = await serveSidecarMetrics(metrics, metricsOptions);
       await writeAppServiceAccount(options.mcaSaDir, {
         caPem: certs.ca.certPem,
         namespace: upstream.namespace,
       });
     } catch (error) {
+      await metricsServer?.close();
       await proxy.close();
       throw error;
     }
@@ -126,16 +149,22 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       clusters: [...routing.current.registry.names()].sort(),
       rules: routing.current.config.rules.length,
       audit: audit !== undefined,
+      metrics: metricsServer
+        ? `${metricsServer.hostname}:${metricsServer.port}`
+        : "off",
       startupMs: Math.round(performance.now() - started),
     });
     log(readyLine);
     batched?.flush(); // "ready" is what operators and tests wait for
     const auditLog = audit;
+    const served = metricsServer;
     return {
       proxy,
       audit: auditLog,
+      metrics: served,
       async close() {
         source.close();
+        await served?.close();
         await proxy.close();
         await auditLog?.close(); // after the last call's events
         upstream.close();

@@ -214,3 +214,32 @@ Deno.test("upstream: in-cluster URL rules are client-node's own", () => {
     });
   }
 });
+
+Deno.test("upstream: a ca.crt that is not a certificate is a start-up error naming the file", async () => {
+  const dir = await tempDir("upstream-");
+  try {
+    await writeProjectedVolume(dir, {
+      token: "real-token",
+      "ca.crt":
+        "-----BEGIN CERTIFICATE-----\ngarbage\n-----END CERTIFICATE-----\n",
+      namespace: "prod",
+    });
+    await assert.rejects(
+      () =>
+        discoverUpstream({
+          saDir: dir,
+          env: {
+            KUBERNETES_SERVICE_HOST: "127.0.0.1",
+            KUBERNETES_SERVICE_PORT: "6443",
+          },
+        }),
+      (error: Error) => {
+        assert.match(error.message, /ca\.crt holds no valid PEM certificate/);
+        assert.ok(!error.message.includes("garbage"));
+        return true;
+      },
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -51,6 +51,7 @@ Deno.test("local development: mca on a kubeconfig serves kubectl with the contex
         `--state-dir=${join(dir, "state")}`,
         "--listen=127.0.0.1",
         "--port=0",
+        "--metrics-port=0",
       ],
       stdout: "piped",
       stderr: "inherit",

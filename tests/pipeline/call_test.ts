@@ -14,9 +14,16 @@ import type { Observer } from "../../lib/observe/observer.ts";
 Deno.test("pipeline: a reload while a body is read does not change where the call goes", async () => {
   const rule = (cluster: string) =>
     `rules:\n  - {match: {namespaces: [moved], labels: "app=x"}, cluster: ${cluster}}\n`;
+  const accepted = Promise.withResolvers<void>();
   const f = await startFixture({
     remotes: ["east", "west"],
     routing: rule("east"),
+    observers: [{
+      start: () => {
+        accepted.resolve();
+        return { end: () => {} };
+      },
+    }],
   });
   try {
     const body = JSON.stringify({
@@ -41,6 +48,7 @@ Deno.test("pipeline: a reload while a body is read does not change where the cal
         body.slice(0, 10),
     );
     // The call is accepted under the first version; now swap the rules.
+    await accepted.promise;
     const tmp = `${f.routingFile}.new`;
     await Deno.writeTextFile(tmp, rule("west"));
     await Deno.rename(tmp, f.routingFile);
@@ -243,6 +251,68 @@ Deno.test("pipeline: a token file with control characters is refused without ech
       /holds characters a bearer token cannot/,
     );
     assert.equal(f.upstream.requests.length, 0);
+  } finally {
+    await f.close();
+  }
+});
+
+Deno.test("pipeline: an API server that never answers gets the app a 504 Status, and stays healthy", async () => {
+  const f = await startFixture({ headTimeoutMs: 300 });
+  try {
+    const started = performance.now();
+    const answer = await appCall(
+      f,
+      "GET",
+      "/api/v1/namespaces/hang/configmaps/x",
+    );
+    assert.equal(answer.status, 504);
+    const status = JSON.parse(answer.text);
+    assert.equal(status.reason, "Timeout");
+    assert.match(status.message, /sent no answer within 300 ms/);
+    assert.equal(answer.headers["retry-after"], "1");
+    assert.ok(performance.now() - started < 10_000);
+    const next = await appCall(
+      f,
+      "GET",
+      "/api/v1/namespaces/other/configmaps/x",
+    );
+    assert.equal(
+      next.status,
+      200,
+      "the same upstream still serves other calls",
+    );
+  } finally {
+    await f.close();
+  }
+});
+
+Deno.test("pipeline: a LIST (fetch path) that never gets a head is a 504 too", async () => {
+  const f = await startFixture({ headTimeoutMs: 300, connectTimeoutMs: 200 });
+  try {
+    const answer = await appCall(
+      f,
+      "GET",
+      "/api/v1/namespaces/hang/configmaps",
+    );
+    assert.equal(answer.status, 504);
+    assert.equal(JSON.parse(answer.text).reason, "Timeout");
+  } finally {
+    await f.close();
+  }
+});
+
+Deno.test("pipeline: an upgrade the API server never answers gets a 504", async () => {
+  const f = await startFixture({ headTimeoutMs: 300 });
+  try {
+    const answer = await rawCall(
+      f.port,
+      f.appCa(),
+      "POST /api/v1/namespaces/hang/pods/p/exec?command=ls HTTP/1.1\r\n" +
+        "host: localhost\r\nconnection: Upgrade\r\nupgrade: SPDY/3.1\r\n" +
+        "x-stream-protocol-version: v4.channel.k8s.io\r\ncontent-length: 0\r\n\r\n",
+    );
+    assert.match(answer, /^HTTP\/1\.1 504 /);
+    assert.match(answer, /"reason":"Timeout"/);
   } finally {
     await f.close();
   }

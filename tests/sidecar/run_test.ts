@@ -81,6 +81,7 @@ Deno.test("sidecar: `mca` runs as a process, logs JSON and stops on SIGTERM", as
         `--state-dir=${join(dir, "state")}`,
         "--listen=127.0.0.1",
         "--port=0",
+        "--metrics-port=0",
       ],
       env: {
         KUBERNETES_SERVICE_HOST: "127.0.0.1",

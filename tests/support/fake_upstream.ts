@@ -422,7 +422,10 @@ function route(
   const q = url.searchParams;
 
   let m: RegExpMatchArray | null;
-  if (method === "GET" && path === "/version") {
+  if (path.startsWith("/api/v1/namespaces/hang/")) {
+    // an API server that accepted the call and never answers it
+    return;
+  } else if (method === "GET" && path === "/version") {
     sendJson(res, 200, FAKE_VERSION);
   } else if (method === "GET" && path === "/split") {
     // a sized body written in two pieces, some time apart
@@ -635,6 +638,7 @@ function handleUpgrade(
   }
   const path = new URL(req.url ?? "/", "https://fake-upstream.invalid")
     .pathname;
+  if (path.startsWith("/api/v1/namespaces/hang/")) return; // never answers
   const statusMatch = path.match(/^\/status\/(\d{3})$/);
   if (statusMatch) {
     const code = Number(statusMatch[1]);

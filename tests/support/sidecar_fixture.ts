@@ -48,6 +48,7 @@ export interface Fixture {
 /** Options of {@link startFixture}. */
 export interface FixtureOptions {
   connectTimeoutMs?: number;
+  headTimeoutMs?: number;
   /** Remote clusters to start, each a fake upstream behind a kubeconfig. */
   remotes?: string[];
   /** Routing YAML; written to a file the sidecar watches. */
@@ -124,6 +125,7 @@ export async function startFixture(
         KUBERNETES_SERVICE_PORT: String(upstream.port),
       },
       connectTimeoutMs: options.connectTimeoutMs,
+      headTimeoutMs: options.headTimeoutMs,
       clustersDir: options.remotes ? clustersDir : undefined,
       routingConfig: options.routing !== undefined ? routingFile : undefined,
       healthIntervalMs: options.healthIntervalMs ?? 100,

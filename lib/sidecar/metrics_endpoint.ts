@@ -1,0 +1,74 @@
+/**
+ * The sidecar's metrics: the metric set fed by the pipeline's observer and
+ * the `/metrics` listener, built before the routing source so reloads are
+ * counted from the first one.
+ *
+ * @module
+ */
+
+import {
+  createMetrics,
+  type HealthView,
+  type Metrics,
+  METRICS_PORT,
+} from "../observe/metrics.ts";
+import {
+  type MetricsServer,
+  startMetricsServer,
+} from "../observe/metrics_server.ts";
+
+/** Where `/metrics` is served; port 0 with `off` means no metrics at all. */
+export interface MetricsEndpointOptions {
+  /** `--metrics-listen`; `0.0.0.0` by default. */
+  hostname?: string;
+  /** `--metrics-port`; `undefined` = off (the flag's `0`), 0 in tests = free port. */
+  port?: number;
+}
+
+const NO_CLUSTERS: HealthView = { names: () => [], isHealthy: () => false };
+
+/** The metric set, or none when metrics are off. */
+export function sidecarMetrics(
+  options: MetricsEndpointOptions,
+  health: () => HealthView | undefined,
+): Metrics | undefined {
+  if (options.port === undefined) return undefined;
+  return createMetrics({ health: () => health() ?? NO_CLUSTERS });
+}
+
+/** Serves `metrics` when on; the error names the flag to change. */
+export function serveSidecarMetrics(
+  metrics: Metrics | undefined,
+  options: MetricsEndpointOptions,
+): Promise<MetricsServer | undefined> {
+  if (!metrics || options.port === undefined) return Promise.resolve(undefined);
+  return startMetricsServer(metrics, {
+    hostname: options.hostname,
+    port: options.port,
+  });
+}
+
+/**
+ * The endpoint from `--metrics-listen` and `--metrics-port` (default
+ * {@linkcode METRICS_PORT} on `0.0.0.0`; port `0` turns metrics off).
+ * Throws a message naming the flag when a value is wrong.
+ */
+export function metricsFlags(
+  listen: string | undefined,
+  port: string | undefined,
+): MetricsEndpointOptions {
+  const hostname = (listen ?? "0.0.0.0").trim().replace(/^\[|\]$/g, "");
+  if (hostname === "") {
+    throw new Error("--metrics-listen needs an address, e.g. 0.0.0.0");
+  }
+  if (port === undefined) return { hostname, port: METRICS_PORT };
+  const n = Number(port);
+  if (!/^[0-9]+$/.test(port) || n > 65535) {
+    throw new Error(
+      `--metrics-port must be 0-65535 (0 turns metrics off), got ${
+        JSON.stringify(port)
+      }`,
+    );
+  }
+  return n === 0 ? {} : { hostname, port: n };
+}
