@@ -62,6 +62,9 @@ Multi-cluster flags (Phase 2):
                              reloaded when it changes, an invalid version is
                              rejected and the previous one kept; without it
                              every call goes to "local"
+  --policy FILE              call policy (mca.io/v1alpha1 Policy, e.g. a
+                             mounted ConfigMap); reloaded like the routing
+                             file; a refused call gets a 403 Forbidden Status
   --health-interval-ms N     how often each cluster's /readyz is probed
                              (default 5000)
 
@@ -141,6 +144,7 @@ function parseFlags(args: string[]) {
         context: { type: "string" },
         "connect-timeout-ms": { type: "string" },
         "routing-config": { type: "string" },
+        "policy": { type: "string" },
         "clusters-dir": { type: "string" },
         "health-interval-ms": { type: "string" },
         "audit-policy": { type: "string" },
@@ -279,6 +283,7 @@ async function proxy(flags: ReturnType<typeof parseFlags>): Promise<void> {
         flags["connect-timeout-ms"],
       ),
       routingConfig: flags["routing-config"],
+      policyFile: flags["policy"],
       clustersDir: flags["clusters-dir"],
       healthIntervalMs: positiveInt(
         "health-interval-ms",

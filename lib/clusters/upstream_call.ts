@@ -70,9 +70,11 @@ export async function callUpstream(
       auditId: headerValue(res.headers["audit-id"]),
     });
   });
+  let answered = false;
+  req.once("response", () => answered = true);
   req.once("error", (error) => {
     clearTimeout(timer);
-    options.observation?.failed("unreachable", error.message);
+    if (!answered) options.observation?.failed("unreachable", error.message);
     reject(error);
   });
   req.once("close", () => clearTimeout(timer));

@@ -50,6 +50,8 @@ export interface CallStart {
   userAgent?: string;
   /** exec / attach / port-forward (and any other HTTP upgrade). */
   upgrade: boolean;
+  /** The request's `Content-Type` (tells apply-patch from other patches). */
+  contentType?: string;
   /** The app's W3C trace context, when it sent one. */
   traceparent?: string;
   tracestate?: string;

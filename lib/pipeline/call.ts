@@ -66,6 +66,7 @@ function startCall(
     receivedAt: new Date(),
     userAgent: header(req, "user-agent"),
     upgrade,
+    contentType: header(req, "content-type"),
     traceparent: header(req, "traceparent"),
     tracestate: header(req, "tracestate"),
     identity: context.identity?.(),

@@ -19,6 +19,7 @@ import { type Proxy, startProxy } from "../pipeline/proxy.ts";
 import type { Observer, WorkloadIdentity } from "../observe/observer.ts";
 import type { PolicyCheck } from "../multicluster/policy_step.ts";
 import { type Audit, type AuditOptions, openAudit } from "../audit/setup.ts";
+import { openPolicy, workloadIdentity } from "./governance.ts";
 import { writeAppServiceAccount } from "./service_account.ts";
 import { discoverUpstream } from "../clusters/upstream.ts";
 import { RoutingSource } from "../routing/source.ts";
@@ -57,8 +58,10 @@ export interface SidecarOptions {
   log?: LogSink;
   /** Phase 3: consumers of call events besides the log (metrics, traces, audit). */
   observers?: Observer[];
-  /** Phase 3: the call policy in force (reloadable). */
+  /** Phase 3: the call policy in force (tests; `policyFile` in a Pod). */
   policy?: () => PolicyCheck | undefined;
+  /** Phase 3: the policy file (`--policy`, a mounted ConfigMap). */
+  policyFile?: string;
   /** Phase 3: the workload identity from the real token's claims. */
   identity?: () => WorkloadIdentity | undefined;
   /** Phase 3: the audit log (`--audit-*` flags); off when empty. */
@@ -90,6 +93,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   });
   let routing: RoutingSource | undefined;
   let audit: Audit | undefined;
+  let policy: ReturnType<typeof openPolicy> | undefined;
   let metricsServer: MetricsServer | undefined;
   const metricsOptions = options.metrics ?? {};
   const metrics = sidecarMetrics(
@@ -108,6 +112,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       log,
       onReload: metrics?.reloaded,
     });
+    policy = openPolicy(options.policyFile, log);
     const certs = await prepareCertificates(options.stateDir);
     const proxy = await startProxy({
       hosts: options.hosts.filter((h) => h !== "::1"),
@@ -124,8 +129,8 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
         ...(metrics ? [metrics.observer] : []),
         ...(audit ? [audit.observer] : []),
       ],
-      policy: options.policy,
-      identity: options.identity,
+      policy: options.policy ?? policy.current,
+      identity: options.identity ?? workloadIdentity(options.saDir),
     });
     try {
       metricsServer = await serveSidecarMetrics(metrics, metricsOptions);
@@ -139,6 +144,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       throw error;
     }
     routing.start();
+    policy.source?.start(options.reloadIntervalMs);
     const source = routing;
     const readyLine = formatEvent("info", "ready", {
       listen: proxy.hosts.map((h) =>
@@ -164,6 +170,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       metrics: served,
       async close() {
         source.close();
+        policy?.source?.close();
         await served?.close();
         await proxy.close();
         await auditLog?.close(); // after the last call's events

@@ -43,6 +43,9 @@ const PURE = [
   "multicluster/rewrite.ts",
   "multicluster/policy_step.ts",
   "observe/observer.ts",
+  "policy/config.ts",
+  "policy/evaluate.ts",
+  "policy/identity.ts",
 ];
 
 function* walk(dir: string): Generator<string> {

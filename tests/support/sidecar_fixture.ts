@@ -59,6 +59,8 @@ export interface FixtureOptions {
   observers?: SidecarOptions["observers"];
   /** The call policy. */
   policy?: SidecarOptions["policy"];
+  /** A policy file's text, written to `<dir>/policy.yaml` (`--policy`). */
+  policyYaml?: string;
 }
 
 function kubeconfigFor(name: string, upstream: FakeUpstream): string {
@@ -109,6 +111,9 @@ export async function startFixture(
       );
     }
   }
+  if (options.policyYaml !== undefined) {
+    await Deno.writeTextFile(join(dir, "policy.yaml"), options.policyYaml);
+  }
   if (options.routing !== undefined) {
     await Deno.writeTextFile(routingFile, options.routing);
   }
@@ -133,6 +138,9 @@ export async function startFixture(
       log: (line) => logs.push(line),
       observers: options.observers,
       policy: options.policy,
+      policyFile: options.policyYaml !== undefined
+        ? join(dir, "policy.yaml")
+        : undefined,
     });
   let sidecar: Sidecar;
   try {
