@@ -74,6 +74,20 @@ Multi-cluster flags (Phase 2):
   --health-interval-ms N     how often each cluster's /readyz is probed
                              (default 5000)
 
+Audit flags (Phase 3):
+  --audit-policy FILE        what to record: kube-apiserver's audit.k8s.io/v1
+                             Policy format (levels None, Metadata, Request,
+                             RequestResponse; first matching rule wins); a
+                             malformed file stops the start (file:line)
+  --audit-log PATH           write audit.k8s.io/v1 Events, one JSON per line,
+                             to PATH ("-" = stdout); an unwritable file is
+                             reported and its events dropped, calls go on
+  --audit-log-maxsize MB     rotate the audit log at this size (default 100)
+  --audit-log-maxbackup N    rotated files to keep; 0 keeps all (default 3)
+  --audit-webhook-url URL    also POST batches of Events (EventList) to URL;
+                             bounded buffer, retries with back-off, events
+                             dropped when full are counted
+
 Metrics flags (Phase 3):
   --metrics-listen ADDR      address of the plain-HTTP /metrics endpoint
                              (default 0.0.0.0: the Pod IP, for Prometheus)
@@ -164,6 +178,11 @@ function parseFlags(args: string[]) {
         "policy": { type: "string" },
         "clusters-dir": { type: "string" },
         "health-interval-ms": { type: "string" },
+        "audit-policy": { type: "string" },
+        "audit-log": { type: "string" },
+        "audit-log-maxsize": { type: "string" },
+        "audit-log-maxbackup": { type: "string" },
+        "audit-webhook-url": { type: "string" },
         "metrics-listen": { type: "string" },
       },
     }).values;
@@ -305,6 +324,18 @@ async function proxy(flags: ReturnType<typeof parseFlags>): Promise<void> {
         "health-interval-ms",
         flags["health-interval-ms"],
       ),
+      audit: {
+        policyFile: flags["audit-policy"],
+        logPath: flags["audit-log"],
+        logMaxSizeMB: positiveInt(
+          "audit-log-maxsize",
+          flags["audit-log-maxsize"],
+        ),
+        logMaxBackups: flags["audit-log-maxbackup"] === "0"
+          ? 0
+          : positiveInt("audit-log-maxbackup", flags["audit-log-maxbackup"]),
+        webhookUrl: flags["audit-webhook-url"],
+      },
     });
   } catch (error) {
     fail((error as Error).message, 1);

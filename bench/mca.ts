@@ -52,6 +52,8 @@ export interface McaOptions {
   stateDir?: string;
   /** Extra `deno run` flags, e.g. `--cpu-prof`. */
   denoFlags?: string[];
+  /** Extra mca flags, e.g. `--audit-policy=FILE`. */
+  args?: string[];
   readyTimeoutMs?: number;
   /** Serve /metrics on 127.0.0.1 (a free port); off by default. */
   metrics?: boolean;
@@ -105,6 +107,7 @@ export async function startMca(
       "127.0.0.1",
       "--port",
       "0",
+      ...(options.args ?? []),
       "--metrics-listen",
       "127.0.0.1",
       "--metrics-port", // 0 = off; mca's own default would be 0.0.0.0

@@ -51,6 +51,12 @@ import { streamOnce, type StreamResult } from "./stream.ts";
 import { currentLoad, ensureTools, machineInfo } from "./tools.ts";
 import { foreignPercent, loadSnapshot } from "./machine_load.ts";
 import { runWatches, type WatchResult } from "./watch.ts";
+import {
+  type GovernanceResult,
+  governanceSuite,
+  governanceTarget,
+  renderGovernance,
+} from "./governance.ts";
 import { measureMetricsCost, type ObserveCost } from "./observe_cost.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
@@ -117,7 +123,7 @@ if (flags.help) {
       "deno task bench [--quick] [--skip-cluster] [--only SECTIONS] [--main FILE]",
       "  --quick          ~2 minute smoke run (short cells, fewer events)",
       "  --skip-cluster   leave out the real kube-apiserver",
-      "  --only SECTIONS  comma-separated subset of startup,load,metrics,watch,stream,cluster",
+      "  --only SECTIONS  comma-separated subset of startup,load,metrics,governance,watch,stream,cluster",
       "  --main FILE      benchmark another copy of mca's main.ts (e.g. a patched one)",
       "  --out DIR        write results and logs there (default tmp/bench; keep it under tmp/)",
       "  results: tmp/bench/results.{md,json}; process logs: tmp/bench/logs/",
@@ -126,7 +132,15 @@ if (flags.help) {
   Deno.exit(0);
 }
 const mode = flags.quick ? "quick" : "full";
-const SECTIONS = ["startup", "load", "metrics", "watch", "stream", "cluster"];
+const SECTIONS = [
+  "startup",
+  "load",
+  "metrics",
+  "governance",
+  "watch",
+  "stream",
+  "cluster",
+];
 const only = new Set(
   (flags.only ?? SECTIONS.join(",")).split(",").map((x) => x.trim()),
 );
@@ -288,6 +302,7 @@ async function fakeUpstreamSuite(
     watches: WatchResult[];
     streams: StreamResult[];
     startup?: Results["startup"];
+    governance: GovernanceResult[];
     observeCost: ObserveCost[];
   },
 ): Promise<void> {
@@ -329,6 +344,21 @@ async function fakeUpstreamSuite(
         toolchain,
         out,
       );
+    }
+    if (only.has("governance")) {
+      log("fake upstream: governance (audit on vs off)");
+      out.governance = await section("governance", () =>
+        governanceSuite({
+          target,
+          dir: LOGS,
+          log,
+          path: fakeWorkloads[0].path,
+          token: APP_TOKEN,
+          concurrencies: [1, 16],
+          durationS: S.durationS,
+          warmupS: S.warmupS,
+          rounds: mode === "quick" ? 2 : 3,
+        }));
     }
     if (only.has("metrics")) {
       log("fake upstream: metrics on vs off (GET, same run)");
@@ -650,6 +680,7 @@ async function main(): Promise<number> {
     watches: [] as WatchResult[],
     streams: [] as StreamResult[],
     startup: undefined as Results["startup"],
+    governance: [] as GovernanceResult[],
     observeCost: [] as ObserveCost[],
   };
   try {
@@ -682,17 +713,22 @@ async function main(): Promise<number> {
     retriesUsed: S.retries - retries.left,
     watches: out.watches,
     streams: out.streams,
+    governance: out.governance,
     observeCost: out.observeCost,
     notes,
     errors,
     durationS: (performance.now() - began) / 1000,
   } as Omit<Results, "targets">;
   const results: Results = { ...partial, targets: evaluateTargets(partial) };
+  if (out.governance.length > 0) {
+    results.targets.push(governanceTarget(out.governance));
+  }
   await Deno.writeTextFile(
     join(OUT, "results.json"),
     JSON.stringify(results, null, 2) + "\n",
   );
-  const md = renderMarkdown(results);
+  const md = [renderMarkdown(results), ...renderGovernance(out.governance)]
+    .join("\n");
   await Deno.writeTextFile(join(OUT, "results.md"), md);
   console.log(md);
   log(`wrote ${join(OUT, "results.md")} and results.json`);

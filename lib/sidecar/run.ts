@@ -19,6 +19,7 @@ import { type Proxy, startProxy } from "../pipeline/proxy.ts";
 import type { Observer, WorkloadIdentity } from "../observe/observer.ts";
 import { tracingFromEnv } from "../observe/tracing.ts";
 import type { PolicyCheck } from "../multicluster/policy_step.ts";
+import { type Audit, type AuditOptions, openAudit } from "../audit/setup.ts";
 import { openPolicy, workloadIdentity } from "./governance.ts";
 import { writeAppServiceAccount } from "./service_account.ts";
 import { discoverUpstream } from "../clusters/upstream.ts";
@@ -64,6 +65,8 @@ export interface SidecarOptions {
   policyFile?: string;
   /** Phase 3: the workload identity from the real token's claims. */
   identity?: () => WorkloadIdentity | undefined;
+  /** Phase 3: the audit log (`--audit-*` flags); off when empty. */
+  audit?: AuditOptions;
   /** Phase 3: the `/metrics` endpoint; absent = metrics off. */
   metrics?: MetricsEndpointOptions;
 }
@@ -71,6 +74,8 @@ export interface SidecarOptions {
 /** The sidecar, running. */
 export interface Sidecar {
   proxy: Proxy;
+  /** The audit log, when configured: its counters feed the metrics. */
+  audit?: Audit;
   /** The metrics endpoint, when metrics are on. */
   metrics?: MetricsServer;
   close(): Promise<void>;
@@ -88,6 +93,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     env: options.env,
   });
   let routing: RoutingSource | undefined;
+  let audit: Audit | undefined;
   let policy: ReturnType<typeof openPolicy> | undefined;
   let metricsServer: MetricsServer | undefined;
   const metricsOptions = options.metrics ?? {};
@@ -100,6 +106,8 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     (message) => log(formatEvent("warn", "tracing", { message })),
   );
   try {
+    // A bad audit policy stops the start, before anything is served.
+    audit = await openAudit(options.audit ?? {}, { log });
     await upstream.auth(); // fail now, not at the first app call
     routing = await RoutingSource.open(upstream, {
       configFile: options.routingConfig,
@@ -125,6 +133,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
         ...(options.observers ?? []),
         ...(metrics ? [metrics.observer] : []),
         ...(tracing ? [tracing.observer] : []),
+        ...(audit ? [audit.observer] : []),
       ],
       policy: options.policy ?? policy.current,
       identity: options.identity ?? workloadIdentity(options.saDir),
@@ -151,6 +160,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       caReused: certs.caReused,
       clusters: [...routing.current.registry.names()].sort(),
       rules: routing.current.config.rules.length,
+      audit: audit !== undefined,
       metrics: metricsServer
         ? `${metricsServer.hostname}:${metricsServer.port}`
         : "off",
@@ -159,9 +169,11 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     });
     log(readyLine);
     batched?.flush(); // "ready" is what operators and tests wait for
+    const auditLog = audit;
     const served = metricsServer;
     return {
       proxy,
+      audit: auditLog,
       metrics: served,
       async close() {
         source.close();
@@ -169,6 +181,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
         await served?.close();
         await proxy.close();
         await tracing?.close();
+        await auditLog?.close(); // after the last call's events
         upstream.close();
         log(formatEvent("info", "stopped"));
         batched?.flush();
@@ -177,6 +190,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   } catch (error) {
     routing?.close();
     await tracing?.close();
+    await audit?.close();
     upstream.close();
     batched?.flush();
     throw error;

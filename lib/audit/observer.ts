@@ -1,0 +1,202 @@
+/**
+ * The audit log as an {@linkcode Observer}: each call is matched against the
+ * audit policy once, at `start`; at level `None` nothing more is done, so
+ * unaudited calls cost one policy evaluation. Otherwise the call's stages
+ * become `audit.k8s.io/v1` events: `RequestReceived` at once,
+ * `ResponseStarted` when a long-running call (watch, exec/attach/
+ * port-forward) gets its response head, `ResponseComplete` at the end, with
+ * annotations for what only MCA knows (clusters, routing rule, policy
+ * verdict, each upstream's `Audit-Id`).
+ *
+ * @module
+ */
+
+import type {
+  CallDecision,
+  CallEnd,
+  CallObservation,
+  CallStart,
+  Observer,
+} from "../observe/observer.ts";
+import type { AuditBackend } from "./backend.ts";
+import {
+  bodyName,
+  type EventBase,
+  microTime,
+  objectRef,
+  requestObject,
+  serviceAccountUser,
+  type StageExtra,
+  stageWriter,
+} from "./event.ts";
+import {
+  type AuditAttributes,
+  type AuditConfig,
+  type AuditPolicy,
+  type AuditStage,
+  evaluateAuditPolicy,
+} from "./policy.ts";
+
+/**
+ * Fields the pipeline may add to {@linkcode CallStart} for audit: the raw
+ * request-target (path and query, for `requestURI`) and the app's address
+ * (for `sourceIPs`). Without them `requestURI` falls back to the path.
+ */
+export interface AuditCallStart extends CallStart {
+  target?: string;
+  remoteAddr?: string;
+}
+
+const NOOP: CallObservation = { end() {} };
+
+/** An observer writing audit events for `policy` to `backend`. */
+export function auditObserver(
+  policy: AuditPolicy,
+  backend: AuditBackend,
+): Observer {
+  return {
+    start(call: AuditCallStart): CallObservation {
+      const user = call.identity ? serviceAccountUser(call.identity) : {};
+      const attrs: AuditAttributes = {
+        ...call.info,
+        user: user.username
+          ? { username: user.username, groups: user.groups ?? [] }
+          : undefined,
+      };
+      const config = evaluateAuditPolicy(policy, attrs);
+      if (config.level === "None") return NOOP;
+      return auditCall(call, { config, backend, user });
+    },
+  };
+}
+
+interface CallContext {
+  config: AuditConfig;
+  backend: AuditBackend;
+  user: EventBase["user"];
+}
+
+function auditCall(call: AuditCallStart, ctx: CallContext): CallObservation {
+  const { config, backend } = ctx;
+  const clock = () => stamp(call, performance.now());
+  const base: EventBase = {
+    level: config.level,
+    auditID: crypto.randomUUID(),
+    requestURI: call.target ?? call.info.path,
+    verb: call.info.verb,
+    user: ctx.user,
+    sourceIPs: call.remoteAddr ? [call.remoteAddr] : undefined,
+    userAgent: call.userAgent,
+    objectRef: objectRef(call.info),
+    requestReceivedTimestamp: stamp(call, call.startedAt),
+  };
+  const write = stageWriter(base);
+  const emit = (stage: AuditStage, extra: StageExtra) => {
+    if (!config.omitStages.has(stage)) backend.emit(write(stage, extra));
+  };
+  emit("RequestReceived", { at: base.requestReceivedTimestamp });
+  const longRunning = call.upgrade || call.info.verb === "watch";
+  let decision: CallDecision | undefined;
+  let responded = false;
+  const auditIds: Array<[string, string]> = [];
+  return {
+    decided(d) {
+      decision = d;
+    },
+    upstream(start) {
+      return {
+        response(answer) {
+          if (answer.auditId) auditIds.push([start.cluster, answer.auditId]);
+          if (longRunning && !responded) {
+            responded = true;
+            emit("ResponseStarted", {
+              at: clock(),
+              code: answer.status,
+              annotations: annotations(decision, auditIds),
+            });
+          }
+        },
+        failed() {},
+      };
+    },
+    end(end: CallEnd) {
+      if (end.auditId && !auditIds.some(([, id]) => id === end.auditId)) {
+        auditIds.push([end.cluster, end.auditId]);
+      }
+      const body = config.level === "Request" ||
+          config.level === "RequestResponse"
+        ? requestObject(end.requestBody, config.omitManagedFields)
+        : undefined;
+      completeRef(base, call, end);
+      emit("ResponseComplete", {
+        at: clock(),
+        code: end.status,
+        message: end.status >= 400 ? end.error : undefined,
+        requestObject: body,
+        annotations: annotations(decision, auditIds),
+      });
+    },
+  };
+}
+
+/** kube names a created object in objectRef from its body. */
+function completeRef(base: EventBase, call: CallStart, end: CallEnd): void {
+  if (!base.objectRef || base.objectRef.name || call.info.verb !== "create") {
+    return;
+  }
+  const name = bodyName(requestObject(end.requestBody, false));
+  if (name) base.objectRef = { ...base.objectRef, name };
+}
+
+function stamp(call: CallStart, at: number): string {
+  const ms = call.receivedAt.getTime() + (at - call.startedAt);
+  const whole = Math.floor(ms);
+  return microTime(new Date(whole), (ms - whole) * 1000);
+}
+
+/** What only MCA knows, as `mca.io/*` annotations. */
+export function annotations(
+  decision: CallDecision | undefined,
+  auditIds: Array<[string, string]>,
+): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (decision) {
+    if (decision.clusters.length > 0) {
+      out["mca.io/clusters"] = decision.clusters.join(",");
+    }
+    if (decision.missing.length > 0) {
+      out["mca.io/missing-clusters"] = decision.missing.join(",");
+    }
+    if (decision.rule) out["mca.io/routing-rule"] = decision.rule;
+    Object.assign(out, policyAnnotations(decision));
+  }
+  if (auditIds.length === 1) {
+    out["mca.io/upstream-audit-id"] = auditIds[0][1];
+  } else if (auditIds.length > 1) {
+    out["mca.io/upstream-audit-id"] = auditIds.map(([c, id]) => `${c}=${id}`)
+      .join(",");
+  }
+  return out;
+}
+
+function policyAnnotations(decision: CallDecision): Record<string, string> {
+  const verdicts = Object.entries(decision.policy ?? {});
+  if (verdicts.length === 0) return {};
+  const denied = verdicts.filter(([, v]) => !v.allowed);
+  const enforce = verdicts.some(([, v]) => v.mode === "enforce");
+  const out: Record<string, string> = {
+    "mca.io/policy-decision": denied.length === 0
+      ? "allow"
+      : enforce
+      ? "deny"
+      : "deny-audit-only",
+  };
+  const deciding = denied.length > 0 ? denied : verdicts;
+  const rules = [...new Set(deciding.map(([, v]) => v.rule).filter(Boolean))];
+  if (rules.length > 0) out["mca.io/policy-rule"] = rules.join(",");
+  out["mca.io/policy-reason"] = deciding[0][1].reason;
+  if (denied.length > 0 && denied.length < verdicts.length) {
+    out["mca.io/policy-denied-clusters"] = denied.map(([c]) => c).join(",");
+  }
+  return out;
+}

@@ -1,0 +1,120 @@
+import assert from "node:assert/strict";
+import { backupName, openLogBackend } from "../../lib/audit/log_backend.ts";
+
+async function freshDir(name: string): Promise<string> {
+  const dir =
+    new URL(`../../tmp/audit_${name}_${crypto.randomUUID()}/`, import.meta.url)
+      .pathname;
+  await Deno.mkdir(dir, { recursive: true });
+  return dir;
+}
+
+const event = (n: number) =>
+  JSON.stringify({ kind: "Event", n, pad: "x".repeat(80) });
+
+Deno.test("audit log: lines are appended, one event per line", async () => {
+  const dir = await freshDir("append");
+  const backend = openLogBackend(`${dir}audit.log`, { log: () => {} });
+  for (let i = 0; i < 5; i++) backend.emit(event(i));
+  await backend.close();
+  const lines = (await Deno.readTextFile(`${dir}audit.log`)).trimEnd().split(
+    "\n",
+  );
+  assert.deepEqual(lines.map((l) => JSON.parse(l).n), [0, 1, 2, 3, 4]);
+  assert.deepEqual(backend.counters, { written: 5, dropped: 0, errors: 0 });
+});
+
+Deno.test("audit log: rotates by size and keeps maxBackups old files", async () => {
+  const dir = await freshDir("rotate");
+  const backend = openLogBackend(`${dir}audit.log`, {
+    log: () => {},
+    maxSizeBytes: 1000,
+    maxBackups: 2,
+  });
+  for (let i = 0; i < 60; i++) {
+    backend.emit(event(i));
+    await backend.flush(); // one write per event, so rotation happens often
+  }
+  await backend.close();
+  const names = [...Deno.readDirSync(dir)].map((e) => e.name).sort();
+  assert.equal(names.length, 3, names.join(" "));
+  assert.ok(names.includes("audit.log"));
+  for (const n of names.filter((n) => n !== "audit.log")) {
+    assert.match(n, /^audit-\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d\.\d{3}\.log$/);
+  }
+  let total = 0;
+  for (const n of names) {
+    const text = await Deno.readTextFile(dir + n);
+    assert.ok(text.length <= 1000, `${n} is ${text.length} bytes`);
+    total += text.trimEnd().split("\n").length;
+  }
+  const current = (await Deno.readTextFile(`${dir}audit.log`)).trimEnd().split(
+    "\n",
+  );
+  assert.equal(JSON.parse(current.at(-1)!).n, 59);
+  assert.ok(total < 60, "the oldest files were removed");
+});
+
+Deno.test("audit log: backup names follow lumberjack's pattern", () => {
+  assert.equal(
+    backupName("/var/log/mca/audit.log", new Date("2026-01-02T03:04:05.678Z")),
+    "/var/log/mca/audit-2026-01-02T03-04-05.678.log",
+  );
+  assert.equal(
+    backupName("audit", new Date(0)),
+    "audit-1970-01-01T00-00-00.000",
+  );
+});
+
+Deno.test("audit log: an unwritable path drops and counts events, reports once, never throws", async () => {
+  const dir = await freshDir("unwritable");
+  const logged: string[] = [];
+  // A directory where the file should be: open() fails for every batch.
+  await Deno.mkdir(`${dir}audit.log`);
+  const backend = openLogBackend(`${dir}audit.log`, {
+    log: (l) => void logged.push(l),
+  });
+  backend.emit(event(1));
+  await backend.flush();
+  backend.emit(event(2));
+  backend.emit(event(3));
+  await backend.close();
+  assert.deepEqual(backend.counters, { written: 0, dropped: 3, errors: 2 });
+  assert.equal(logged.length, 1);
+  const line = JSON.parse(logged[0]);
+  assert.equal(line.level, "error");
+  assert.equal(line.msg, "audit log not writable; events dropped");
+  assert.equal(line.path, `${dir}audit.log`);
+});
+
+Deno.test("audit log: recovers when the path becomes writable", async () => {
+  const dir = await freshDir("recover");
+  const logged: string[] = [];
+  await Deno.mkdir(`${dir}audit.log`);
+  const backend = openLogBackend(`${dir}audit.log`, {
+    log: (l) => void logged.push(l),
+  });
+  backend.emit(event(1));
+  await backend.flush();
+  await Deno.remove(`${dir}audit.log`);
+  backend.emit(event(2));
+  await backend.close();
+  assert.deepEqual(backend.counters, { written: 1, dropped: 1, errors: 1 });
+  assert.deepEqual(logged.map((l) => JSON.parse(l).msg), [
+    "audit log not writable; events dropped",
+    "audit log writable again",
+  ]);
+  assert.equal(JSON.parse(await Deno.readTextFile(`${dir}audit.log`)).n, 2);
+});
+
+Deno.test("audit log: the pending buffer is bounded", async () => {
+  const dir = await freshDir("bounded");
+  const backend = openLogBackend(`${dir}audit.log`, {
+    log: () => {},
+    maxPendingBytes: 500,
+  });
+  for (let i = 0; i < 20; i++) backend.emit(event(i));
+  await backend.close();
+  assert.ok(backend.counters.dropped > 0);
+  assert.equal(backend.counters.written + backend.counters.dropped, 20);
+});
