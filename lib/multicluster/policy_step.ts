@@ -15,17 +15,10 @@ import type {
   WorkloadIdentity,
 } from "../observe/observer.ts";
 import type { Plan } from "../routing/router.ts";
+import type { CallPolicy } from "../policy/source.ts";
 
 /** A policy consulted per cluster before a call is sent (lib/policy/). */
-export interface PolicyCheck {
-  check(input: {
-    info: RequestInfo;
-    cluster: string;
-    /** The namespace as the call will name it on that cluster. */
-    namespace?: string;
-    identity?: WorkloadIdentity;
-  }): PolicyVerdict;
-}
+export type PolicyCheck = CallPolicy;
 
 /** The plan after the policy, and what the observers are told. */
 export interface Checked {
