@@ -26,6 +26,8 @@ const FORBIDDEN: Record<string, string[]> = {
   "inject": ["proxy", "routing", "multicluster", "pipeline", "sidecar"],
   "routing": ["proxy", "pipeline", "multicluster"],
   "observe": ["proxy", "routing", "multicluster", "pipeline"],
+  "audit": ["proxy", "routing", "multicluster", "pipeline"],
+  "webhook": ["proxy", "routing", "multicluster"],
   "policy": ["proxy", "pipeline", "multicluster"],
   "clusters": ["proxy", "pipeline", "multicluster"],
   "multicluster": ["pipeline", "sidecar"],
@@ -46,6 +48,10 @@ const PURE = [
   "policy/config.ts",
   "policy/evaluate.ts",
   "policy/identity.ts",
+  "audit/policy.ts",
+  "audit/event.ts",
+  "webhook/decide.ts",
+  "webhook/admission.ts",
 ];
 
 function* walk(dir: string): Generator<string> {
