@@ -97,7 +97,9 @@ export function forwardUpgrade(
     upSocket.on("data", (c: Uint8Array) => outcome.bytesOut += c.length);
     socket.on("data", (c: Uint8Array) => outcome.bytesIn += c.length);
     upSocket.on("error", () => socket.destroy());
-    upSocket.on("close", () => socket.destroy());
+    // end(), not destroy(): the last frames (SPDY exec status, exit code)
+    // may still be queued for the app when the upstream closes.
+    upSocket.on("close", () => socket.end(() => socket.destroy()));
     socket.on("close", () => upSocket.destroy());
     upSocket.pipe(socket);
     socket.pipe(upSocket);

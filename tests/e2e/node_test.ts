@@ -320,7 +320,15 @@ Deno.test("node tier: real Pods on a real kubelet", async (t) => {
             `${from}: exit code ${bad.code} ${bad.stderr}`,
           );
         }
-        const mcaLog = await logsOf(node, "streams", "mca");
+        // mca logs an upgrade when both sides have closed: poll (bounded).
+        const logDeadline = Date.now() + 30_000;
+        let mcaLog = await logsOf(node, "streams", "mca");
+        while (
+          !/"subresource":"exec"/.test(mcaLog) && Date.now() < logDeadline
+        ) {
+          await new Promise((r) => setTimeout(r, 500));
+          mcaLog = await logsOf(node, "streams", "mca");
+        }
         assert.match(mcaLog, /"subresource":"exec"/);
       },
     );
@@ -356,20 +364,38 @@ Deno.test("node tier: real Pods on a real kubelet", async (t) => {
           mca.restartCount > before.restartCount && mca.started,
           `mca not restarted: ${JSON.stringify(mca)}\n${await node.logTails()}`,
         );
-        const r = await node.cluster.kubectl([
-          "exec",
-          "streams",
-          "-n",
-          ns,
-          "-c",
-          "ws",
-          "--",
-          "/kubectl",
-          "get",
-          "configmaps",
-          "-o",
-          "name",
-        ], { check: false });
+        // The app here is a plain `kubectl --watch`: its watch is cut when
+        // mca dies, it exits and the kubelet restarts it (ADR 0015). Wait
+        // until it runs again (bounded) before exec'ing into it.
+        const running = () =>
+          get().then((pod) =>
+            (pod.status.containerStatuses as any[]).some((c) =>
+              c.name === "ws" && c.state?.running !== undefined
+            )
+          );
+        const execDeadline = Date.now() + 90_000;
+        let r;
+        while (true) {
+          while (!(await running()) && Date.now() < execDeadline) {
+            await new Promise((r) => setTimeout(r, 300));
+          }
+          r = await node.cluster.kubectl([
+            "exec",
+            "streams",
+            "-n",
+            ns,
+            "-c",
+            "ws",
+            "--",
+            "/kubectl",
+            "get",
+            "configmaps",
+            "-o",
+            "name",
+          ], { check: false });
+          if (r.code === 0 || Date.now() > execDeadline) break;
+          if (!/container not found|not running/.test(r.stderr)) break;
+        }
         assert.equal(r.code, 0, r.stderr);
         assert.match(r.stdout, /configmap\/kube-root-ca.crt/);
         const apps = (await get()).status.containerStatuses as any[];
