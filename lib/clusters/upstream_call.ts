@@ -11,7 +11,10 @@
 import { request } from "node:https";
 import type { IncomingMessage, OutgoingHttpHeaders } from "node:http";
 import type { Upstream } from "./upstream.ts";
-import type { UpstreamObservation } from "../observe/observer.ts";
+import {
+  type UpstreamObservation,
+  withObserverHeaders,
+} from "../observe/observer.ts";
 
 /** What to send. */
 export interface CallOptions {
@@ -36,10 +39,10 @@ export async function callUpstream(
   options: CallOptions,
 ): Promise<IncomingMessage> {
   const auth = await upstream.auth();
-  const headers: OutgoingHttpHeaders = {
-    ...options.headers,
-    ...options.observation?.headers,
-  };
+  const headers: OutgoingHttpHeaders = withObserverHeaders(
+    { ...options.headers },
+    options.observation?.headers,
+  );
   if (auth.authorization) headers["authorization"] = auth.authorization;
   delete headers["content-length"];
   delete headers["transfer-encoding"];

@@ -212,3 +212,22 @@ function safely<T>(f: () => T): T | undefined {
     return undefined;
   }
 }
+
+/**
+ * Adds an upstream observation's headers to the app's. An observer that
+ * writes `traceparent` owns the whole W3C trace context, so the app's
+ * `tracestate` goes only where that observer passes it on (ADR 0019).
+ */
+export function withObserverHeaders<T extends Record<string, unknown>>(
+  headers: T,
+  added: Record<string, string> | undefined,
+): T {
+  if (!added) return headers;
+  const out: Record<string, unknown> = { ...headers };
+  const names = Object.keys(added).map((n) => n.toLowerCase());
+  if (names.includes("traceparent")) delete out["tracestate"];
+  for (const [name, value] of Object.entries(added)) {
+    out[name.toLowerCase()] = value;
+  }
+  return out as T;
+}

@@ -158,7 +158,9 @@ function observeCall(
   if (info.subresource) attrs["k8s.subresource"] = info.subresource;
   if (info.namespace) attrs["k8s.namespace.name"] = info.namespace;
   if (info.name) attrs["k8s.name"] = info.name;
-  const tracestate = call.tracestate;
+  // W3C Trace Context §3.3.1: tracestate means nothing without a valid
+  // traceparent, so a call that starts a new trace sends none upstream.
+  const tracestate = parent ? call.tracestate : undefined;
   return {
     decided(decision) {
       attrs["mca.plan"] = decision.plan;

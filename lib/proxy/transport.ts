@@ -22,7 +22,10 @@ import type {
 import type { Socket } from "node:net";
 import { failureStatus, statusResponse } from "../kube/status.ts";
 import type { UpstreamAuth } from "../clusters/upstream.ts";
-import type { UpstreamObservation } from "../observe/observer.ts";
+import {
+  type UpstreamObservation,
+  withObserverHeaders,
+} from "../observe/observer.ts";
 
 /** Where to send one call, with which credentials. */
 export interface Target {
@@ -180,11 +183,10 @@ export function targetHeaders(
   target: Target,
   upgrade = false,
 ): OutgoingHttpHeaders {
-  const out = upstreamHeaders(req, undefined, upgrade);
-  const added = target.observation?.headers ?? {};
-  for (const [name, value] of Object.entries(added)) {
-    out[name.toLowerCase()] = value;
-  }
+  const out = withObserverHeaders(
+    upstreamHeaders(req, undefined, upgrade),
+    target.observation?.headers,
+  );
   if (target.auth.authorization) {
     out["authorization"] = target.auth.authorization;
   }

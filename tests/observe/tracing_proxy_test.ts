@@ -120,3 +120,28 @@ Deno.test("tracing off: the app's traceparent reaches the API server unchanged",
     await f.close();
   }
 });
+
+Deno.test("tracing on: an invalid traceparent starts a new trace and the app's tracestate is dropped", async () => {
+  const t = tracer();
+  const f = await startFixture({
+    remotes: ["east", "west"],
+    routing: ROUTING,
+    observers: [t.observer],
+  });
+  try {
+    const answer = await appCall(
+      f,
+      "GET",
+      "/api/v1/namespaces/app-ns/configmaps/cfg",
+      { headers: { traceparent: "00-not-a-trace-01", tracestate: "app=1" } },
+    );
+    assert.equal(answer.status, 200, answer.text);
+    const got = f.remotes.get("east")!.requests.at(-1)!;
+    const tp = String(got.headers.traceparent);
+    assert.match(tp, /^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/);
+    assert.notEqual(tp.split("-")[1], APP_TRACE);
+    assert.equal(got.headers.tracestate, undefined);
+  } finally {
+    await f.close();
+  }
+});

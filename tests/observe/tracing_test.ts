@@ -235,3 +235,17 @@ Deno.test("otlp: attribute values are typed as OTLP JSON expects", () => {
     { key: "d", value: { doubleValue: 0.5 } },
   ]);
 });
+
+Deno.test("tracing: no valid parent → a new trace id and no tracestate upstream", () => {
+  const { observer } = capture();
+  const start = { ...call("00-zz-bad-01"), tracestate: "vendor=1" };
+  const obs = observer.start(start);
+  const up = obs.upstream?.({
+    cluster: "east",
+    method: "GET",
+    target: "/api/v1/namespaces/default/pods/web",
+    info: call().info,
+  })!;
+  assert.match(up.headers!.traceparent, TRACEPARENT);
+  assert.equal(up.headers!.tracestate, undefined);
+});
