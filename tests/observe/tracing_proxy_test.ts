@@ -25,7 +25,11 @@ function tracer() {
   return { spans, observer: tracing.observer };
 }
 
-Deno.test("tracing on: the API server gets exactly one traceparent, child of MCA's client span", async () => {
+/**
+ * Sends the app's GET of a mapped ConfigMap through a traced sidecar and
+ * returns what the `east` API server received plus the spans recorded.
+ */
+async function tracedMappedGet(headers: Record<string, string>) {
   const t = tracer();
   const f = await startFixture({
     remotes: ["east", "west"],
@@ -37,32 +41,38 @@ Deno.test("tracing on: the API server gets exactly one traceparent, child of MCA
       f,
       "GET",
       "/api/v1/namespaces/app-ns/configmaps/cfg",
-      {
-        headers: { traceparent: APP_TP, tracestate: "app=1" },
-      },
+      { headers },
     );
     assert.equal(answer.status, 200, answer.text);
     const got = f.remotes.get("east")!.requests.at(-1)!;
-    const tp = got.headers.traceparent;
-    assert.equal(
-      typeof tp,
-      "string",
-      `one traceparent, got ${JSON.stringify(tp)}`,
-    );
-    assert.match(tp as string, /^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
-    const [, traceId, parent] = (tp as string).split("-");
-    assert.equal(traceId, APP_TRACE);
-    assert.equal(got.headers.tracestate, "app=1");
-    const client = t.spans.find((s) => s.kind === 3)!;
-    const server = t.spans.find((s) => s.kind === 2)!;
-    assert.equal(parent, client.spanId);
-    assert.equal(client.parentSpanId, server.spanId);
-    assert.equal(server.parentSpanId, "00f067aa0ba902b7");
-    assert.equal(server.attributes["mca.rule"], "mapped");
-    assert.equal(calls(f).at(-1).traceId, APP_TRACE);
+    return { got, spans: t.spans, logged: calls(f).at(-1) };
   } finally {
     await f.close();
   }
+}
+
+Deno.test("tracing on: the API server gets exactly one traceparent, child of MCA's client span", async () => {
+  const { got, spans, logged } = await tracedMappedGet({
+    traceparent: APP_TP,
+    tracestate: "app=1",
+  });
+  const tp = got.headers.traceparent;
+  assert.equal(
+    typeof tp,
+    "string",
+    `one traceparent, got ${JSON.stringify(tp)}`,
+  );
+  assert.match(tp as string, /^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+  const [, traceId, parent] = (tp as string).split("-");
+  assert.equal(traceId, APP_TRACE);
+  assert.equal(got.headers.tracestate, "app=1");
+  const client = spans.find((s) => s.kind === 3)!;
+  const server = spans.find((s) => s.kind === 2)!;
+  assert.equal(parent, client.spanId);
+  assert.equal(client.parentSpanId, server.spanId);
+  assert.equal(server.parentSpanId, "00f067aa0ba902b7");
+  assert.equal(server.attributes["mca.rule"], "mapped");
+  assert.equal(logged.traceId, APP_TRACE);
 });
 
 Deno.test("tracing on: a merged LIST sends one traceparent per cluster, one client span each", async () => {
@@ -122,26 +132,12 @@ Deno.test("tracing off: the app's traceparent reaches the API server unchanged",
 });
 
 Deno.test("tracing on: an invalid traceparent starts a new trace and the app's tracestate is dropped", async () => {
-  const t = tracer();
-  const f = await startFixture({
-    remotes: ["east", "west"],
-    routing: ROUTING,
-    observers: [t.observer],
+  const { got } = await tracedMappedGet({
+    traceparent: "00-not-a-trace-01",
+    tracestate: "app=1",
   });
-  try {
-    const answer = await appCall(
-      f,
-      "GET",
-      "/api/v1/namespaces/app-ns/configmaps/cfg",
-      { headers: { traceparent: "00-not-a-trace-01", tracestate: "app=1" } },
-    );
-    assert.equal(answer.status, 200, answer.text);
-    const got = f.remotes.get("east")!.requests.at(-1)!;
-    const tp = String(got.headers.traceparent);
-    assert.match(tp, /^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/);
-    assert.notEqual(tp.split("-")[1], APP_TRACE);
-    assert.equal(got.headers.tracestate, undefined);
-  } finally {
-    await f.close();
-  }
+  const tp = String(got.headers.traceparent);
+  assert.match(tp, /^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/);
+  assert.notEqual(tp.split("-")[1], APP_TRACE);
+  assert.equal(got.headers.tracestate, undefined);
 });
