@@ -3,6 +3,7 @@ import { parseRequestInfo } from "../../lib/kube/request_info.ts";
 import { samplerFromEnv } from "../../lib/observe/trace_context.ts";
 import { encode, type FinishedSpan } from "../../lib/observe/otlp_export.ts";
 import { startTracing, tracingFromEnv } from "../../lib/observe/tracing.ts";
+import type { CallObservation } from "../../lib/observe/observer.ts";
 
 const APP_TP = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
 const TRACEPARENT = /^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/;
@@ -19,6 +20,16 @@ function call(traceparent?: string) {
     tracestate: traceparent ? "vendor=1" : undefined,
   };
 }
+/** The call's one upstream request: a GET of the Pod in `east`. */
+function eastGet(obs: CallObservation) {
+  return obs.upstream?.({
+    cluster: "east",
+    method: "GET",
+    target: "/api/v1/namespaces/default/pods/web",
+    info: call().info,
+  })!;
+}
+
 const end = {
   status: 200,
   bytesIn: 0,
@@ -80,12 +91,7 @@ Deno.test("tracing: the app's trace continues; one traceparent upstream, parent 
   const { spans, observer } = capture();
   const obs = observer.start(call(APP_TP));
   obs.decided?.({ plan: "one", clusters: ["east"], missing: [], rule: "r1" });
-  const up = obs.upstream?.({
-    cluster: "east",
-    method: "GET",
-    target: "/api/v1/namespaces/default/pods/web",
-    info: call().info,
-  })!;
+  const up = eastGet(obs);
   const tp = up.headers!.traceparent;
   assert.match(tp, TRACEPARENT);
   assert.equal(tp.split("-")[1], "0af7651916cd43dd8448eb211c80319c");
@@ -240,12 +246,7 @@ Deno.test("tracing: no valid parent → a new trace id and no tracestate upstrea
   const { observer } = capture();
   const start = { ...call("00-zz-bad-01"), tracestate: "vendor=1" };
   const obs = observer.start(start);
-  const up = obs.upstream?.({
-    cluster: "east",
-    method: "GET",
-    target: "/api/v1/namespaces/default/pods/web",
-    info: call().info,
-  })!;
+  const up = eastGet(obs);
   assert.match(up.headers!.traceparent, TRACEPARENT);
   assert.equal(up.headers!.tracestate, undefined);
 });
