@@ -11,6 +11,7 @@
 import { request } from "node:https";
 import type { IncomingMessage, OutgoingHttpHeaders } from "node:http";
 import type { Upstream } from "./upstream.ts";
+import { concat, requestOptionsFor } from "./connection.ts";
 import {
   type UpstreamObservation,
   withObserverHeaders,
@@ -49,20 +50,17 @@ export async function callUpstream(
   if (options.body !== undefined) {
     headers["content-length"] = String(options.body.length);
   }
-  const prefix = upstream.url.pathname.replace(/\/+$/, "");
   const { promise, resolve, reject } = Promise.withResolvers<IncomingMessage>();
-  const req = request({
-    protocol: "https:",
-    host: upstream.url.hostname.replace(/^\[|\]$/g, ""),
-    port: upstream.url.port || 443,
-    method: options.method,
-    path: prefix + options.target,
-    headers,
-    signal: options.signal,
-    ...(options.dedicated
-      ? { ...auth.tls, agent: false }
-      : { agent: auth.agent }),
-  }, resolve);
+  const req = request(
+    requestOptionsFor(upstream.url, auth, {
+      method: options.method,
+      target: options.target,
+      headers,
+      dedicated: options.dedicated,
+      signal: options.signal,
+    }),
+    resolve,
+  );
   const timer = setTimeout(() => {
     req.destroy(new Error(`no answer within ${options.connectTimeoutMs} ms`));
   }, options.connectTimeoutMs);
@@ -104,17 +102,6 @@ export function readBody(
   res.on("error", reject);
   res.on("end", () => resolve(concat(chunks, size)));
   return promise;
-}
-
-/** The chunks of a body, in one buffer of `size` bytes. */
-export function concat(chunks: Uint8Array[], size: number): Uint8Array {
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
 }
 
 /** Reads a JSON answer; undefined if it is not JSON. */

@@ -9,7 +9,8 @@
  * @module
  */
 
-import type { ServerResponse } from "node:http";
+import { type ServerResponse, STATUS_CODES } from "node:http";
+import type { Duplex } from "node:stream";
 
 /** The Kubernetes `metav1.Status` object MCA sends. */
 export interface Status {
@@ -71,7 +72,34 @@ export function writeStatus(
     { retryAfterSeconds: code === 503 ? 1 : undefined },
   );
   res.writeHead(code, headers).end(body);
-  return { status: code, bytesIn: 0, bytesOut: body.length };
+  return {
+    status: code,
+    bytesIn: 0,
+    bytesOut: Number(headers["content-length"]),
+  };
+}
+
+/**
+ * Answers on a raw socket (an upgrade request, before any `101`) with a
+ * `Status` and closes the connection: after a refused upgrade the socket
+ * carries nothing else.
+ */
+export function writeSocketStatus(
+  socket: Duplex,
+  status: Status,
+  options: { retryAfterSeconds?: number } = {},
+): { status: number; bytesIn: number; bytesOut: number } {
+  const { headers, body } = statusResponse(status, options);
+  let head = `HTTP/1.1 ${status.code} ${STATUS_CODES[status.code] ?? ""}\r\n`;
+  for (const [name, value] of Object.entries(headers)) {
+    head += `${name}: ${value}\r\n`;
+  }
+  socket.end(`${head}connection: close\r\n\r\n${body}`);
+  return {
+    status: status.code,
+    bytesIn: 0,
+    bytesOut: Number(headers["content-length"]),
+  };
 }
 
 /** A `Status` with `details`, as kube-apiserver's `NewForbidden` builds it. */
@@ -120,11 +148,11 @@ export function writeForbidden(
   res: ServerResponse,
   info: Parameters<typeof forbiddenStatus>[0],
 ): { status: number; bytesIn: number; bytesOut: number } {
-  const body = JSON.stringify(forbiddenStatus(info));
-  res.writeHead(403, {
-    "content-type": "application/json",
-    "content-length": String(new TextEncoder().encode(body).length),
-    "cache-control": "no-cache, private",
-  }).end(body);
-  return { status: 403, bytesIn: 0, bytesOut: body.length };
+  const { headers, body } = statusResponse(forbiddenStatus(info));
+  res.writeHead(403, headers).end(body);
+  return {
+    status: 403,
+    bytesIn: 0,
+    bytesOut: Number(headers["content-length"]),
+  };
 }

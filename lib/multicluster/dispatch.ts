@@ -20,12 +20,10 @@ import { applyPolicy, type PolicyCheck } from "./policy_step.ts";
 import { hasBody, MAX_BODY, parseBody, readRequest } from "./request_body.ts";
 import { forwardTransformed } from "./transformed.ts";
 import type { RoutingState } from "../routing/source.ts";
-import {
-  forwardHttp,
-  type Outcome,
-  upstreamHeaders,
-} from "../proxy/transport.ts";
+import { forwardHttp, type Outcome } from "../proxy/transport.ts";
+import { upstreamHeaders } from "../proxy/headers.ts";
 import { forwardFetch } from "../proxy/fetch_forward.ts";
+import { respondFailure } from "../proxy/failure.ts";
 import { type FanoutCall, fanoutList } from "./fanout.ts";
 import { searchByName } from "./search.ts";
 import { fanoutWatch } from "./merged_watch.ts";
@@ -222,7 +220,6 @@ async function forwardOne(
       connectTimeoutMs: options.connectTimeoutMs,
       dedicated: isLongLived(info, req.url ?? ""),
       body: body ?? (replayable ? EMPTY : undefined),
-      retryable: !last,
       headTimeoutMs: options.headTimeoutMs,
       observation: options.observation?.upstream?.({
         cluster: candidate,
@@ -238,6 +235,11 @@ async function forwardOne(
       options.state.registry.setHealthy(candidate, false, outcome.error);
     }
     if (!outcome.unreachable || last) break;
+  }
+  if (outcome.failure) {
+    const answered = respondFailure(res, outcome.failure);
+    outcome.status = answered.status;
+    outcome.bytesOut += answered.bytesOut;
   }
   return { cluster, outcome };
 }

@@ -8,7 +8,7 @@
 
 import type { IncomingMessage } from "node:http";
 import { parse as parseYaml } from "yaml";
-import { concat } from "../clusters/upstream_call.ts";
+import { concat } from "../clusters/connection.ts";
 
 /** The largest body MCA reads to decide (kube-apiserver's own limit is 3 MiB). */
 export const MAX_BODY = 3 * 1024 * 1024;

@@ -19,6 +19,7 @@ import { dispatch } from "../multicluster/dispatch.ts";
 import { applyPolicy, type PolicyCheck } from "../multicluster/policy_step.ts";
 import type { Outcome } from "../proxy/transport.ts";
 import { forwardUpgrade } from "../proxy/upgrade.ts";
+import { respondFailureOnSocket } from "../proxy/failure.ts";
 import type {
   CallObservation,
   CallStart,
@@ -29,7 +30,12 @@ import { LOCAL_CLUSTER, type Router } from "../routing/router.ts";
 import type { RoutingSource, RoutingState } from "../routing/source.ts";
 import { READY_PATH } from "../sidecar/probe.ts";
 import { ServiceAccountError } from "../sidecar/service_account.ts";
-import { failureStatus, forbiddenStatus, writeStatus } from "../kube/status.ts";
+import {
+  failureStatus,
+  forbiddenStatus,
+  writeSocketStatus,
+  writeStatus,
+} from "../kube/status.ts";
 import { refuseTarget } from "../kube/request_target.ts";
 
 /** What every call needs from the running sidecar. */
@@ -196,12 +202,9 @@ export async function serveUpgrade(
 ): Promise<void> {
   const refused = refuseTarget(req.url ?? "");
   if (refused !== undefined) {
-    const body = JSON.stringify(
+    writeSocketStatus(
+      socket,
       failureStatus(400, "BadRequest", `mca: ${refused}`),
-    );
-    socket.end(
-      "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\n" +
-        `content-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`,
     );
     return;
   }
@@ -261,6 +264,11 @@ async function upgradeTo(
         info: args.info,
       }),
     });
+    if (outcome.failure) {
+      const answered = respondFailureOnSocket(socket, outcome.failure);
+      outcome.status = answered.status;
+      outcome.bytesOut += answered.bytesOut;
+    }
     return { cluster, outcome };
   } catch (error) {
     socket.destroy();
@@ -273,11 +281,5 @@ async function upgradeTo(
 }
 
 function refuseUpgrade(socket: Duplex, info: RequestInfo): Outcome {
-  const body = JSON.stringify(forbiddenStatus(info));
-  const length = new TextEncoder().encode(body).length;
-  socket.end(
-    "HTTP/1.1 403 Forbidden\r\ncontent-type: application/json\r\n" +
-      `content-length: ${length}\r\nconnection: close\r\n\r\n${body}`,
-  );
-  return { status: 403, bytesIn: 0, bytesOut: length };
+  return writeSocketStatus(socket, forbiddenStatus(info));
 }

@@ -14,28 +14,16 @@
  */
 
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { lastChunkHolder, upstreamHref } from "../clusters/connection.ts";
 import {
-  gatewayTimeout,
+  type Exchange,
   HEAD_TIMEOUT_MS,
-  HOP_BY_HOP,
   type Outcome,
+  recordFailure,
   settler,
   type Target,
-  targetHeaders,
-  unavailable,
-} from "./transport.ts";
-
-function drained(res: ServerResponse): Promise<void> {
-  const { promise, resolve } = Promise.withResolvers<void>();
-  const done = () => {
-    res.off("drain", done);
-    res.off("close", done);
-    resolve();
-  };
-  res.on("drain", done);
-  res.on("close", done);
-  return promise;
-}
+} from "./exchange.ts";
+import { HOP_BY_HOP, targetHeaders } from "./headers.ts";
 
 /**
  * Forwards one bodiless call with `fetch` and streams the answer back with
@@ -46,23 +34,12 @@ export function forwardFetch(
   res: ServerResponse,
   target: Target & { client: Deno.HttpClient },
 ): Promise<Outcome> {
-  const { promise, outcome, settle } = settler();
-  const headers = new Headers();
-  for (
-    const [name, value] of Object.entries(
-      targetHeaders(req, target),
-    )
-  ) {
-    if (value === undefined || name === "content-length") continue;
-    for (const v of Array.isArray(value) ? value : [value]) {
-      headers.append(name, String(v));
-    }
-  }
+  const exchange = settler();
   const aborter = new AbortController();
   res.on("close", () => {
     if (!res.writableFinished) {
       aborter.abort();
-      settle("client closed the connection");
+      exchange.settle("client closed the connection");
     }
   });
   // A large LIST starts late, but never later than the API server's own
@@ -76,80 +53,102 @@ export function forwardFetch(
     timedOut = true;
     aborter.abort(new Error(`no answer within ${headMs} ms`));
   }, headMs);
-  const url = new URL(target.url);
-  const prefix = url.pathname.replace(/\/+$/, "");
-  (async () => {
-    let answer: Response;
-    try {
-      answer = await fetch(`${url.origin}${prefix}${req.url ?? "/"}`, {
-        method: req.method,
-        headers,
-        client: target.client,
-        signal: aborter.signal,
-        redirect: "manual",
-      });
-    } catch (error) {
+  fetch(upstreamHref(target.url, req.url ?? "/"), {
+    method: req.method,
+    headers: fetchHeaders(req, target),
+    client: target.client,
+    signal: aborter.signal,
+    redirect: "manual",
+  }).then(
+    (answer) => {
       clearTimeout(timer);
-      target.observation?.failed(
-        timedOut ? "timeout" : "unreachable",
-        (error as Error).message,
-      );
-      if (res.writableEnded || res.destroyed) return settle();
-      if (timedOut && !res.headersSent) {
-        const { headers, body } = gatewayTimeout(target, headMs);
-        outcome.status = 504;
-        res.writeHead(504, headers).end(body);
-      } else if (target.retryable && !res.headersSent) {
-        outcome.unreachable = true;
-      } else if (!res.headersSent) {
-        const { headers, body } = unavailable(target, error as Error);
-        outcome.status = 503;
-        outcome.unreachable = true;
-        res.writeHead(503, headers).end(body);
-      }
-      return settle((error as Error).message);
+      return relayAnswer(answer, res, { target, exchange });
+    },
+    (error: Error) => {
+      clearTimeout(timer);
+      recordFailure(exchange, error, {
+        target,
+        timedOutMs: timedOut ? headMs : undefined,
+        answerable: !res.headersSent && !res.writableEnded && !res.destroyed,
+      });
+      exchange.settle(error.message);
+    },
+  );
+  return exchange.promise;
+}
+
+/** The request headers as `fetch` takes them (it sets the length itself). */
+function fetchHeaders(req: IncomingMessage, target: Target): Headers {
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(targetHeaders(req, target))) {
+    if (value === undefined || name === "content-length") continue;
+    for (const v of Array.isArray(value) ? value : [value]) {
+      headers.append(name, String(v));
     }
-    clearTimeout(timer);
-    outcome.status = answer.status;
-    target.observation?.response({
-      status: answer.status,
-      auditId: answer.headers.get("audit-id") ?? undefined,
-    });
-    const out: Record<string, string | string[]> = {};
-    const decoded = answer.headers.has("content-encoding");
-    for (const [name, value] of answer.headers) {
-      if (HOP_BY_HOP.has(name) || name === "set-cookie") continue;
-      if (
-        decoded && (name === "content-encoding" || name === "content-length")
-      ) {
-        continue;
-      }
-      out[name] = value;
+  }
+  return headers;
+}
+
+/** The answer's headers for the app: no hop-by-hop, decoded bodies unsized. */
+function responseHeaders(answer: Response): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  const decoded = answer.headers.has("content-encoding");
+  for (const [name, value] of answer.headers) {
+    if (HOP_BY_HOP.has(name) || name === "set-cookie") continue;
+    if (
+      decoded && (name === "content-encoding" || name === "content-length")
+    ) {
+      continue;
     }
-    const cookies = answer.headers.getSetCookie();
-    if (cookies.length > 0) out["set-cookie"] = cookies;
-    res.writeHead(answer.status, answer.statusText, out);
-    if (answer.body === null) {
-      res.end();
-      return settle();
+    out[name] = value;
+  }
+  const cookies = answer.headers.getSetCookie();
+  if (cookies.length > 0) out["set-cookie"] = cookies;
+  return out;
+}
+
+/** Writes the answer to the app, reading only as fast as the app takes it. */
+async function relayAnswer(
+  answer: Response,
+  res: ServerResponse,
+  args: { target: Target; exchange: Exchange },
+): Promise<void> {
+  const { outcome, settle } = args.exchange;
+  outcome.status = answer.status;
+  args.target.observation?.response({
+    status: answer.status,
+    auditId: answer.headers.get("audit-id") ?? undefined,
+  });
+  const headers = responseHeaders(answer);
+  res.writeHead(answer.status, answer.statusText, headers);
+  if (answer.body === null) {
+    res.end();
+    return settle();
+  }
+  const chunks = lastChunkHolder(headers["content-length"] !== undefined);
+  try {
+    for await (const chunk of answer.body) {
+      outcome.bytesOut += chunk.length;
+      const next = chunks.next(chunk);
+      if (next !== undefined && !res.write(next)) await drained(res);
+      if (res.destroyed) break;
     }
-    // A sized body's last chunk goes to end() (see transport.ts).
-    const sized = out["content-length"] !== undefined;
-    let held: Uint8Array | undefined;
-    try {
-      for await (const chunk of answer.body) {
-        outcome.bytesOut += chunk.length;
-        const next = sized ? held : chunk;
-        held = sized ? chunk : undefined;
-        if (next !== undefined && !res.write(next)) await drained(res);
-        if (res.destroyed) break;
-      }
-      res.end(held);
-      settle();
-    } catch (error) {
-      res.destroy();
-      settle(`upstream response: ${(error as Error).message}`);
-    }
-  })();
+    res.end(chunks.last());
+    settle();
+  } catch (error) {
+    res.destroy();
+    settle(`upstream response: ${(error as Error).message}`);
+  }
+}
+
+function drained(res: ServerResponse): Promise<void> {
+  const { promise, resolve } = Promise.withResolvers<void>();
+  const done = () => {
+    res.off("drain", done);
+    res.off("close", done);
+    resolve();
+  };
+  res.on("drain", done);
+  res.on("close", done);
   return promise;
 }

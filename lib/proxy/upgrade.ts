@@ -10,36 +10,20 @@
  */
 
 import { request } from "node:https";
-import type { IncomingMessage, OutgoingHttpHeaders } from "node:http";
+import type { ClientRequest, IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
+import { requestOptionsFor } from "../clusters/connection.ts";
 import {
-  auditIdOf,
   boundConnect,
   boundHead,
-  gatewayTimeout,
+  type Exchange,
   HEAD_TIMEOUT_MS,
-  HOP_BY_HOP,
   type Outcome,
-  requestOptions,
+  recordFailure,
   settler,
   type Target,
-  targetHeaders,
-  unavailable,
-} from "./transport.ts";
-
-function rawHead(
-  status: number,
-  message: string,
-  headers: OutgoingHttpHeaders,
-): string {
-  let head = `HTTP/1.1 ${status} ${message}\r\n`;
-  for (const [name, value] of Object.entries(headers)) {
-    for (const v of Array.isArray(value) ? value : [value]) {
-      if (v !== undefined) head += `${name}: ${v}\r\n`;
-    }
-  }
-  return head + "\r\n";
-}
+} from "./exchange.ts";
+import { auditIdOf, HOP_BY_HOP, targetHeaders } from "./headers.ts";
 
 function rawHeadFromUpstream(res: IncomingMessage, keep: boolean): string {
   let head = `HTTP/1.1 ${res.statusCode} ${res.statusMessage ?? ""}\r\n`;
@@ -57,7 +41,9 @@ function rawHeadFromUpstream(res: IncomingMessage, keep: boolean): string {
  * Relays an upgrade request (SPDY/3.1 or WebSocket): the request goes
  * upstream on a dedicated connection; after the upstream's `101` the two
  * sockets are spliced and bytes flow untouched. An upstream refusal (any
- * other status) reaches the client as a normal response.
+ * other status) reaches the client as a normal response. When no answer
+ * came, the outcome carries the failure and the socket is left open for the
+ * caller to answer (`respondFailureOnSocket`).
  */
 export function forwardUpgrade(
   req: IncomingMessage,
@@ -65,80 +51,97 @@ export function forwardUpgrade(
   head: Uint8Array,
   target: Target,
 ): Promise<Outcome> {
-  const { promise, outcome, settle } = settler();
-  const upReq = request({
-    ...requestOptions(
-      req,
-      target,
-      targetHeaders(req, target, true),
-    ),
-    ...target.auth.tls,
-    agent: false,
-  });
+  const exchange = settler();
+  const upReq = request(requestOptionsFor(target.url, target.auth, {
+    method: req.method ?? "GET",
+    target: req.url ?? "/",
+    headers: targetHeaders(req, target, true),
+    dedicated: true,
+  }));
   boundConnect(upReq, target.connectTimeoutMs);
   const bound = boundHead(upReq, target);
   socket.on("error", () => {});
   socket.on("close", () => {
     upReq.destroy();
-    settle(outcome.status === 0 ? "client closed the connection" : undefined);
+    exchange.settle(
+      exchange.outcome.status === 0
+        ? "client closed the connection"
+        : undefined,
+    );
   });
-
   upReq.on("upgrade", (upRes, upSocket, upHead) => {
-    outcome.status = upRes.statusCode ?? 101;
-    target.observation?.response({
-      status: outcome.status,
-      auditId: auditIdOf(upRes.headers),
-    });
+    answered(upRes, target, exchange);
     socket.write(rawHeadFromUpstream(upRes, true));
-    if (upHead.length > 0) socket.write(upHead);
-    if (head.length > 0) upSocket.write(head);
-    outcome.bytesIn += head.length;
-    outcome.bytesOut += upHead.length;
-    upSocket.on("data", (c: Uint8Array) => outcome.bytesOut += c.length);
-    socket.on("data", (c: Uint8Array) => outcome.bytesIn += c.length);
-    upSocket.on("error", () => socket.destroy());
-    // end(), not destroy(): the last frames (SPDY exec status, exit code)
-    // may still be queued for the app when the upstream closes.
-    upSocket.on("close", () => socket.end(() => socket.destroy()));
-    socket.on("close", () => upSocket.destroy());
-    upSocket.pipe(socket);
-    socket.pipe(upSocket);
+    splice({ socket, head }, { socket: upSocket, head: upHead }, exchange);
   });
   upReq.on("response", (upRes) => {
-    outcome.status = upRes.statusCode ?? 502;
-    target.observation?.response({
-      status: outcome.status,
-      auditId: auditIdOf(upRes.headers),
-    });
+    answered(upRes, target, exchange);
     socket.write(rawHeadFromUpstream(upRes, false));
-    upRes.on("data", (c: Uint8Array) => outcome.bytesOut += c.length);
+    upRes.on("data", (c: Uint8Array) => exchange.outcome.bytesOut += c.length);
     upRes.pipe(socket);
   });
-  upReq.on("error", (error) => {
-    if (outcome.status === 0) {
-      target.observation?.failed("unreachable", error.message);
-    }
-    if (outcome.status === 0 && socket.writable) {
-      const timedOut = bound.timedOut();
-      const { headers, body } = timedOut
-        ? gatewayTimeout(target, target.headTimeoutMs ?? HEAD_TIMEOUT_MS)
-        : unavailable(target, error);
-      outcome.status = timedOut ? 504 : 503;
-      socket.end(
-        rawHead(
-          outcome.status,
-          timedOut ? "Gateway Timeout" : "Service Unavailable",
-          {
-            ...headers,
-            connection: "close",
-          },
-        ) + body,
-      );
-    } else {
-      socket.destroy();
-    }
-    settle(error.message);
-  });
+  upReq.on(
+    "error",
+    (error) => failed(upReq, error, { socket, target, exchange, bound }),
+  );
   upReq.end(); // an upgrade request has no body; its bytes follow the 101
-  return promise;
+  return exchange.promise;
+}
+
+function answered(
+  upRes: IncomingMessage,
+  target: Target,
+  exchange: Exchange,
+): void {
+  exchange.outcome.status = upRes.statusCode ?? 502;
+  target.observation?.response({
+    status: exchange.outcome.status,
+    auditId: auditIdOf(upRes.headers),
+  });
+}
+
+/** After a `101`: each socket carries the other's bytes, untouched. */
+function splice(
+  app: { socket: Duplex; head: Uint8Array },
+  up: { socket: Duplex; head: Uint8Array },
+  exchange: Exchange,
+): void {
+  const { outcome } = exchange;
+  if (up.head.length > 0) app.socket.write(up.head);
+  if (app.head.length > 0) up.socket.write(app.head);
+  outcome.bytesIn += app.head.length;
+  outcome.bytesOut += up.head.length;
+  up.socket.on("data", (c: Uint8Array) => outcome.bytesOut += c.length);
+  app.socket.on("data", (c: Uint8Array) => outcome.bytesIn += c.length);
+  up.socket.on("error", () => app.socket.destroy());
+  // end(), not destroy(): the last frames (SPDY exec status, exit code)
+  // may still be queued for the app when the upstream closes.
+  up.socket.on("close", () => app.socket.end(() => app.socket.destroy()));
+  app.socket.on("close", () => up.socket.destroy());
+  up.socket.pipe(app.socket);
+  app.socket.pipe(up.socket);
+}
+
+/** No answer came: report it (the caller answers), or drop the app. */
+function failed(
+  upReq: ClientRequest,
+  error: Error,
+  args: {
+    socket: Duplex;
+    target: Target;
+    exchange: Exchange;
+    bound: { timedOut(): boolean };
+  },
+): void {
+  const { socket, target, exchange } = args;
+  recordFailure(exchange, error, {
+    target,
+    timedOutMs: args.bound.timedOut()
+      ? target.headTimeoutMs ?? HEAD_TIMEOUT_MS
+      : undefined,
+    answerable: socket.writable,
+  });
+  if (exchange.outcome.failure === undefined) socket.destroy();
+  upReq.destroy();
+  exchange.settle(error.message);
 }

@@ -317,3 +317,26 @@ Deno.test("pipeline: an upgrade the API server never answers gets a 504", async 
     await f.close();
   }
 });
+
+Deno.test("pipeline: an upgrade to an API server that is down gets a 503 Status with Retry-After", async () => {
+  const f = await startFixture({ connectTimeoutMs: 2000 });
+  try {
+    await f.upstream.close();
+    const answer = await rawCall(
+      f.port,
+      f.appCa(),
+      "POST /api/v1/namespaces/a/pods/p/exec?command=ls HTTP/1.1\r\n" +
+        "host: localhost\r\nconnection: Upgrade\r\nupgrade: SPDY/3.1\r\n" +
+        "x-stream-protocol-version: v4.channel.k8s.io\r\ncontent-length: 0\r\n\r\n",
+    );
+    assert.match(answer, /^HTTP\/1\.1 503 Service Unavailable\r\n/);
+    assert.match(answer, /\r\nretry-after: 1\r\n/);
+    assert.match(answer, /\r\nconnection: close\r\n/);
+    const body = JSON.parse(answer.slice(answer.indexOf("\r\n\r\n") + 4));
+    assert.equal(body.kind, "Status");
+    assert.equal(body.reason, "ServiceUnavailable");
+    assert.match(body.message, /is unreachable/);
+  } finally {
+    await f.close();
+  }
+});

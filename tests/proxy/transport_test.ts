@@ -3,7 +3,7 @@ import type { IncomingMessage } from "node:http";
 import {
   isDroppedRequestHeader,
   upstreamHeaders,
-} from "../../lib/proxy/transport.ts";
+} from "../../lib/proxy/headers.ts";
 
 function fakeRequest(raw: string[]): IncomingMessage {
   const headers: Record<string, string> = {};

@@ -1,0 +1,148 @@
+/**
+ * What the app-facing upstream clients (the streaming transport, the
+ * `fetch` path, upgrades) share about one exchange: where it goes, how it
+ * ended, and the deadlines that keep a dead upstream from holding a call.
+ *
+ * @module
+ */
+
+import type { ClientRequest } from "node:http";
+import type { Socket } from "node:net";
+import type { UpstreamAuth } from "../clusters/upstream.ts";
+import type { UpstreamObservation } from "../observe/observer.ts";
+import type { UpstreamFailure } from "./failure.ts";
+
+/** Where to send one call, with which credentials. */
+export interface Target {
+  url: URL;
+  auth: UpstreamAuth;
+  /** Bound on TCP connect + TLS handshake with the upstream. */
+  connectTimeoutMs: number;
+  /**
+   * Use a connection of its own instead of the keep-alive pool: for streams
+   * that may last hours (watches, followed logs), which would otherwise pin
+   * pooled sockets.
+   */
+  dedicated?: boolean;
+  /** The request body, when the caller has already read (and maybe changed) it. */
+  body?: Uint8Array;
+  /** Told the response head or the failure; may add headers (traces). */
+  observation?: UpstreamObservation;
+  /**
+   * Bound on waiting for the response head of a call that is not a stream
+   * (`dedicated` calls are unbounded). Past it the exchange fails with a
+   * `timeout`.
+   */
+  headTimeoutMs?: number;
+}
+
+/** How a call ended, for the observers. */
+export interface Outcome {
+  status: number;
+  bytesIn: number;
+  bytesOut: number;
+  error?: string;
+  /** The upstream could not be reached at all (no answer came back). */
+  unreachable?: boolean;
+  /**
+   * No answer came and nothing was written to the app: the caller tries
+   * another cluster or answers through `respondFailure`.
+   */
+  failure?: UpstreamFailure;
+}
+
+/**
+ * kube-apiserver ends a non-long-running call after its `--request-timeout`
+ * (60 s by default) with a 504 of its own; a head that has not come 10 s
+ * after that will not come.
+ */
+export const HEAD_TIMEOUT_MS = 70_000;
+
+/** Aborts a non-streaming call whose head does not come in time. */
+export function boundHead(
+  upReq: ClientRequest,
+  target: Target,
+): { timedOut(): boolean } {
+  let fired = false;
+  if (target.dedicated) return { timedOut: () => false };
+  const ms = target.headTimeoutMs ?? HEAD_TIMEOUT_MS;
+  const timer = setTimeout(() => {
+    fired = true;
+    upReq.destroy(new Error(`no answer within ${ms} ms`));
+  }, ms);
+  const clear = () => clearTimeout(timer);
+  upReq.once("response", clear);
+  upReq.once("upgrade", clear);
+  upReq.once("close", clear);
+  return { timedOut: () => fired };
+}
+
+/** Aborts a request whose TCP connect + TLS handshake takes too long. */
+export function boundConnect(upReq: ClientRequest, timeoutMs: number): void {
+  upReq.on("socket", (socket: Socket) => {
+    if (!socket.connecting) return;
+    const timer = setTimeout(() => {
+      upReq.destroy(
+        new Error(`no TLS connection within ${timeoutMs} ms`),
+      );
+    }, timeoutMs);
+    const clear = () => clearTimeout(timer);
+    socket.once("secureConnect", clear);
+    socket.once("close", clear);
+    upReq.once("response", clear);
+  });
+}
+
+/** The outcome of an exchange and the one-shot function that reports it. */
+export interface Exchange {
+  promise: Promise<Outcome>;
+  outcome: Outcome;
+  settle(error?: string): void;
+}
+
+/**
+ * Starts an {@linkcode Exchange}: events from both sockets race to end it;
+ * the first wins.
+ */
+export function settler(): Exchange {
+  const { promise, resolve } = Promise.withResolvers<Outcome>();
+  const outcome: Outcome = { status: 0, bytesIn: 0, bytesOut: 0 };
+  let settled = false;
+  function settle(error?: string) {
+    if (settled) return;
+    settled = true;
+    if (error && !outcome.error) outcome.error = error;
+    resolve(outcome);
+  }
+  return { promise, outcome, settle };
+}
+
+/**
+ * Records that no answer came. While nothing has been sent to the app, the
+ * exchange carries a {@linkcode UpstreamFailure} for the caller to act on;
+ * after that the app's connection is all that can be dropped (`drop`).
+ */
+export function recordFailure(
+  exchange: Exchange,
+  error: Error,
+  args: { target: Target; timedOutMs?: number; answerable: boolean },
+): void {
+  const { outcome } = exchange;
+  const timedOut = args.timedOutMs !== undefined;
+  if (outcome.status === 0) {
+    args.target.observation?.failed(
+      timedOut ? "timeout" : "unreachable",
+      error.message,
+    );
+  }
+  if (outcome.status === 0 && args.answerable) {
+    outcome.failure = {
+      kind: timedOut ? "timeout" : "unreachable",
+      origin: args.target.url.origin,
+      message: error.message,
+      afterMs: args.timedOutMs,
+    };
+    // A timed-out upstream took the call: not unreachable, no failover.
+    if (!timedOut) outcome.unreachable = true;
+  }
+}
