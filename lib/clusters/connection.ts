@@ -66,17 +66,6 @@ export function requestOptionsFor(
   };
 }
 
-/** The chunks of a body, in one buffer of `size` bytes. */
-export function concat(chunks: Uint8Array[], size: number): Uint8Array {
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
-}
-
 /**
  * Holds back the latest chunk of a body so the last one can go to `end()`.
  * Under Deno 2.9 a `node:http(s)` message with a body finished by a bare

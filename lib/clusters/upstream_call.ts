@@ -8,10 +8,11 @@
  * @module
  */
 
+import { Buffer } from "node:buffer";
 import { request } from "node:https";
 import type { IncomingMessage, OutgoingHttpHeaders } from "node:http";
 import type { Upstream } from "./upstream.ts";
-import { concat, requestOptionsFor } from "./connection.ts";
+import { requestOptionsFor } from "./connection.ts";
 import {
   type UpstreamObservation,
   withObserverHeaders,
@@ -100,7 +101,7 @@ export function readBody(
     chunks.push(chunk);
   });
   res.on("error", reject);
-  res.on("end", () => resolve(concat(chunks, size)));
+  res.on("end", () => resolve(Buffer.concat(chunks, size)));
   return promise;
 }
 

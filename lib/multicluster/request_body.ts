@@ -8,7 +8,7 @@
 
 import type { IncomingMessage } from "node:http";
 import { parse as parseYaml } from "yaml";
-import { concat } from "../clusters/connection.ts";
+import { Buffer } from "node:buffer";
 
 /** The largest body MCA reads to decide (kube-apiserver's own limit is 3 MiB). */
 export const MAX_BODY = 3 * 1024 * 1024;
@@ -33,7 +33,7 @@ export function readRequest(
   });
   req.on("error", reject);
   req.on("end", () => {
-    resolve(size > MAX_BODY ? undefined : concat(chunks, size));
+    resolve(size > MAX_BODY ? undefined : Buffer.concat(chunks, size));
   });
   return promise;
 }

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { Buffer } from "node:buffer";
 import { createServer, type Server } from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -113,7 +114,7 @@ function handle(
   req.on("error", () => {});
   req.on("end", () => {
     if (refused) return;
-    const body = new TextDecoder().decode(concat(chunks, size));
+    const body = new TextDecoder().decode(Buffer.concat(chunks, size));
     try {
       const result = review(parseReview(body), options);
       log(result.log.outcome === "skipped" ? "warn" : "info", "admission", {
@@ -144,14 +145,4 @@ function send(
   if (res.headersSent) return;
   res.writeHead(status, { "content-type": type });
   res.end(body);
-}
-
-function concat(chunks: Uint8Array[], size: number): Uint8Array {
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
 }

@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import { Agent } from "node:https";
 import {
-  concat,
   lastChunkHolder,
   requestOptionsFor,
   upstreamHref,
@@ -64,14 +63,4 @@ Deno.test("connection: the last chunk is held for end(); unheld chunks pass at o
   assert.equal(passing.next(b), b);
   assert.equal(passing.last(), undefined);
   assert.equal(lastChunkHolder(true).last(), undefined);
-});
-
-Deno.test("connection: concat joins chunks in order", () => {
-  assert.deepEqual(
-    concat(
-      [new Uint8Array([1, 2]), new Uint8Array([]), new Uint8Array([3])],
-      3,
-    ),
-    new Uint8Array([1, 2, 3]),
-  );
 });
