@@ -10,6 +10,7 @@
 
 import type { OutgoingHttpHeaders } from "node:http";
 import type { RequestOptions } from "node:https";
+import { connect } from "node:tls";
 import type { UpstreamAuth } from "./upstream.ts";
 
 /** What one upstream request needs besides the cluster. */
@@ -90,4 +91,32 @@ export function lastChunkHolder(hold: boolean): {
     },
     last: () => held,
   };
+}
+
+/**
+ * Whether a TCP connection and a TLS handshake with the cluster at `url`
+ * complete within `timeoutMs`. `fetch` cannot bound its connect phase on its
+ * own, so the `fetch` path asks this when a head is late, to tell an
+ * upstream that cannot be reached (fail over now) from one that is slow to
+ * answer (keep waiting).
+ */
+export function tlsReachable(
+  url: URL,
+  options: { auth: UpstreamAuth; timeoutMs: number },
+): Promise<boolean> {
+  const { promise, resolve } = Promise.withResolvers<boolean>();
+  const socket = connect({
+    ...options.auth.tls,
+    host: url.hostname.replace(/^\[|\]$/g, ""),
+    port: Number(url.port || 443),
+  });
+  const done = (ok: boolean) => {
+    clearTimeout(timer);
+    socket.destroy();
+    resolve(ok);
+  };
+  const timer = setTimeout(() => done(false), options.timeoutMs);
+  socket.once("secureConnect", () => done(true));
+  socket.once("error", () => done(false));
+  return promise;
 }

@@ -14,7 +14,11 @@
  */
 
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { lastChunkHolder, upstreamHref } from "../clusters/connection.ts";
+import {
+  lastChunkHolder,
+  tlsReachable,
+  upstreamHref,
+} from "../clusters/connection.ts";
 import {
   type Exchange,
   HEAD_TIMEOUT_MS,
@@ -24,6 +28,7 @@ import {
   type Target,
 } from "./exchange.ts";
 import { HOP_BY_HOP, targetHeaders } from "./headers.ts";
+import { forwardHttp } from "./transport.ts";
 
 /**
  * Forwards one bodiless call with `fetch` and streams the answer back with
@@ -42,17 +47,7 @@ export function forwardFetch(
       exchange.settle("client closed the connection");
     }
   });
-  // A large LIST starts late, but never later than the API server's own
-  // request timeout (see HEAD_TIMEOUT_MS).
-  const headMs = Math.max(
-    target.connectTimeoutMs,
-    target.headTimeoutMs ?? HEAD_TIMEOUT_MS,
-  );
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    aborter.abort(new Error(`no answer within ${headMs} ms`));
-  }, headMs);
+  const deadline = headDeadline(target, aborter);
   fetch(upstreamHref(target.url, req.url ?? "/"), {
     method: req.method,
     headers: fetchHeaders(req, target),
@@ -61,20 +56,79 @@ export function forwardFetch(
     redirect: "manual",
   }).then(
     (answer) => {
-      clearTimeout(timer);
+      deadline.clear();
       return relayAnswer(answer, res, { target, exchange });
     },
     (error: Error) => {
-      clearTimeout(timer);
+      deadline.clear();
+      const answerable = !res.headersSent && !res.writableEnded &&
+        !res.destroyed;
+      if (answerable && headTooLarge(error)) {
+        // The answer came, but its head is beyond what `fetch` reads (100
+        // header lines): ask again where the head has no such limit. Only
+        // bodiless calls come here, so the call can be sent again.
+        return forwardHttp(req, res, target).then((outcome) => {
+          Object.assign(exchange.outcome, outcome);
+          exchange.settle(outcome.error);
+        });
+      }
       recordFailure(exchange, error, {
         target,
-        timedOutMs: timedOut ? headMs : undefined,
-        answerable: !res.headersSent && !res.writableEnded && !res.destroyed,
+        timedOutMs: deadline.timedOutMs(),
+        answerable,
       });
       exchange.settle(error.message);
     },
   );
   return exchange.promise;
+}
+
+/**
+ * Bounds the wait for the head. `fetch` has no connect timeout of its own:
+ * when the head is late by the connect timeout, a fresh TLS handshake tells
+ * whether the upstream can be reached at all; if not, the call fails as
+ * `unreachable` (the caller may fail over), otherwise it waits on. A large
+ * LIST starts late, but never later than the API server's own request
+ * timeout (see `HEAD_TIMEOUT_MS`): past that it fails as `timeout`.
+ */
+function headDeadline(target: Target, aborter: AbortController): {
+  clear(): void;
+  timedOutMs(): number | undefined;
+} {
+  const headMs = Math.max(
+    target.connectTimeoutMs,
+    target.headTimeoutMs ?? HEAD_TIMEOUT_MS,
+  );
+  let timedOut = false;
+  let cleared = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    aborter.abort(new Error(`no answer within ${headMs} ms`));
+  }, headMs);
+  const probe = setTimeout(async () => {
+    const reachable = await tlsReachable(target.url, {
+      auth: target.auth,
+      timeoutMs: target.connectTimeoutMs,
+    });
+    if (!reachable && !cleared && !timedOut) {
+      aborter.abort(
+        new Error(`no TLS connection within ${target.connectTimeoutMs} ms`),
+      );
+    }
+  }, target.connectTimeoutMs);
+  return {
+    clear() {
+      cleared = true;
+      clearTimeout(timer);
+      clearTimeout(probe);
+    },
+    timedOutMs: () => timedOut ? headMs : undefined,
+  };
+}
+
+/** `fetch` refuses an answer whose head has more than 100 header lines. */
+function headTooLarge(error: Error): boolean {
+  return /message head is too large/.test(String(error.cause ?? ""));
 }
 
 /** The request headers as `fetch` takes them (it sets the length itself). */
@@ -85,6 +139,11 @@ function fetchHeaders(req: IncomingMessage, target: Target): Headers {
     for (const v of Array.isArray(value) ? value : [value]) {
       headers.append(name, String(v));
     }
+  }
+  // Without it `fetch` would ask for gzip (and decode it): the upstream
+  // would compress an answer the app did not ask to have compressed.
+  if (!headers.has("accept-encoding")) {
+    headers.set("accept-encoding", "identity");
   }
   return headers;
 }
@@ -100,11 +159,39 @@ function responseHeaders(answer: Response): Record<string, string | string[]> {
     ) {
       continue;
     }
-    out[name] = value;
+    // `Headers` joins repeated fields; each warning stays its own field.
+    out[name] = name === "warning" ? splitWarnings(value) : value;
   }
   const cookies = answer.headers.getSetCookie();
   if (cookies.length > 0) out["set-cookie"] = cookies;
   return out;
+}
+
+/**
+ * The warnings of a `Warning` field that `Headers` joined with ", ". A
+ * warning's text is a quoted string that may itself hold commas, so the
+ * split happens only at commas outside quotes (RFC 7234 5.5).
+ *
+ * @example
+ * ```ts
+ * splitWarnings('299 - "a, b", 299 - "c"'); // ['299 - "a, b"', '299 - "c"']
+ * ```
+ */
+export function splitWarnings(value: string): string[] {
+  const out: string[] = [];
+  let quoted = false;
+  let start = 0;
+  for (let i = 0; i < value.length; i++) {
+    const c = value[i];
+    if (quoted && c === "\\") i++;
+    else if (c === '"') quoted = !quoted;
+    else if (c === "," && !quoted) {
+      out.push(value.slice(start, i).trim());
+      start = i + 1;
+    }
+  }
+  out.push(value.slice(start).trim());
+  return out.filter((w) => w !== "");
 }
 
 /** Writes the answer to the app, reading only as fast as the app takes it. */
