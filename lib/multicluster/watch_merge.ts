@@ -14,8 +14,10 @@
  * @module
  */
 
-import type { VersionVector } from "../kube/resource_version.ts";
-import { encodeResourceVersion } from "../kube/resource_version.ts";
+import {
+  encodeResourceVersion,
+  type VersionVector,
+} from "../kube/resource_version.ts";
 import { failureStatus } from "../kube/status.ts";
 import { decorateObjects } from "./rewrite.ts";
 import type { NamespaceMap, RequestedVersions } from "./fanout_request.ts";
