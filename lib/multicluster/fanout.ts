@@ -31,20 +31,23 @@ import {
 } from "../clusters/upstream_call.ts";
 import type { UpstreamObservation } from "../observe/observer.ts";
 import type { Upstream } from "../clusters/upstream.ts";
-import {
-  decodeContinue,
-  decodeResourceVersion,
-  encodeContinue,
-  encodeResourceVersion,
-  type VersionVector,
-} from "../kube/resource_version.ts";
-import {
-  decorateObjects,
-  rewriteBodyNamespace,
-  rewriteTargetNamespace,
-} from "./rewrite.ts";
 import { writeStatus } from "../kube/status.ts";
 import type { Outcome } from "../proxy/transport.ts";
+import {
+  clusterTarget,
+  type NamespaceMap,
+  queryParam,
+  versionFor,
+} from "./fanout_request.ts";
+import { warning } from "./answer_rewrite.ts";
+import {
+  finishPage,
+  isPaged,
+  type ListAnswer,
+  mergeListAnswers,
+  pageParams,
+  pageState,
+} from "./list_merge.ts";
 
 /** What a merged call needs. */
 export interface FanoutCall {
@@ -53,7 +56,7 @@ export interface FanoutCall {
   /** Headers for upstream (credentials already removed). */
   headers: OutgoingHttpHeaders;
   /** The app's namespace, when a rule maps it to another on the clusters. */
-  namespace?: { app: string; remote: string };
+  namespace?: NamespaceMap;
   clusters: Array<{ name: string; upstream: Upstream }>;
   /** Clusters of the set that are known to be down. */
   missing: string[];
@@ -79,13 +82,7 @@ export function send(
 
 type Json = Record<string, unknown>;
 
-/** A `Warning` header (RFC 7234 form, as kube-apiserver sends) naming clusters left out. */
-export function warning(clusters: string[]): string {
-  return clusters.map((c) =>
-    `299 - "mca: cluster ${c} is unavailable; this answer lacks its objects"`
-  ).join(", ");
-}
-
+/** Writes a JSON answer; returns the bytes written, for the call's outcome. */
 export function sendJson(
   res: ServerResponse,
   status: number,
@@ -107,141 +104,67 @@ export function targetFor(
   call: FanoutCall,
   params: Record<string, string | undefined>,
 ): string {
-  const url = new URL(call.req.url ?? "/", "https://mca.invalid");
-  for (const [key, value] of Object.entries(params)) {
-    if (value === undefined || value === "") url.searchParams.delete(key);
-    else url.searchParams.set(key, value);
-  }
-  const target = url.pathname + (url.search === "?" ? "" : url.search);
-  return call.namespace
-    ? rewriteTargetNamespace(target, call.namespace.app, call.namespace.remote)
-    : target;
-}
-
-export function fixNamespace(call: FanoutCall, body: unknown): void {
-  if (call.namespace) {
-    rewriteBodyNamespace(body, call.namespace.remote, call.namespace.app);
-  }
-}
-
-export function requestedVersions(
-  call: FanoutCall,
-): VersionVector | "any" | "invalid" {
-  const rv = new URL(call.req.url ?? "/", "https://mca.invalid").searchParams
-    .get("resourceVersion") ?? "";
-  if (rv === "" || rv === "0") return "any";
-  return decodeResourceVersion(rv) ?? "invalid";
+  return clusterTarget(call.req.url ?? "/", params, call.namespace);
 }
 
 /** Merged LIST (and deletecollection, whose answer is a list too). */
 export async function fanoutList(call: FanoutCall): Promise<Outcome> {
-  const params =
-    new URL(call.req.url ?? "/", "https://mca.invalid").searchParams;
-  if (
-    call.req.method === "GET" && (params.get("limit") || params.get("continue"))
-  ) {
-    return await pagedList(call);
-  }
-  const versions = requestedVersions(call);
-  const rvParam = params.get("resourceVersion") ?? undefined;
+  const url = call.req.url ?? "/";
+  if (isPaged(call.req.method, url)) return await pagedList(call);
   const answers = await Promise.all(
-    call.clusters.map(async ({ name }) => {
-      try {
-        const rv = typeof versions === "object"
-          ? versions[name]
-          : versions === "any"
-          ? rvParam
-          : undefined;
-        const res = await send(call, name, {
-          method: call.req.method ?? "GET",
-          target: targetFor(call, { resourceVersion: rv }),
-          headers: call.headers,
-          connectTimeoutMs: call.connectTimeoutMs,
-        });
-        return {
-          name,
-          status: res.statusCode ?? 502,
-          body: await readJson(res) as Json | undefined,
-        };
-      } catch (error) {
-        call.onClusterError(name, error as Error);
-        return { name, status: 0, body: undefined };
-      }
-    }),
+    call.clusters.map(({ name }) => listOne(call, name)),
   );
-  const failed = answers.find((a) => a.status >= 300);
-  if (failed) {
+  const merged = mergeListAnswers(answers, {
+    missing: call.missing,
+    namespace: call.namespace,
+  });
+  if (merged.kind === "none") {
+    return writeStatus(call.res, 503, "ServiceUnavailable", merged.message);
+  }
+  if (merged.kind === "refused") {
     // A refusal (403, 410...) is the answer: a partial list would mislead.
     return {
-      status: failed.status,
+      status: merged.status,
       bytesIn: 0,
-      bytesOut: sendJson(call.res, failed.status, failed.body),
+      bytesOut: sendJson(call.res, merged.status, merged.body),
     };
   }
-  const ok = answers.filter((a) => a.status > 0 && a.body !== undefined);
-  const missing = [
-    ...call.missing,
-    ...answers.filter((a) => a.status === 0).map((a) => a.name),
-  ];
-  if (ok.length === 0) {
-    return writeStatus(
-      call.res,
-      503,
-      "ServiceUnavailable",
-      `mca: no cluster of ${[...missing].join(", ")} answered`,
-    );
-  }
-  const merged = ok[0].body as Json;
-  const vector: VersionVector = {};
-  const key = merged.kind === "Table" ? "rows" : "items";
-  const all: unknown[] = [];
-  for (const answer of ok) {
-    const body = answer.body as Json;
-    fixNamespace(call, body);
-    decorateObjects(body, answer.name);
-    all.push(...(Array.isArray(body[key]) ? body[key] as unknown[] : []));
-    const meta = body.metadata as Json | undefined;
-    if (typeof meta?.resourceVersion === "string") {
-      vector[answer.name] = meta.resourceVersion;
-    }
-  }
-  merged[key] = all;
-  merged.metadata = {
-    ...(merged.metadata as Json ?? {}),
-    resourceVersion: encodeResourceVersion(vector),
-  };
-  delete (merged.metadata as Json).continue;
-  delete (merged.metadata as Json).remainingItemCount;
-  const headers = missing.length > 0 ? { warning: warning(missing) } : {};
+  const headers = merged.warning ? { warning: merged.warning } : {};
   return {
     status: 200,
     bytesIn: 0,
-    bytesOut: sendJson(call.res, 200, merged, headers),
+    bytesOut: sendJson(call.res, 200, merged.body, headers),
   };
 }
 
-/** The version a cluster's first page is read at (a continue token carries its own). */
-function firstPageVersion(
-  call: FanoutCall,
-  cluster: string,
-): string | undefined {
-  const versions = requestedVersions(call);
-  if (typeof versions === "object") return versions[cluster];
-  if (versions === "invalid") return undefined;
-  return new URL(call.req.url ?? "/", "https://mca.invalid").searchParams
-    .get("resourceVersion") ?? undefined;
+/** One cluster's answer to an unpaged LIST; status 0 when it failed. */
+async function listOne(call: FanoutCall, name: string): Promise<ListAnswer> {
+  try {
+    const res = await send(call, name, {
+      method: call.req.method ?? "GET",
+      target: targetFor(call, {
+        resourceVersion: versionFor(call.req.url ?? "/", name),
+      }),
+      headers: call.headers,
+      connectTimeoutMs: call.connectTimeoutMs,
+    });
+    return {
+      name,
+      status: res.statusCode ?? 502,
+      body: await readJson(res) as Json | undefined,
+    };
+  } catch (error) {
+    call.onClusterError(name, error as Error);
+    return { name, status: 0, body: undefined };
+  }
 }
 
 /** LIST with `limit`: the clusters are paged in order behind one token. */
 async function pagedList(call: FanoutCall): Promise<Outcome> {
-  const params =
-    new URL(call.req.url ?? "/", "https://mca.invalid").searchParams;
-  const token = params.get("continue");
+  const url = call.req.url ?? "/";
   const names = call.clusters.map((c) => c.name);
-  const state = token
-    ? decodeContinue(token)
-    : { cluster: names[0], continue: "", versions: {} };
-  if (!state || !names.includes(state.cluster)) {
+  const state = pageState(queryParam(url, "continue"), names);
+  if (!state) {
     return writeStatus(
       call.res,
       410,
@@ -251,16 +174,11 @@ async function pagedList(call: FanoutCall): Promise<Outcome> {
   }
   const res = await send(call, state.cluster, {
     method: "GET",
-    target: targetFor(call, {
-      continue: state.continue,
-      ...(state.continue !== ""
-        ? { resourceVersion: undefined, resourceVersionMatch: undefined }
-        : { resourceVersion: firstPageVersion(call, state.cluster) }),
-    }),
+    target: targetFor(call, pageParams(url, state)),
     headers: call.headers,
     connectTimeoutMs: call.connectTimeoutMs,
   }).catch((error) => {
-    call.onClusterError(state!.cluster, error);
+    call.onClusterError(state.cluster, error);
     return undefined;
   });
   if (!res) {
@@ -271,34 +189,12 @@ async function pagedList(call: FanoutCall): Promise<Outcome> {
       `mca: cluster ${state.cluster} is unavailable`,
     );
   }
+  const status = res.statusCode ?? 502;
   const body = await readJson(res) as Json | undefined;
-  if ((res.statusCode ?? 502) >= 300 || !body) {
-    return {
-      status: res.statusCode ?? 502,
-      bytesIn: 0,
-      bytesOut: sendJson(call.res, res.statusCode ?? 502, body),
-    };
+  if (status >= 300 || !body) {
+    return { status, bytesIn: 0, bytesOut: sendJson(call.res, status, body) };
   }
-  fixNamespace(call, body);
-  decorateObjects(body, state.cluster);
-  const meta = (body.metadata ?? {}) as Json;
-  const versions = { ...state.versions };
-  if (typeof meta.resourceVersion === "string") {
-    versions[state.cluster] = meta.resourceVersion;
-  }
-  const next = typeof meta.continue === "string" && meta.continue !== ""
-    ? { cluster: state.cluster, continue: meta.continue, versions }
-    : names.indexOf(state.cluster) + 1 < names.length
-    ? {
-      cluster: names[names.indexOf(state.cluster) + 1],
-      continue: "",
-      versions,
-    }
-    : undefined;
-  body.metadata = { ...meta, resourceVersion: encodeResourceVersion(versions) };
-  delete (body.metadata as Json).remainingItemCount;
-  if (next) (body.metadata as Json).continue = encodeContinue(next);
-  else delete (body.metadata as Json).continue;
+  finishPage(body, { state, clusters: names, namespace: call.namespace });
   const headers = call.missing.length > 0
     ? { warning: warning(call.missing) }
     : {};

@@ -12,87 +12,40 @@
  * @module
  */
 
+import type { IncomingMessage } from "node:http";
 import { readBody, readLines } from "../clusters/upstream_call.ts";
-import {
-  encodeResourceVersion,
-  type VersionVector,
-} from "../kube/resource_version.ts";
-import { decorateObjects } from "./rewrite.ts";
-import { failureStatus, writeStatus } from "../kube/status.ts";
+import { writeStatus } from "../kube/status.ts";
 import type { Outcome } from "../proxy/transport.ts";
+import { type FanoutCall, send, targetFor } from "./fanout.ts";
+import { requestedVersions, versionFor } from "./fanout_request.ts";
+import { warning } from "./answer_rewrite.ts";
 import {
-  type FanoutCall,
-  fixNamespace,
-  requestedVersions,
-  send,
-  targetFor,
-  warning,
-} from "./fanout.ts";
+  goneEvent,
+  mergeEvent,
+  watchRefusal,
+  type WatchState,
+  watchState,
+} from "./watch_merge.ts";
 
-type Json = Record<string, unknown>;
+/** One cluster's upstream watch; no response when it could not be opened. */
+interface Opened {
+  name: string;
+  res: IncomingMessage | undefined;
+}
 
 /** Serves a merged WATCH; resolves when it ends. */
 export async function fanoutWatch(call: FanoutCall): Promise<Outcome> {
-  const requested = requestedVersions(call);
-  if (requested === "invalid") {
-    return watchGone(
-      call,
-      "the resourceVersion was not issued by mca for this set of clusters",
-    );
-  }
-  if (
-    typeof requested === "object" &&
-    call.clusters.some((c) => requested[c.name] === undefined)
-  ) {
-    return watchGone(
-      call,
-      "the set of clusters changed since this resourceVersion; list again",
-    );
-  }
-  const rvParam =
-    new URL(call.req.url ?? "/", "https://mca.invalid").searchParams.get(
-      "resourceVersion",
-    ) ?? undefined;
+  const requested = requestedVersions(call.req.url ?? "/");
+  const names = call.clusters.map((c) => c.name);
+  const gone = watchRefusal(requested, names);
+  if (gone !== undefined) return watchGone(call, gone);
   const aborter = new AbortController();
   call.res.on("close", () => aborter.abort());
-  const vector: VersionVector = typeof requested === "object"
-    ? { ...requested }
-    : {};
   const opened = await Promise.all(
-    call.clusters.map(async ({ name }) => {
-      try {
-        const res = await send(call, name, {
-          method: "GET",
-          target: targetFor(call, {
-            resourceVersion: typeof requested === "object"
-              ? requested[name]
-              : rvParam,
-          }),
-          headers: call.headers,
-          dedicated: true,
-          connectTimeoutMs: call.connectTimeoutMs,
-          signal: aborter.signal,
-        });
-        return { name, res };
-      } catch (error) {
-        if (!aborter.signal.aborted) call.onClusterError(name, error as Error);
-        return { name, res: undefined };
-      }
-    }),
+    names.map((name) => openWatch(call, name, aborter.signal)),
   );
   const refused = opened.find((o) => o.res && (o.res.statusCode ?? 0) >= 300);
-  if (refused?.res) {
-    const body = await readBody(refused.res);
-    aborter.abort();
-    call.res.writeHead(refused.res.statusCode ?? 502, {
-      "content-type": "application/json",
-    }).end(body);
-    return {
-      status: refused.res.statusCode ?? 502,
-      bytesIn: 0,
-      bytesOut: body.length,
-    };
-  }
+  if (refused?.res) return await relayRefusal(call, refused.res, aborter);
   const live = opened.filter((o) => o.res !== undefined);
   const missing = [
     ...call.missing,
@@ -112,9 +65,70 @@ export async function fanoutWatch(call: FanoutCall): Promise<Outcome> {
     ...(missing.length > 0 ? { warning: warning(missing) } : {}),
   });
   call.res.flushHeaders();
+  const state = watchState(requested, {
+    clusters: call.clusters.length,
+    namespace: call.namespace,
+  });
+  const bytesOut = await relayMerged(call, live, { state, aborter });
+  return { status: 200, bytesIn: 0, bytesOut };
+}
+
+/** Opens one cluster's upstream watch at the version the app asked for it. */
+async function openWatch(
+  call: FanoutCall,
+  name: string,
+  signal: AbortSignal,
+): Promise<Opened> {
+  try {
+    const res = await send(call, name, {
+      method: "GET",
+      target: targetFor(call, {
+        resourceVersion: versionFor(call.req.url ?? "/", name),
+      }),
+      headers: call.headers,
+      dedicated: true,
+      connectTimeoutMs: call.connectTimeoutMs,
+      signal,
+    });
+    return { name, res };
+  } catch (error) {
+    if (!signal.aborted) call.onClusterError(name, error as Error);
+    return { name, res: undefined };
+  }
+}
+
+/** A cluster refused the watch: its answer is the app's, the other watches are closed. */
+async function relayRefusal(
+  call: FanoutCall,
+  refused: IncomingMessage,
+  aborter: AbortController,
+): Promise<Outcome> {
+  const body = await readBody(refused);
+  aborter.abort();
+  call.res.writeHead(refused.statusCode ?? 502, {
+    "content-type": "application/json",
+  }).end(body);
+  return {
+    status: refused.statusCode ?? 502,
+    bytesIn: 0,
+    bytesOut: body.length,
+  };
+}
+
+/**
+ * Relays the events of every live watch until the first one ends (an ERROR
+ * event, the end of its stream, or a failure), then closes all; returns the
+ * bytes written.
+ */
+async function relayMerged(
+  call: FanoutCall,
+  live: Opened[],
+  options: { state: WatchState; aborter: AbortController },
+): Promise<number> {
+  const { state, aborter } = options;
   let bytesOut = 0;
   let ended = false;
-  function write(event: Json): void {
+  function write(event: unknown): void {
     if (ended) return;
     const line = JSON.stringify(event) + "\n";
     bytesOut += Buffer.byteLength(line);
@@ -123,31 +137,9 @@ export async function fanoutWatch(call: FanoutCall): Promise<Outcome> {
   await Promise.race(live.map(async ({ name, res }) => {
     try {
       for await (const line of readLines(res!)) {
-        let event: Json;
-        try {
-          event = JSON.parse(line);
-        } catch {
-          continue;
-        }
-        const object = event.object as Json | undefined;
-        if (event.type === "ERROR") {
-          write(event);
-          return;
-        }
-        const meta = object?.metadata as Json | undefined;
-        if (typeof meta?.resourceVersion === "string") {
-          vector[name] = meta.resourceVersion;
-        }
-        fixNamespace(call, event);
-        if (event.type === "BOOKMARK" && meta) {
-          if (Object.keys(vector).length === call.clusters.length) {
-            meta.resourceVersion = encodeResourceVersion(vector);
-            write(event);
-          }
-          continue;
-        }
-        decorateObjects(event, name, vector);
-        write(event);
+        const step = mergeEvent(state, name, line);
+        if (step.kind !== "skip") write(step.event);
+        if (step.kind === "end") return;
       }
     } catch (error) {
       if (!aborter.signal.aborted) call.onClusterError(name, error as Error);
@@ -156,16 +148,11 @@ export async function fanoutWatch(call: FanoutCall): Promise<Outcome> {
   ended = true;
   aborter.abort();
   call.res.end();
-  return { status: 200, bytesIn: 0, bytesOut };
+  return bytesOut;
 }
 
 function watchGone(call: FanoutCall, message: string): Outcome {
-  // As kube-apiserver does: 200, then one ERROR event carrying a 410 Status.
-  const event = {
-    type: "ERROR",
-    object: failureStatus(410, "Expired", `mca: ${message}`),
-  };
-  const text = JSON.stringify(event) + "\n";
+  const text = JSON.stringify(goneEvent(message)) + "\n";
   call.res.writeHead(200, { "content-type": "application/json" }).end(text);
   return { status: 200, bytesIn: 0, bytesOut: text.length };
 }

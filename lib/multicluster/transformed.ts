@@ -13,11 +13,12 @@ import type { Outcome } from "../proxy/transport.ts";
 import { readBody, readLines } from "../clusters/upstream_call.ts";
 import { failureStatus, statusResponse } from "../kube/status.ts";
 import { type FanoutCall, send } from "./fanout.ts";
+import { mapTarget } from "./fanout_request.ts";
 import {
-  decorateObjects,
-  rewriteBodyNamespace,
-  rewriteTargetNamespace,
-} from "./rewrite.ts";
+  rewriteAnswer,
+  rewriteJsonBytes,
+  rewriteJsonLine,
+} from "./answer_rewrite.ts";
 
 /** One cluster, with the answer rewritten (namespace mapping, spread-set marks). */
 export async function forwardTransformed(
@@ -27,20 +28,13 @@ export async function forwardTransformed(
   args: { plan: Plan & { kind: "one" }; body?: Uint8Array; call: FanoutCall },
 ): Promise<Outcome> {
   const { plan, call } = args;
-  const target = call.namespace
-    ? rewriteTargetNamespace(
-      req.url ?? "/",
-      call.namespace.app,
-      call.namespace.remote,
-    )
-    : req.url ?? "/";
   const aborter = new AbortController();
   res.on("close", () => aborter.abort());
   let upRes: IncomingMessage;
   try {
     upRes = await send(call, plan.cluster, {
       method: req.method ?? "GET",
-      target,
+      target: mapTarget(req.url ?? "/", call.namespace),
       headers: call.headers,
       body: args.body,
       dedicated: info.verb === "watch",
@@ -49,68 +43,74 @@ export async function forwardTransformed(
     });
   } catch (error) {
     call.onClusterError(plan.cluster, error as Error);
-    const { headers, body } = statusResponse(
-      failureStatus(
-        503,
-        "ServiceUnavailable",
-        `mca: cluster ${plan.cluster} is unreachable: ${
-          (error as Error).message
-        }`,
-      ),
-      { retryAfterSeconds: 1 },
-    );
-    res.writeHead(503, headers).end(body);
-    return {
-      status: 503,
-      bytesIn: 0,
-      bytesOut: body.length,
-      unreachable: true,
-    };
+    return unreachable(res, plan.cluster, error as Error);
   }
   const status = upRes.statusCode ?? 502;
-  const transform = (value: unknown) => {
-    if (call.namespace) {
-      rewriteBodyNamespace(value, call.namespace.remote, call.namespace.app);
-    }
-    if (plan.decorate) decorateObjects(value, plan.cluster);
-  };
+  const edit = (value: unknown) =>
+    rewriteAnswer(value, {
+      namespace: call.namespace,
+      cluster: plan.decorate ? plan.cluster : undefined,
+    });
+  const bytesIn = args.body?.length ?? 0;
+  const bytesOut = info.verb === "watch" && status === 200
+    ? await relayWatch(upRes, res, edit)
+    : await relayBuffered(upRes, res, edit);
+  return { status, bytesIn, bytesOut };
+}
+
+/** The cluster could not be reached: a 503 the SDK retries. */
+function unreachable(
+  res: ServerResponse,
+  cluster: string,
+  error: Error,
+): Outcome {
+  const { headers, body } = statusResponse(
+    failureStatus(
+      503,
+      "ServiceUnavailable",
+      `mca: cluster ${cluster} is unreachable: ${error.message}`,
+    ),
+    { retryAfterSeconds: 1 },
+  );
+  res.writeHead(503, headers).end(body);
+  return { status: 503, bytesIn: 0, bytesOut: body.length, unreachable: true };
+}
+
+/** A watch, rewritten event by event; returns the characters written. */
+async function relayWatch(
+  upRes: IncomingMessage,
+  res: ServerResponse,
+  edit: (value: unknown) => void,
+): Promise<number> {
   let bytesOut = 0;
-  if (info.verb === "watch" && status === 200) {
-    res.writeHead(200, { "content-type": "application/json" });
-    res.flushHeaders();
-    try {
-      for await (const line of readLines(upRes)) {
-        let event: unknown;
-        try {
-          event = JSON.parse(line);
-        } catch {
-          continue;
-        }
-        transform(event);
-        const text = JSON.stringify(event) + "\n";
-        bytesOut += text.length;
-        res.write(text);
-      }
-    } catch {
-      // the app or the cluster went away: end the stream
-    }
-    res.end();
-    return { status, bytesIn: args.body?.length ?? 0, bytesOut };
-  }
-  const raw = await readBody(upRes);
-  let out: Uint8Array = raw;
+  res.writeHead(200, { "content-type": "application/json" });
+  res.flushHeaders();
   try {
-    const parsed = JSON.parse(new TextDecoder().decode(raw));
-    transform(parsed);
-    out = new TextEncoder().encode(JSON.stringify(parsed));
+    for await (const line of readLines(upRes)) {
+      const text = rewriteJsonLine(line, edit);
+      if (text === undefined) continue;
+      bytesOut += text.length;
+      res.write(text);
+    }
   } catch {
-    // not JSON: pass it on unchanged
+    // the app or the cluster went away: end the stream
   }
-  res.writeHead(status, {
+  res.end();
+  return bytesOut;
+}
+
+/** Any other answer, read whole and rewritten; returns the bytes written. */
+async function relayBuffered(
+  upRes: IncomingMessage,
+  res: ServerResponse,
+  edit: (value: unknown) => void,
+): Promise<number> {
+  const out = rewriteJsonBytes(await readBody(upRes), edit);
+  res.writeHead(upRes.statusCode ?? 502, {
     "content-type": String(upRes.headers["content-type"] ?? "application/json"),
     "content-length": out.length,
     ...(upRes.headers.warning ? { warning: upRes.headers.warning } : {}),
   });
   res.end(out);
-  return { status, bytesIn: args.body?.length ?? 0, bytesOut: out.length };
+  return out.length;
 }

@@ -1,0 +1,200 @@
+/**
+ * Merging the LIST answers of several clusters into the one list an SDK
+ * expects from one API server.
+ *
+ * - Unpaged: items (or Table rows) are concatenated in cluster order, each
+ *   marked with its cluster; the list's resourceVersion is the composite of
+ *   the clusters' versions. A refusal of any cluster is the answer (a partial
+ *   list would mislead); a cluster that could not be reached is left out and
+ *   named in a `Warning`.
+ * - Paged (`limit`/`continue`): the clusters are walked in order behind one
+ *   composite continue token that carries the cluster being paged, its own
+ *   token and the versions of the clusters listed so far.
+ *
+ * Pure: parsed JSON in, parsed JSON out (inputs are rewritten in place); the
+ * callers do the I/O.
+ *
+ * @module
+ */
+
+import {
+  type ContinueState,
+  decodeContinue,
+  encodeContinue,
+  encodeResourceVersion,
+  type VersionVector,
+} from "../kube/resource_version.ts";
+import { decorateObjects } from "./rewrite.ts";
+import { type NamespaceMap, queryParam, versionFor } from "./fanout_request.ts";
+import { mapBack, warning } from "./answer_rewrite.ts";
+
+type Json = Record<string, unknown>;
+
+/** One cluster's answer to a LIST; status 0 when it could not be reached. */
+export interface ListAnswer {
+  name: string;
+  status: number;
+  body: Json | undefined;
+}
+
+/** What the app is answered after a merged LIST. */
+export type MergedList =
+  /** A cluster refused: its answer is passed on as it is. */
+  | { kind: "refused"; status: number; body: Json | undefined }
+  /** No cluster answered: a 503 with this message. */
+  | { kind: "none"; message: string }
+  /** The merged list, with a `Warning` when clusters are left out. */
+  | { kind: "merged"; body: Json; warning?: string };
+
+/** True when a LIST is paged, so the clusters are walked one after the other. */
+export function isPaged(method: string | undefined, url: string): boolean {
+  return method === "GET" &&
+    Boolean(queryParam(url, "limit") || queryParam(url, "continue"));
+}
+
+/**
+ * Merges the answers of every cluster (in cluster order). `missing` are the
+ * clusters of the set known to be down before the call.
+ */
+export function mergeListAnswers(
+  answers: ListAnswer[],
+  options: { missing: string[]; namespace?: NamespaceMap },
+): MergedList {
+  const failed = answers.find((a) => a.status >= 300);
+  if (failed) {
+    return { kind: "refused", status: failed.status, body: failed.body };
+  }
+  const ok = answers.filter((a) => a.status > 0 && a.body !== undefined);
+  const missing = [
+    ...options.missing,
+    ...answers.filter((a) => a.status === 0).map((a) => a.name),
+  ];
+  if (ok.length === 0) {
+    return {
+      kind: "none",
+      message: `mca: no cluster of ${missing.join(", ")} answered`,
+    };
+  }
+  const body = mergeBodies(
+    ok.map((a) => ({ name: a.name, body: a.body as Json })),
+    options.namespace,
+  );
+  return missing.length > 0
+    ? { kind: "merged", body, warning: warning(missing) }
+    : { kind: "merged", body };
+}
+
+/**
+ * The first body, carrying the items of all (each rewritten for the app)
+ * and the composite version; a cluster's own paging fields are dropped.
+ */
+function mergeBodies(
+  bodies: Array<{ name: string; body: Json }>,
+  namespace: NamespaceMap | undefined,
+): Json {
+  const merged = bodies[0].body;
+  const vector: VersionVector = {};
+  const key = merged.kind === "Table" ? "rows" : "items";
+  const all: unknown[] = [];
+  for (const { name, body } of bodies) {
+    mapBack(body, namespace);
+    decorateObjects(body, name);
+    all.push(...(Array.isArray(body[key]) ? body[key] as unknown[] : []));
+    const meta = body.metadata as Json | undefined;
+    if (typeof meta?.resourceVersion === "string") {
+      vector[name] = meta.resourceVersion;
+    }
+  }
+  merged[key] = all;
+  const metadata: Json = {
+    ...(merged.metadata as Json ?? {}),
+    resourceVersion: encodeResourceVersion(vector),
+  };
+  delete metadata.continue;
+  delete metadata.remainingItemCount;
+  merged.metadata = metadata;
+  return merged;
+}
+
+/**
+ * Where a paged LIST stands: from the app's continue token, or the first
+ * cluster's top when there is none. Undefined when the token is not MCA's
+ * or names a cluster no longer in the set (the app lists again, 410).
+ */
+export function pageState(
+  token: string | undefined,
+  clusters: string[],
+): ContinueState | undefined {
+  const state = token
+    ? decodeContinue(token)
+    : { cluster: clusters[0], continue: "", versions: {} };
+  return state && clusters.includes(state.cluster) ? state : undefined;
+}
+
+/**
+ * The query parameters of the page's upstream request: the cluster's own
+ * token, or, on its first page, the version the app asked for it.
+ */
+export function pageParams(
+  url: string,
+  state: ContinueState,
+): Record<string, string | undefined> {
+  return {
+    continue: state.continue,
+    ...(state.continue !== ""
+      ? { resourceVersion: undefined, resourceVersionMatch: undefined }
+      : { resourceVersion: versionFor(url, state.cluster) }),
+  };
+}
+
+/**
+ * One cluster's page rewritten for the app, in place: objects marked, the
+ * composite version of the clusters listed so far, and a continue token to
+ * the rest of this cluster or to the next cluster (none after the last).
+ */
+export function finishPage(
+  body: Json,
+  options: {
+    state: ContinueState;
+    clusters: string[];
+    namespace?: NamespaceMap;
+  },
+): Json {
+  const { state, clusters } = options;
+  mapBack(body, options.namespace);
+  decorateObjects(body, state.cluster);
+  const meta = (body.metadata ?? {}) as Json;
+  const versions = { ...state.versions };
+  if (typeof meta.resourceVersion === "string") {
+    versions[state.cluster] = meta.resourceVersion;
+  }
+  const next = nextPage(state.cluster, {
+    own: meta.continue,
+    versions,
+    clusters,
+  });
+  const metadata: Json = {
+    ...meta,
+    resourceVersion: encodeResourceVersion(versions),
+  };
+  delete metadata.remainingItemCount;
+  if (next) metadata.continue = encodeContinue(next);
+  else delete metadata.continue;
+  body.metadata = metadata;
+  return body;
+}
+
+/** The rest of this cluster if it said there is more, else the next cluster's top. */
+function nextPage(
+  cluster: string,
+  options: { own: unknown; versions: VersionVector; clusters: string[] },
+): ContinueState | undefined {
+  const { own, versions, clusters } = options;
+  if (typeof own === "string" && own !== "") {
+    return { cluster, continue: own, versions };
+  }
+  const after = clusters.indexOf(cluster) + 1;
+  return after < clusters.length
+    ? { cluster: clusters[after], continue: "", versions }
+    : undefined;
+}

@@ -1,0 +1,222 @@
+import assert from "node:assert/strict";
+import {
+  finishPage,
+  isPaged,
+  type ListAnswer,
+  mergeListAnswers,
+  pageParams,
+  pageState,
+} from "../../lib/multicluster/list_merge.ts";
+import {
+  decodeContinue,
+  decodeResourceVersion,
+  encodeContinue,
+  encodeResourceVersion,
+} from "../../lib/kube/resource_version.ts";
+
+type Json = Record<string, unknown>;
+
+function list(
+  rv: string,
+  items: Array<{ name: string; namespace?: string }>,
+  extra: Json = {},
+): Json {
+  return {
+    kind: "ConfigMapList",
+    apiVersion: "v1",
+    metadata: { resourceVersion: rv, ...extra },
+    items: items.map((m) => ({
+      metadata: { ...m, resourceVersion: rv },
+    })),
+  };
+}
+
+function merged(answers: ListAnswer[], missing: string[] = []) {
+  const out = mergeListAnswers(answers, {
+    missing,
+    namespace: { app: "a", remote: "b" },
+  });
+  assert.equal(out.kind, "merged", JSON.stringify(out));
+  return out as { kind: "merged"; body: Json; warning?: string };
+}
+
+function metas(body: Json): Json[] {
+  return (body.items as Array<{ metadata: Json }>).map((i) => i.metadata);
+}
+
+Deno.test("list merge: two clusters' items in cluster order, marked, namespace mapped back", () => {
+  const out = merged([
+    {
+      name: "east",
+      status: 200,
+      body: list("100", [{ name: "e1", namespace: "b" }, { name: "e2" }], {
+        continue: "more",
+        remainingItemCount: 3,
+      }),
+    },
+    { name: "west", status: 200, body: list("7", [{ name: "w1" }]) },
+  ]);
+  assert.equal(out.warning, undefined);
+  assert.deepEqual(metas(out.body).map((m) => m.name), ["e1", "e2", "w1"]);
+  assert.deepEqual(
+    metas(out.body).map((m) =>
+      (m.annotations as Record<string, string>)["mca.io/cluster"]
+    ),
+    ["east", "east", "west"],
+  );
+  assert.equal(metas(out.body)[0].namespace, "a", "the app's namespace");
+  assert.deepEqual(
+    decodeResourceVersion(metas(out.body)[2].resourceVersion as string),
+    { west: "7" },
+  );
+  const meta = out.body.metadata as Json;
+  assert.deepEqual(decodeResourceVersion(meta.resourceVersion as string), {
+    east: "100",
+    west: "7",
+  });
+  assert.equal(meta.continue, undefined, "a cluster's own token is dropped");
+  assert.equal(meta.remainingItemCount, undefined);
+  assert.equal(out.body.kind, "ConfigMapList");
+});
+
+Deno.test("list merge: Table rows are merged like items", () => {
+  const table = (rv: string, name: string): Json => ({
+    kind: "Table",
+    metadata: { resourceVersion: rv },
+    rows: [{ cells: [name], object: { metadata: { name } } }],
+  });
+  const out = merged([
+    { name: "east", status: 200, body: table("1", "e") },
+    { name: "west", status: 200, body: table("2", "w") },
+  ]);
+  const rows = out.body.rows as Array<{ cells: string[] }>;
+  assert.deepEqual(rows.map((r) => r.cells[0]), ["e", "w"]);
+  assert.equal(out.body.items, undefined);
+});
+
+Deno.test("list merge: a missing cluster is left out and named in the Warning", () => {
+  const out = merged([
+    { name: "east", status: 200, body: list("100", [{ name: "e1" }]) },
+    { name: "west", status: 0, body: undefined },
+  ], ["north"]);
+  assert.deepEqual(metas(out.body).map((m) => m.name), ["e1"]);
+  assert.match(out.warning ?? "", /^299 - "mca: cluster north is unavailable/);
+  assert.match(out.warning ?? "", /, 299 - "mca: cluster west is unavailable/);
+  assert.deepEqual(
+    decodeResourceVersion(
+      (out.body.metadata as Json).resourceVersion as string,
+    ),
+    { east: "100" },
+  );
+});
+
+Deno.test("list merge: a refusal is the answer; no cluster at all is a 503 message", () => {
+  const status = { kind: "Status", code: 403 };
+  assert.deepEqual(
+    mergeListAnswers([
+      { name: "east", status: 200, body: list("1", []) },
+      { name: "west", status: 403, body: status },
+    ], { missing: [] }),
+    { kind: "refused", status: 403, body: status },
+  );
+  assert.equal(
+    mergeListAnswers([
+      { name: "east", status: 200, body: list("1", []) },
+      { name: "west", status: 301, body: undefined },
+    ], { missing: [] }).kind,
+    "refused",
+    "anything but a 2xx is the answer",
+  );
+  assert.deepEqual(
+    mergeListAnswers([
+      { name: "east", status: 0, body: undefined },
+      { name: "west", status: 0, body: undefined },
+    ], { missing: ["north"] }),
+    { kind: "none", message: "mca: no cluster of north, east, west answered" },
+  );
+});
+
+Deno.test("list merge: only a GET with limit or continue is paged", () => {
+  assert.ok(isPaged("GET", "/api/v1/pods?limit=10"));
+  assert.ok(isPaged("GET", "/api/v1/pods?continue=x"));
+  assert.ok(!isPaged("GET", "/api/v1/pods?limit="));
+  assert.ok(!isPaged("GET", "/api/v1/pods"));
+  assert.ok(!isPaged("DELETE", "/api/v1/pods?limit=10"));
+});
+
+const CLUSTERS = ["east", "west"];
+
+Deno.test("list merge: a page's continue token round-trips to the next position", () => {
+  const start = pageState(undefined, CLUSTERS)!;
+  assert.deepEqual(start, { cluster: "east", continue: "", versions: {} });
+
+  const first = finishPage(list("100", [{ name: "e1" }], { continue: "e-2" }), {
+    state: start,
+    clusters: CLUSTERS,
+  });
+  const meta1 = first.metadata as Json;
+  const token1 = meta1.continue as string;
+  assert.deepEqual(pageState(token1, CLUSTERS), {
+    cluster: "east",
+    continue: "e-2",
+    versions: { east: "100" },
+  }, "more of the same cluster");
+
+  const second = finishPage(list("101", [{ name: "e2" }]), {
+    state: pageState(token1, CLUSTERS)!,
+    clusters: CLUSTERS,
+  });
+  const token2 = (second.metadata as Json).continue as string;
+  assert.deepEqual(decodeContinue(token2), {
+    cluster: "west",
+    continue: "",
+    versions: { east: "101" },
+  }, "then the next cluster from its top");
+
+  const last = finishPage(
+    list("7", [{ name: "w1", namespace: "b" }], { remainingItemCount: 0 }),
+    {
+      state: pageState(token2, CLUSTERS)!,
+      clusters: CLUSTERS,
+      namespace: { app: "a", remote: "b" },
+    },
+  );
+  const meta3 = last.metadata as Json;
+  assert.equal(meta3.continue, undefined, "none after the last cluster");
+  assert.equal(meta3.remainingItemCount, undefined);
+  assert.deepEqual(decodeResourceVersion(meta3.resourceVersion as string), {
+    east: "101",
+    west: "7",
+  });
+  assert.equal(metas(last)[0].namespace, "a");
+  assert.equal(
+    (metas(last)[0].annotations as Record<string, string>)["mca.io/cluster"],
+    "west",
+  );
+});
+
+Deno.test("list merge: a garbage or foreign continue token is refused", () => {
+  for (const bad of ["garbage", "mca.", "mca.!!!", "mca.e30"]) {
+    assert.equal(pageState(bad, CLUSTERS), undefined, bad);
+  }
+  const gone = encodeContinue({ cluster: "north", continue: "", versions: {} });
+  assert.equal(pageState(gone, CLUSTERS), undefined, "cluster left the set");
+  assert.equal(pageState(undefined, []), undefined, "no cluster to page");
+});
+
+Deno.test("list merge: a first page reads at the asked version, a later one at its token", () => {
+  const rv = encodeResourceVersion({ east: "5", west: "9" });
+  const url = `/api/v1/pods?limit=1&resourceVersion=${rv}`;
+  assert.deepEqual(
+    pageParams(url, { cluster: "west", continue: "", versions: {} }),
+    { continue: "", resourceVersion: "9" },
+  );
+  assert.deepEqual(
+    pageParams(url, { cluster: "west", continue: "t", versions: {} }),
+    {
+      continue: "t",
+      resourceVersion: undefined,
+      resourceVersionMatch: undefined,
+    },
+  );
+});

@@ -1,0 +1,115 @@
+import assert from "node:assert/strict";
+import {
+  goneEvent,
+  mergeEvent,
+  watchRefusal,
+  watchState,
+} from "../../lib/multicluster/watch_merge.ts";
+import { decodeResourceVersion } from "../../lib/kube/resource_version.ts";
+
+type Json = Record<string, unknown>;
+
+function line(type: string, name: string, rv?: string, ns = "b"): string {
+  return JSON.stringify({
+    type,
+    object: {
+      kind: "ConfigMap",
+      metadata: { name, namespace: ns, ...(rv ? { resourceVersion: rv } : {}) },
+    },
+  });
+}
+
+function metaOf(step: { event?: Json }): Json {
+  return (step.event!.object as Json).metadata as Json;
+}
+
+Deno.test("watch merge: an event from cluster B is marked and carries both versions", () => {
+  const state = watchState({ east: "5", west: "2" }, {
+    clusters: 2,
+    namespace: { app: "a", remote: "b" },
+  });
+  const step = mergeEvent(state, "west", line("MODIFIED", "w", "3"));
+  assert.equal(step.kind, "write");
+  const meta = metaOf(step as { event: Json });
+  assert.equal(meta.namespace, "a", "the app's namespace");
+  assert.equal(
+    (meta.annotations as Record<string, string>)["mca.io/cluster"],
+    "west",
+  );
+  assert.deepEqual(decodeResourceVersion(meta.resourceVersion as string), {
+    east: "5",
+    west: "3",
+  });
+  assert.deepEqual(state.vector, { east: "5", west: "3" });
+});
+
+Deno.test("watch merge: events interleave, each with the versions so far", () => {
+  const state = watchState("any", { clusters: 2 });
+  const a = mergeEvent(state, "east", line("ADDED", "a", "7"));
+  const b = mergeEvent(state, "west", line("ADDED", "b", "3"));
+  const c = mergeEvent(state, "east", line("DELETED", "a", "8"));
+  const versions = [a, b, c].map((s) =>
+    decodeResourceVersion(
+      metaOf(s as { event: Json }).resourceVersion as string,
+    )
+  );
+  assert.deepEqual(versions, [
+    { east: "7" },
+    { east: "7", west: "3" },
+    { east: "8", west: "3" },
+  ]);
+  assert.equal(metaOf(a as { event: Json }).namespace, "b", "no mapping");
+});
+
+Deno.test("watch merge: a bookmark waits until every cluster has a version", () => {
+  const state = watchState("any", { clusters: 2 });
+  assert.deepEqual(
+    mergeEvent(state, "east", line("BOOKMARK", "", "10")),
+    { kind: "skip" },
+  );
+  const step = mergeEvent(state, "west", line("BOOKMARK", "", "20"));
+  assert.equal(step.kind, "write");
+  const meta = metaOf(step as { event: Json });
+  assert.deepEqual(decodeResourceVersion(meta.resourceVersion as string), {
+    east: "10",
+    west: "20",
+  });
+  assert.equal(meta.annotations, undefined, "a bookmark is not marked");
+});
+
+Deno.test("watch merge: an ERROR event ends the watch as it is; junk is skipped", () => {
+  const state = watchState("any", { clusters: 2 });
+  const error = { type: "ERROR", object: { kind: "Status", code: 410 } };
+  assert.deepEqual(mergeEvent(state, "east", JSON.stringify(error)), {
+    kind: "end",
+    event: error,
+  });
+  assert.deepEqual(mergeEvent(state, "east", "not json"), { kind: "skip" });
+  assert.deepEqual(state.vector, {});
+});
+
+Deno.test("watch merge: a version not covering the clusters is refused with 410", () => {
+  assert.equal(watchRefusal("any", ["east", "west"]), undefined);
+  assert.equal(
+    watchRefusal({ east: "1", west: "2" }, ["east", "west"]),
+    undefined,
+  );
+  assert.match(watchRefusal("invalid", ["east"]) ?? "", /not issued by mca/);
+  assert.match(
+    watchRefusal({ east: "1" }, ["east", "west"]) ?? "",
+    /set of clusters changed/,
+  );
+  const gone = goneEvent("why");
+  assert.equal(gone.type, "ERROR");
+  assert.equal((gone.object as Json).code, 410);
+  assert.equal((gone.object as Json).reason, "Expired");
+  assert.equal((gone.object as Json).message, "mca: why");
+});
+
+Deno.test("watch merge: the state starts from the versions resumed from, as a copy", () => {
+  const requested = { east: "1", west: "2" };
+  const state = watchState(requested, { clusters: 2 });
+  mergeEvent(state, "east", line("ADDED", "x", "9"));
+  assert.deepEqual(requested, { east: "1", west: "2" }, "not changed");
+  assert.deepEqual(watchState("invalid", { clusters: 1 }).vector, {});
+});
