@@ -67,6 +67,7 @@ const PURE = [
   "policy/evaluate.ts",
   "policy/identity.ts",
   "audit/policy.ts",
+  "audit/policy_rule.ts",
   "audit/event.ts",
   "webhook/decide.ts",
   "webhook/admission.ts",
