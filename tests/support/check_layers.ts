@@ -53,6 +53,7 @@ const PIPELINE_USERS = new Set(["sidecar", "webhook", "pipeline"]);
 const PURE = [
   "kube/label_selector.ts",
   "kube/request_info.ts",
+  "kube/field_selector.ts",
   "kube/resource_version.ts",
   "inject/",
   "config/",
