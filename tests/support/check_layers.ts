@@ -31,6 +31,21 @@ const FORBIDDEN: Record<string, string[]> = {
   "policy": ["proxy", "pipeline", "multicluster"],
   "clusters": ["proxy", "pipeline", "multicluster"],
   "multicluster": ["pipeline", "sidecar"],
+  // Shared helpers of the configuration parsers: a leaf, it imports no folder.
+  "config": [
+    "audit",
+    "clusters",
+    "inject",
+    "kube",
+    "multicluster",
+    "observe",
+    "pipeline",
+    "policy",
+    "proxy",
+    "routing",
+    "sidecar",
+    "webhook",
+  ],
 };
 /** Only these folders may import the pipeline. */
 const PIPELINE_USERS = new Set(["sidecar", "webhook", "pipeline"]);
@@ -38,9 +53,13 @@ const PIPELINE_USERS = new Set(["sidecar", "webhook", "pipeline"]);
 const PURE = [
   "kube/label_selector.ts",
   "kube/request_info.ts",
+  "kube/field_selector.ts",
   "kube/resource_version.ts",
   "inject/",
+  "config/",
   "routing/config.ts",
+  "routing/rule.ts",
+  "routing/match.ts",
   "routing/router.ts",
   "multicluster/rewrite.ts",
   "multicluster/policy_step.ts",
@@ -53,6 +72,7 @@ const PURE = [
   "policy/evaluate.ts",
   "policy/identity.ts",
   "audit/policy.ts",
+  "audit/policy_rule.ts",
   "audit/event.ts",
   "webhook/decide.ts",
   "webhook/admission.ts",
