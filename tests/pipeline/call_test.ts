@@ -340,3 +340,29 @@ Deno.test("pipeline: an upgrade to an API server that is down gets a 503 Status 
     await f.close();
   }
 });
+
+Deno.test("pipeline: a log read to its end and proxy reads take the back-pressured fetch path; a followed log stays a stream", async () => {
+  const f = await startFixture();
+  try {
+    const paths = [
+      "/api/v1/namespaces/a/pods/p/log?container=app",
+      "/api/v1/namespaces/a/services/s:80/proxy/metrics",
+      "/api/v1/namespaces/a/pods/p/log?follow=true&limit=1",
+      "/api/v1/namespaces/a/configmaps/c",
+    ];
+    for (const path of paths) {
+      await appCall(f, "GET", path);
+    }
+    const seen = (path: string) =>
+      f.upstream.requests.find((r) => r.url === path)?.headers[
+        "accept-encoding"
+      ];
+    // The fetch path asks for identity when the app sent no Accept-Encoding.
+    assert.equal(seen(paths[0]), "identity", "log without follow");
+    assert.equal(seen(paths[1]), "identity", "proxy subresource");
+    assert.equal(seen(paths[2]), undefined, "followed log: node:https path");
+    assert.equal(seen(paths[3]), undefined, "one object: node:https path");
+  } finally {
+    await f.close();
+  }
+});
