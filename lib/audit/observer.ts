@@ -76,11 +76,10 @@ interface CallContext {
   user: EventBase["user"];
 }
 
-function auditCall(call: AuditCallStart, ctx: CallContext): CallObservation {
-  const { config, backend } = ctx;
-  const clock = () => stamp(call, performance.now());
-  const base: EventBase = {
-    level: config.level,
+/** The fields every event of the call repeats, fixed when it starts. */
+function eventBase(call: AuditCallStart, ctx: CallContext): EventBase {
+  return {
+    level: ctx.config.level,
     auditID: crypto.randomUUID(),
     requestURI: call.target ?? call.info.path,
     verb: call.info.verb,
@@ -90,6 +89,19 @@ function auditCall(call: AuditCallStart, ctx: CallContext): CallObservation {
     objectRef: objectRef(call.info),
     requestReceivedTimestamp: stamp(call, call.startedAt),
   };
+}
+
+/** The request body, at the levels that record it. */
+function auditedBody(config: AuditConfig, end: CallEnd): unknown {
+  return config.level === "Request" || config.level === "RequestResponse"
+    ? requestObject(end.requestBody, config.omitManagedFields)
+    : undefined;
+}
+
+function auditCall(call: AuditCallStart, ctx: CallContext): CallObservation {
+  const { config, backend } = ctx;
+  const clock = () => stamp(call, performance.now());
+  const base = eventBase(call, ctx);
   const write = stageWriter(base);
   const emit = (stage: AuditStage, extra: StageExtra) => {
     if (!config.omitStages.has(stage)) backend.emit(write(stage, extra));
@@ -123,10 +135,7 @@ function auditCall(call: AuditCallStart, ctx: CallContext): CallObservation {
       if (end.auditId && !auditIds.some(([, id]) => id === end.auditId)) {
         auditIds.push([end.cluster, end.auditId]);
       }
-      const body = config.level === "Request" ||
-          config.level === "RequestResponse"
-        ? requestObject(end.requestBody, config.omitManagedFields)
-        : undefined;
+      const body = auditedBody(config, end);
       completeRef(base, call, end);
       emit("ResponseComplete", {
         at: clock(),

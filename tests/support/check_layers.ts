@@ -6,6 +6,8 @@
  *   pipeline; routing knows nothing of sockets;
  * - pure folders and modules import no `node:*` value and use no `Deno.*`;
  * - only `sidecar/`, `webhook/` and `main.ts` put the pipeline together;
+ * - `cli/` (flags, usage, mode runners) starts modes through their entry
+ *   points and is imported by `main.ts` only;
  * - no import cycles inside `lib/`.
  *
  * Run: `deno run --allow-read tests/support/check_layers.ts`.
@@ -46,6 +48,7 @@ const FORBIDDEN: Record<string, string[]> = {
     "sidecar",
     "webhook",
   ],
+  "cli": ["proxy", "routing", "multicluster", "pipeline"],
 };
 /** Only these folders may import the pipeline. */
 const PIPELINE_USERS = new Set(["sidecar", "webhook", "pipeline"]);
@@ -132,6 +135,13 @@ function check(): string[] {
             `lib/${rel} imports lib/${
               relative(LIB, edge.to)
             }: ${folder}/ must not depend on ${target}/`,
+          );
+        }
+        if (target === "cli") {
+          problems.push(
+            `lib/${rel} imports lib/${
+              relative(LIB, edge.to)
+            }: only main.ts uses cli/`,
           );
         }
         if (target === "pipeline" && !PIPELINE_USERS.has(folder)) {
