@@ -60,19 +60,23 @@ function sameValue(a: unknown, b: unknown): boolean {
 
 /** Sequences of named objects are matched by name, others by position. */
 function mergeSeq(seq: YAMLSeq, wanted: unknown[], doc: Document): void {
-  const byName = new Map<string, unknown>();
+  // Repeated names (an invalid Pod, still kept as written) match in order.
+  const byName = new Map<string, unknown[]>();
   for (const item of seq.items) {
     if (isMap(item)) {
       const name = isScalar(item.get("name", true))
         ? (item.get("name", true) as { value: unknown }).value
         : undefined;
-      if (typeof name === "string" && !byName.has(name)) byName.set(name, item);
+      if (typeof name === "string") {
+        byName.set(name, [...(byName.get(name) ?? []), item]);
+      }
     }
   }
   seq.items = wanted.map((value, i) => {
     const name = isPlainObject(value) ? value.name : undefined;
-    const current = typeof name === "string" ? byName.get(name) : seq.items[i];
-    if (typeof name === "string") byName.delete(name);
+    const current = typeof name === "string"
+      ? byName.get(name)?.shift()
+      : seq.items[i];
     return mergedNode(current, value, doc);
   });
 }
