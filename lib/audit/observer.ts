@@ -38,14 +38,11 @@ import {
 } from "./policy.ts";
 
 /**
- * Fields the pipeline may add to {@linkcode CallStart} for audit: the raw
- * request-target (path and query, for `requestURI`) and the app's address
- * (for `sourceIPs`). Without them `requestURI` falls back to the path.
+ * The call start as audit reads it: the raw request-target (path and query,
+ * for `requestURI`) and the app's address (for `sourceIPs`). Without a
+ * target `requestURI` falls back to the path.
  */
-export interface AuditCallStart extends CallStart {
-  target?: string;
-  remoteAddr?: string;
-}
+export type AuditCallStart = CallStart;
 
 const NOOP: CallObservation = { end() {} };
 
@@ -142,9 +139,26 @@ function auditCall(call: AuditCallStart, ctx: CallContext): CallObservation {
         code: end.status,
         message: end.status >= 400 ? end.error : undefined,
         requestObject: body,
-        annotations: annotations(decision, auditIds),
+        annotations: {
+          ...annotations(decision, auditIds),
+          ...outcomeAnnotation(end),
+        },
       });
     },
+  };
+}
+
+/**
+ * How each cluster of a call that reached more than one fared
+ * (`mca.io/cluster-outcomes: east=200,west=unreachable`): a fan-out's
+ * clusters, or a failover's tries.
+ */
+function outcomeAnnotation(end: CallEnd): Record<string, string> {
+  if (end.outcomes.length < 2) return {};
+  return {
+    "mca.io/cluster-outcomes": end.outcomes.map((o) =>
+      `${o.cluster}=${o.error ?? o.status ?? "none"}`
+    ).join(","),
   };
 }
 
