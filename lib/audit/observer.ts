@@ -88,11 +88,21 @@ function eventBase(call: AuditCallStart, ctx: CallContext): EventBase {
   };
 }
 
-/** The request body, at the levels that record it. */
+/** How much of a request body the audit keeps: bigger ones are left out. */
+export const AUDIT_BODY_BYTES = 256 * 1024;
+
+function recordsBody(config: AuditConfig): boolean {
+  return config.level === "Request" || config.level === "RequestResponse";
+}
+
+/**
+ * The request body, at the levels that record it. A body over
+ * {@linkcode AUDIT_BODY_BYTES} is left out whole (a cut JSON object would
+ * not parse), like one that is not JSON.
+ */
 function auditedBody(config: AuditConfig, end: CallEnd): unknown {
-  return config.level === "Request" || config.level === "RequestResponse"
-    ? requestObject(end.requestBody, config.omitManagedFields)
-    : undefined;
+  if (!recordsBody(config) || end.requestBodyCut) return undefined;
+  return requestObject(end.requestBody, config.omitManagedFields);
 }
 
 function auditCall(call: AuditCallStart, ctx: CallContext): CallObservation {
@@ -109,6 +119,7 @@ function auditCall(call: AuditCallStart, ctx: CallContext): CallObservation {
   let responded = false;
   const auditIds: Array<[string, string]> = [];
   return {
+    requestBodyBytes: recordsBody(config) ? AUDIT_BODY_BYTES : undefined,
     decided(d) {
       decision = d;
     },

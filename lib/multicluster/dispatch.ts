@@ -18,6 +18,7 @@ import { needsBodyLabels, type Plan, type Planner } from "../routing/router.ts";
 import type { CallObservation, WorkloadIdentity } from "../observe/observer.ts";
 import { applyPolicy, type PolicyCheck } from "./policy_step.ts";
 import { hasBody, MAX_BODY, parseBody, readRequest } from "./request_body.ts";
+import { isLongLived, mayBeLarge } from "./stream_kind.ts";
 import { forwardTransformed } from "./transformed.ts";
 import type { RoutingState } from "../routing/source.ts";
 import { forwardHttp, type Outcome } from "../proxy/transport.ts";
@@ -59,32 +60,6 @@ export interface Dispatched {
 
 function describe(plan: Plan): string {
   return plan.kind === "one" ? plan.cluster : plan.clusters.join("+") || "none";
-}
-
-/** Watches and followed logs may stream for hours: keep them off the pool. */
-function isLongLived(info: RequestInfo, target: string): boolean {
-  if (info.verb === "watch") return true;
-  return info.subresource === "log" &&
-    /[?&]follow=(true|1)(&|$)/i.test(target);
-}
-
-/**
- * Bodiless reads whose answer can be large: LISTs, discovery documents, a
- * log read to its end, anything behind a `proxy` subresource. They go
- * through fetch, which reads only as fast as the app does
- * (lib/proxy/fetch_forward.ts). A single object (bounded by etcd's request
- * size) and streams that last (watches, followed logs) stay on the
- * `node:https` path.
- */
-function mayBeLarge(
-  req: IncomingMessage,
-  info: RequestInfo,
-  body: Uint8Array | undefined,
-): boolean {
-  if (req.method !== "GET" || body !== undefined || hasBody(req)) return false;
-  if (info.verb === "list" || !info.isResourceRequest) return true;
-  if (info.subresource === "proxy") return true;
-  return info.subresource === "log" && !isLongLived(info, req.url ?? "");
 }
 
 /** The call's decision: one plan, and the body when it had to be read. */
@@ -158,6 +133,22 @@ export async function dispatch(
 ): Promise<Dispatched> {
   const { plan, body, answered } = await decide(req, res, info, options);
   if (answered) return { cluster: describe(plan), outcome: answered };
+  const done = await carryOut(req, res, info, { plan, body, options });
+  // A body the decision read is the body sent: hand it to the observers.
+  if (body !== undefined && done.outcome.requestBody === undefined) {
+    done.outcome.requestBody = body;
+  }
+  return done;
+}
+
+/** Forward: the plan, carried out by the path it needs. */
+async function carryOut(
+  req: IncomingMessage,
+  res: ServerResponse,
+  info: RequestInfo,
+  args: { plan: Plan; body?: Uint8Array; options: DispatchOptions },
+): Promise<Dispatched> {
+  const { plan, body, options } = args;
   if (plan.kind === "one") {
     if (plan.namespace || plan.decorate) {
       const call = fanoutCall(req, res, info, plan, [plan.cluster], options);
@@ -226,6 +217,7 @@ async function forwardOne(
       connectTimeoutMs: options.connectTimeoutMs,
       dedicated: isLongLived(info, req.url ?? ""),
       body: body ?? (replayable ? EMPTY : undefined),
+      captureBodyBytes: options.observation?.requestBodyBytes,
       headTimeoutMs: options.headTimeoutMs,
       observation: options.observation?.upstream?.({
         cluster: candidate,

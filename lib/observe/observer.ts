@@ -143,12 +143,23 @@ export interface CallEnd {
   auditId?: string;
   /** The call's trace id (from the tracing consumer), for the log line. */
   traceId?: string;
-  /** Request body as sent upstream, when the pipeline read it anyway. */
+  /**
+   * The request body as sent upstream, when a consumer asked for it
+   * (`requestBodyBytes`) or the pipeline read it anyway.
+   */
   requestBody?: Uint8Array;
+  /** The body was longer than `requestBodyBytes`: `requestBody` is its start. */
+  requestBodyCut?: boolean;
 }
 
 /** The observer of one call. */
 export interface CallObservation {
+  /**
+   * How many bytes of the request body this consumer wants in
+   * `CallEnd.requestBody` (audit at `Request` level and above). The body is
+   * streamed upstream as it comes; only this much is kept beside it.
+   */
+  requestBodyBytes?: number;
   decided?(decision: CallDecision): void;
   upstream?(start: UpstreamStart): UpstreamObservation | undefined;
   end(end: CallEnd): void;
@@ -178,6 +189,7 @@ export function combineObservers(observers: readonly Observer[]): Observer {
 
 function combineCall(calls: CallObservation[]): CallObservation {
   return {
+    requestBodyBytes: Math.max(0, ...calls.map((c) => c.requestBodyBytes ?? 0)),
     decided(decision) {
       for (const c of calls) safely(() => c.decided?.(decision));
     },
@@ -246,6 +258,7 @@ export function withObserverHeaders<T extends Record<string, unknown>>(
 export function withOutcomes(observation: CallObservation): CallObservation {
   const outcomes: ClusterOutcome[] = [];
   return {
+    requestBodyBytes: observation.requestBodyBytes,
     decided: observation.decided?.bind(observation),
     traceId: observation.traceId?.bind(observation),
     upstream(start) {

@@ -98,6 +98,8 @@ function endCall(
     outcomes: [],
     error: outcome.error,
     traceId: observation.traceId?.(),
+    requestBody: outcome.requestBody,
+    requestBodyCut: outcome.requestBodyCut,
   });
 }
 

@@ -34,6 +34,8 @@ export interface Target {
    * `timeout`.
    */
   headTimeoutMs?: number;
+  /** Keep up to this many bytes of a streamed request body in the outcome. */
+  captureBodyBytes?: number;
 }
 
 /** How a call ended, for the observers. */
@@ -44,6 +46,10 @@ export interface Outcome {
   error?: string;
   /** The upstream could not be reached at all (no answer came back). */
   unreachable?: boolean;
+  /** The start of the request body, when the target asked to capture it. */
+  requestBody?: Uint8Array;
+  /** The body was longer than what was captured. */
+  requestBodyCut?: boolean;
   /**
    * No answer came and nothing was written to the app: the caller tries
    * another cluster or answers through `respondFailure`.

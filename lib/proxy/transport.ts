@@ -20,6 +20,7 @@ import type {
   OutgoingHttpHeaders,
   ServerResponse,
 } from "node:http";
+import { Buffer } from "node:buffer";
 import type { Readable, Writable } from "node:stream";
 import { lastChunkHolder, requestOptionsFor } from "../clusters/connection.ts";
 import {
@@ -81,7 +82,10 @@ export function forwardHttp(
     exchange.outcome.bytesIn = target.body.length;
     upReq.end(target.body);
   } else {
-    streamBody(req, upReq, exchange.outcome);
+    streamBody(req, upReq, {
+      outcome: exchange.outcome,
+      capture: target.captureBodyBytes ?? 0,
+    });
   }
   return exchange.promise;
 }
@@ -137,8 +141,21 @@ function relayResponse(
 function streamBody(
   req: IncomingMessage,
   upReq: ClientRequest,
-  outcome: Outcome,
+  args: { outcome: Outcome; capture: number },
 ): void {
+  const { outcome, capture } = args;
+  const kept: Uint8Array[] = [];
+  let size = 0;
+  if (capture > 0) {
+    req.on("data", (chunk: Uint8Array) => {
+      if (size >= capture) return void (outcome.requestBodyCut = true);
+      const part = chunk.subarray(0, capture - size);
+      if (part.length < chunk.length) outcome.requestBodyCut = true;
+      kept.push(part.slice());
+      size += part.length;
+    });
+    req.on("end", () => outcome.requestBody = Buffer.concat(kept, size));
+  }
   pipeHeld(req, upReq, {
     hold: true,
     counted: (n) => outcome.bytesIn += n,
