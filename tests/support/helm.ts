@@ -106,3 +106,44 @@ export async function helm(
   }
   return result;
 }
+
+/** The header of `deploy/manifests/mca.yaml`, above the render. */
+export const MANIFESTS_HEADER =
+  `# MCA's admission webhook as plain manifests: deploy/helm/mca rendered with
+# deploy/manifests/values.yaml, i.e.
+#   helm template mca deploy/helm/mca --namespace mca-system \\
+#     -f deploy/manifests/values.yaml
+# Do not edit: tests/e2e/helm_test.ts keeps this file equal to that render;
+# regenerate it with MCA_UPDATE_GOLDEN=1 deno test -A tests/e2e/helm_test.ts
+#
+# The chart generates the webhook's serving certificate at install time; a
+# fixed file cannot, so these manifests expect a TLS Secret that you create
+# and its CA in the webhook configuration's caBundle:
+#   kubectl create namespace mca-system
+#   kubectl -n mca-system create secret tls mca-webhook-tls \\
+#     --cert=tls.crt --key=tls.key   # DNS name mca.mca-system.svc
+#   sed "s|REPLACE-WITH-BASE64-OF-THE-CA-PEM|$(base64 -w0 ca.crt)|" mca.yaml |
+#     kubectl apply -f -
+# (or install the chart with certManager.enabled=true, and cert-manager
+# issues, renews and injects it). Until the placeholder is replaced, the API
+# server refuses the MutatingWebhookConfiguration (it is not base64), so
+# nothing is injected by accident with a CA that cannot work.
+`;
+
+/** `helm template mca <chart> --namespace mca-system` with `args` (values). */
+export async function renderChart(args: string[]): Promise<string> {
+  return (await helm([
+    "template",
+    "mca",
+    CHART_DIR,
+    "--namespace",
+    "mca-system",
+    ...args,
+  ])).stdout;
+}
+
+/** What `deploy/manifests/mca.yaml` must contain. */
+export async function renderManifests(): Promise<string> {
+  const values = join(ROOT, "deploy", "manifests", "values.yaml");
+  return MANIFESTS_HEADER + await renderChart(["-f", values]);
+}
