@@ -436,6 +436,30 @@ Deno.test("helm install into a real API server: labelled namespaces get the side
       ),
       "the installed Secret's CA signed its certificate",
     );
+    // An upgrade keeps the generated certificate (lookup), so the running
+    // webhook Pods and the caBundle never disagree after `helm upgrade`.
+    const upgrade = await h([
+      "upgrade",
+      "mca",
+      CHART_DIR,
+      "--namespace",
+      "mca-system",
+      ...values(url),
+    ]);
+    assert.equal(upgrade.code, 0, upgrade.stderr);
+    assert.match(upgrade.stdout, /REVISION: 2/);
+    const after = JSON.parse(
+      (await cluster.kubectl([
+        "get",
+        "secret",
+        "mca-webhook-tls",
+        "-n",
+        "mca-system",
+        "-o",
+        "json",
+      ])).stdout,
+    ) as Obj;
+    assert.deepEqual(after.data, data, "helm upgrade kept the certificate");
 
     await k(["create", "namespace", "x"]);
     await k(["label", "namespace", "x", "mca.io/inject=enabled"]);
