@@ -563,6 +563,43 @@ Deno.test("helm install into a real API server: labelled namespaces get the side
       assert.ok(Date.now() < deadline, "Pods still injected after uninstall");
       await new Promise((r) => setTimeout(r, 200));
     }
+
+    // The plain manifests: the API server refuses the placeholder caBundle,
+    // and accepts every object once it is replaced (server-side dry run; the
+    // namespace mca-system is still there after the uninstall).
+    const manifests = await Deno.readTextFile(
+      join(ROOT, "deploy", "manifests", "mca.yaml"),
+    );
+    const apply = (text: string) =>
+      k(["apply", "--dry-run=server", "-f", "-"], text);
+    const refused = await apply(manifests);
+    assert.notEqual(refused.code, 0, "the placeholder caBundle was accepted");
+    assert.match(refused.stderr, /base64/);
+    assert.ok(
+      manifests.includes("REPLACE-WITH-BASE64-OF-THE-CA-PEM"),
+      "the placeholder is in mca.yaml",
+    );
+    const filled = await apply(
+      manifests.replaceAll(
+        "REPLACE-WITH-BASE64-OF-THE-CA-PEM",
+        btoa(ca.certPem),
+      ),
+    );
+    assert.equal(filled.code, 0, filled.stderr);
+    for (
+      const object of [
+        "serviceaccount/mca",
+        "service/mca",
+        "deployment.apps/mca",
+        "poddisruptionbudget.policy/mca",
+        "mutatingwebhookconfiguration.admissionregistration.k8s.io/mca",
+      ]
+    ) {
+      assert.match(
+        filled.stdout,
+        new RegExp(`${object} created \\(server dry run\\)`),
+      );
+    }
   } finally {
     await hook.stop();
     await cluster.stop();
