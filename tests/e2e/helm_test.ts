@@ -68,13 +68,14 @@ async function assertGolden(path: string, actual: string): Promise<void> {
     return;
   }
   const expected = await Deno.readTextFile(path).catch(() => "");
-  assert.ok(
-    expected === actual,
+  assert.equal(
+    actual,
+    expected,
     `${path} differs from the render (regenerate: MCA_UPDATE_GOLDEN=1 deno test -A tests/e2e/helm_test.ts)`,
   );
 }
 
-Deno.test("helm lint: the chart passes with defaults, failurePolicy=Ignore and cert-manager; bad values stop the render", async () => {
+Deno.test("helm lint: the chart passes with defaults, failurePolicy=Ignore and cert-manager; bad values (schema or template checks) stop the render", async () => {
   await ensureHelm();
   for (
     const sets of [
@@ -97,7 +98,10 @@ Deno.test("helm lint: the chart passes with defaults, failurePolicy=Ignore and c
   }
   for (
     const [sets, message] of [
-      [["--set", "webhook.failurePolicy=Sometimes"], /Fail or Ignore/],
+      // values.schema.json, then the templates' own checks.
+      [["--set", "replica=3"], /additional properties 'replica' not allowed/],
+      [["--set", "webhook.failurePolicy=Sometimes"], /'Fail', 'Ignore'/],
+      [["--set", "webhook.url=http://127.0.0.1:1/inject"], /webhook\/url/],
       [["--set", "webhook.url=https://127.0.0.1:1/inject"], /caBundle/],
       [["--set", "certificate.existingSecret=tls"], /certificate\.caBundle/],
       [[
@@ -106,7 +110,7 @@ Deno.test("helm lint: the chart passes with defaults, failurePolicy=Ignore and c
         "--set",
         "certificate.existingSecret=tls",
       ], /pick one/],
-      [["--set", "webhook.timeoutSeconds=31"], /1-30/],
+      [["--set", "webhook.timeoutSeconds=31"], /timeoutSeconds/],
     ] as const
   ) {
     // helm lint only logs a template's `fail` (INFO); rendering stops.
