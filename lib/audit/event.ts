@@ -62,17 +62,16 @@ export interface AuditEvent {
 }
 
 /** The fixed part of every stage's event of one call. */
-export interface EventBase {
-  level: AuditLevel;
-  auditID: string;
-  requestURI: string;
-  verb: string;
-  user: AuditUser;
-  sourceIPs?: string[];
-  userAgent?: string;
-  objectRef?: AuditObjectRef;
-  requestReceivedTimestamp: string;
-}
+export type EventBase = Omit<
+  AuditEvent,
+  | "kind"
+  | "apiVersion"
+  | "stage"
+  | "responseStatus"
+  | "requestObject"
+  | "stageTimestamp"
+  | "annotations"
+>;
 
 /** The groups kube-apiserver gives a service account's token. */
 export function serviceAccountUser(identity: WorkloadIdentity): AuditUser {

@@ -43,11 +43,11 @@ export function openLogBackend(
   const counters = newCounters();
   const maxPending = options.maxPendingBytes ?? 16 << 20;
   const writer = path === "-" ? stdoutWriter() : fileWriter(path, options);
+  const health = writeHealth(path, options.log);
   let pending: string[] = [];
   let pendingBytes = 0;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let draining: Promise<void> | undefined;
-  let failing = false;
 
   async function drain(): Promise<void> {
     while (pending.length > 0) {
@@ -57,24 +57,11 @@ export function openLogBackend(
       try {
         await writer.write(encoder.encode(batch.join("\n") + "\n"));
         counters.written += batch.length;
-        if (failing) {
-          failing = false;
-          options.log(
-            formatEvent("info", "audit log writable again", { path }),
-          );
-        }
+        health.wrote();
       } catch (error) {
         counters.dropped += batch.length;
         counters.errors++;
-        if (!failing) {
-          failing = true;
-          options.log(
-            formatEvent("error", "audit log not writable; events dropped", {
-              path,
-              error: (error as Error).message,
-            }),
-          );
-        }
+        health.failed(error as Error);
       }
     }
   }
@@ -106,6 +93,34 @@ export function openLogBackend(
     async close() {
       await flush();
       writer.close();
+    },
+  };
+}
+
+/**
+ * Reports on MCA's own log when the audit log stops being writable, and when
+ * it is writable again: once per change, not once per failed batch.
+ */
+function writeHealth(
+  path: string,
+  log: LogSink,
+): { wrote(): void; failed(error: Error): void } {
+  let failing = false;
+  return {
+    wrote() {
+      if (!failing) return;
+      failing = false;
+      log(formatEvent("info", "audit log writable again", { path }));
+    },
+    failed(error) {
+      if (failing) return;
+      failing = true;
+      log(
+        formatEvent("error", "audit log not writable; events dropped", {
+          path,
+          error: error.message,
+        }),
+      );
     },
   };
 }

@@ -38,14 +38,11 @@ import {
 } from "./policy.ts";
 
 /**
- * Fields the pipeline may add to {@linkcode CallStart} for audit: the raw
- * request-target (path and query, for `requestURI`) and the app's address
- * (for `sourceIPs`). Without them `requestURI` falls back to the path.
+ * The call start as audit reads it: the raw request-target (path and query,
+ * for `requestURI`) and the app's address (for `sourceIPs`). Without a
+ * target `requestURI` falls back to the path.
  */
-export interface AuditCallStart extends CallStart {
-  target?: string;
-  remoteAddr?: string;
-}
+export type AuditCallStart = CallStart;
 
 const NOOP: CallObservation = { end() {} };
 
@@ -76,11 +73,10 @@ interface CallContext {
   user: EventBase["user"];
 }
 
-function auditCall(call: AuditCallStart, ctx: CallContext): CallObservation {
-  const { config, backend } = ctx;
-  const clock = () => stamp(call, performance.now());
-  const base: EventBase = {
-    level: config.level,
+/** The fields every event of the call repeats, fixed when it starts. */
+function eventBase(call: AuditCallStart, ctx: CallContext): EventBase {
+  return {
+    level: ctx.config.level,
     auditID: crypto.randomUUID(),
     requestURI: call.target ?? call.info.path,
     verb: call.info.verb,
@@ -90,6 +86,19 @@ function auditCall(call: AuditCallStart, ctx: CallContext): CallObservation {
     objectRef: objectRef(call.info),
     requestReceivedTimestamp: stamp(call, call.startedAt),
   };
+}
+
+/** The request body, at the levels that record it. */
+function auditedBody(config: AuditConfig, end: CallEnd): unknown {
+  return config.level === "Request" || config.level === "RequestResponse"
+    ? requestObject(end.requestBody, config.omitManagedFields)
+    : undefined;
+}
+
+function auditCall(call: AuditCallStart, ctx: CallContext): CallObservation {
+  const { config, backend } = ctx;
+  const clock = () => stamp(call, performance.now());
+  const base = eventBase(call, ctx);
   const write = stageWriter(base);
   const emit = (stage: AuditStage, extra: StageExtra) => {
     if (!config.omitStages.has(stage)) backend.emit(write(stage, extra));
@@ -123,19 +132,33 @@ function auditCall(call: AuditCallStart, ctx: CallContext): CallObservation {
       if (end.auditId && !auditIds.some(([, id]) => id === end.auditId)) {
         auditIds.push([end.cluster, end.auditId]);
       }
-      const body = config.level === "Request" ||
-          config.level === "RequestResponse"
-        ? requestObject(end.requestBody, config.omitManagedFields)
-        : undefined;
+      const body = auditedBody(config, end);
       completeRef(base, call, end);
       emit("ResponseComplete", {
         at: clock(),
         code: end.status,
         message: end.status >= 400 ? end.error : undefined,
         requestObject: body,
-        annotations: annotations(decision, auditIds),
+        annotations: {
+          ...annotations(decision, auditIds),
+          ...outcomeAnnotation(end),
+        },
       });
     },
+  };
+}
+
+/**
+ * How each cluster of a call that reached more than one fared
+ * (`mca.io/cluster-outcomes: east=200,west=unreachable`): a fan-out's
+ * clusters, or a failover's tries.
+ */
+function outcomeAnnotation(end: CallEnd): Record<string, string> {
+  if (end.outcomes.length < 2) return {};
+  return {
+    "mca.io/cluster-outcomes": end.outcomes.map((o) =>
+      `${o.cluster}=${o.error ?? o.status ?? "none"}`
+    ).join(","),
   };
 }
 

@@ -7,42 +7,31 @@
  *
  * Stricter than kube-apiserver in one way: unknown keys are errors (with the
  * file and line), because a misspelt `namespace:` would silently widen a rule.
+ * One rule is read by `policy_rule.ts`; this module reads the file around the
+ * rules and evaluates them.
  *
  * @module
  */
 
-import { isMap, isScalar, isSeq, LineCounter, parseDocument } from "yaml";
-import type { Node, YAMLMap } from "yaml";
+import { isMap, isSeq } from "yaml";
+import { readYamlFile, type YamlFile } from "../config/yaml_file.ts";
+import {
+  type AuditLevel,
+  type AuditRule,
+  type AuditStage,
+  bool,
+  knownKeys,
+  parseRule,
+  scalar,
+  stages,
+} from "./policy_rule.ts";
 
-/** How much of a call is recorded. */
-export type AuditLevel = "None" | "Metadata" | "Request" | "RequestResponse";
-/** The audit stages; `Panic` is accepted in files but MCA never emits it. */
-export type AuditStage =
-  | "RequestReceived"
-  | "ResponseStarted"
-  | "ResponseComplete"
-  | "Panic";
-
-/** One `resources` entry of a rule. */
-export interface GroupResources {
-  group: string;
-  resources: string[];
-  resourceNames: string[];
-}
-
-/** One rule; empty lists match everything, as in kube-apiserver. */
-export interface AuditRule {
-  level: AuditLevel;
-  users: string[];
-  userGroups: string[];
-  verbs: string[];
-  resources: GroupResources[];
-  namespaces: string[];
-  nonResourceURLs: string[];
-  omitStages: AuditStage[];
-  omitManagedFields?: boolean;
-  line: number;
-}
+export type {
+  AuditLevel,
+  AuditRule,
+  AuditStage,
+  GroupResources,
+} from "./policy_rule.ts";
 
 /** A parsed policy. */
 export interface AuditPolicy {
@@ -76,13 +65,6 @@ export class AuditPolicyError extends Error {
   override name = "AuditPolicyError";
 }
 
-const LEVELS = new Set(["None", "Metadata", "Request", "RequestResponse"]);
-const STAGES = new Set([
-  "RequestReceived",
-  "ResponseStarted",
-  "ResponseComplete",
-  "Panic",
-]);
 const POLICY_KEYS = new Set([
   "apiVersion",
   "kind",
@@ -91,46 +73,19 @@ const POLICY_KEYS = new Set([
   "omitStages",
   "omitManagedFields",
 ]);
-const RULE_KEYS = new Set([
-  "level",
-  "users",
-  "userGroups",
-  "verbs",
-  "resources",
-  "namespaces",
-  "nonResourceURLs",
-  "omitStages",
-  "omitManagedFields",
-]);
-const GR_KEYS = new Set(["group", "resources", "resourceNames"]);
-const DNS_SUBDOMAIN =
-  /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-
-type Fail = (node: unknown, message: string) => never;
 
 /** Parses and validates a policy file; throws {@linkcode AuditPolicyError}. */
 export function parseAuditPolicy(
   text: string,
   options: { file: string },
 ): AuditPolicy {
-  const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
-  const fail: Fail = (node, message) => {
-    const offset = (node as Node | undefined)?.range?.[0];
-    const line = offset === undefined ? 1 : lines.linePos(offset).line;
-    throw new AuditPolicyError(`${options.file}:${line}: ${message}`);
-  };
-  if (doc.errors.length > 0) {
-    const e = doc.errors[0];
-    throw new AuditPolicyError(
-      `${options.file}:${e.linePos?.[0]?.line ?? 1}: invalid YAML: ${
-        e.message.split("\n")[0]
-      }`,
-    );
-  }
-  const root = doc.contents;
-  if (!isMap(root)) fail(root, "an audit policy must be a mapping");
-  checkKeys(root, POLICY_KEYS, "the policy", fail);
+  const file: YamlFile = readYamlFile(text, {
+    file: options.file,
+    error: (message) => new AuditPolicyError(message),
+  });
+  const { root, fail } = file;
+  if (!isMap(root)) file.fail(root, "an audit policy must be a mapping");
+  knownKeys(root, POLICY_KEYS, { what: "the policy", fail });
   const apiVersion = scalar(root.get("apiVersion", true));
   const kind = scalar(root.get("kind", true));
   if (apiVersion !== "audit.k8s.io/v1" || kind !== "Policy") {
@@ -143,197 +98,18 @@ export function parseAuditPolicy(
   }
   const rulesNode = root.get("rules", true);
   if (!isSeq(rulesNode) || rulesNode.items.length === 0) {
-    fail(
+    file.fail(
       rulesNode ?? root,
       "rules must be a non-empty list (kube-apiserver rejects a policy with 0 rules)",
     );
   }
   return {
-    rules: rulesNode.items.map((item, i) =>
-      parseRule(item, i + 1, { fail, lines })
-    ),
+    rules: rulesNode.items.map((item, i) => parseRule(item, i + 1, file)),
     omitStages: stages(root.get("omitStages", true), "omitStages", fail),
     omitManagedFields:
       bool(root.get("omitManagedFields", true), "omitManagedFields", fail) ??
         false,
   };
-}
-
-function parseRule(
-  item: unknown,
-  n: number,
-  ctx: { fail: Fail; lines: LineCounter },
-): AuditRule {
-  const fail: Fail = ctx.fail;
-  if (!isMap(item)) fail(item, `rule ${n} must be a mapping`);
-  const node = item as YAMLMap;
-  checkKeys(node, RULE_KEYS, `rule ${n}`, fail);
-  const levelNode = node.get("level", true);
-  const level = scalar(levelNode);
-  if (level === undefined || !LEVELS.has(level)) {
-    fail(
-      levelNode ?? node,
-      `rule ${n}: level must be None, Metadata, Request or RequestResponse, got ${
-        JSON.stringify(level ?? "")
-      }`,
-    );
-  }
-  const list = (key: string) =>
-    strings(node.get(key, true), `rule ${n}: ${key}`, fail);
-  const rule: AuditRule = {
-    level: level as AuditLevel,
-    users: list("users"),
-    userGroups: list("userGroups"),
-    verbs: list("verbs"),
-    namespaces: list("namespaces"),
-    nonResourceURLs: list("nonResourceURLs"),
-    resources: groupResources(node, n, fail),
-    omitStages: stages(
-      node.get("omitStages", true),
-      `rule ${n}: omitStages`,
-      fail,
-    ),
-    omitManagedFields: bool(
-      node.get("omitManagedFields", true),
-      `rule ${n}: omitManagedFields`,
-      fail,
-    ),
-    line: ctx.lines.linePos(node.range?.[0] ?? 0).line,
-  };
-  if (
-    rule.nonResourceURLs.length > 0 &&
-    (rule.resources.length > 0 || rule.namespaces.length > 0)
-  ) {
-    fail(
-      node,
-      `rule ${n}: rules cannot apply to both regular resources and non-resource URLs`,
-    );
-  }
-  const urls = node.get("nonResourceURLs", true);
-  rule.nonResourceURLs.forEach((url, i) => {
-    const at = isSeq(urls) ? urls.items[i] : node;
-    if (!url.startsWith("/") && url !== "*") {
-      fail(
-        at,
-        `rule ${n}: nonResourceURLs must start with "/" (or be "*"), got ${
-          JSON.stringify(url)
-        }`,
-      );
-    }
-    if (url.slice(0, -1).includes("*")) {
-      fail(
-        at,
-        `rule ${n}: "*" is allowed only at the end of a nonResourceURL, got ${
-          JSON.stringify(url)
-        }`,
-      );
-    }
-  });
-  return rule;
-}
-
-function groupResources(map: YAMLMap, n: number, fail: Fail): GroupResources[] {
-  const node = map.get("resources", true);
-  if (node === undefined || node === null) return [];
-  if (!isSeq(node)) fail(node, `rule ${n}: resources must be a list`);
-  return node.items.map((item) => {
-    if (!isMap(item)) {
-      fail(item, `rule ${n}: each resources entry must be a mapping`);
-    }
-    checkKeys(item, GR_KEYS, `rule ${n}: resources`, fail);
-    const groupNode = item.get("group", true);
-    const group = groupNode === undefined || groupNode === null
-      ? ""
-      : scalar(groupNode);
-    if (group === undefined || (group !== "" && !DNS_SUBDOMAIN.test(group))) {
-      fail(
-        groupNode,
-        `rule ${n}: group must be "" (core) or a lower-case DNS subdomain, got ${
-          JSON.stringify(group ?? null)
-        }`,
-      );
-    }
-    const gr: GroupResources = {
-      group,
-      resources: strings(
-        item.get("resources", true),
-        `rule ${n}: resources.resources`,
-        fail,
-      ),
-      resourceNames: strings(
-        item.get("resourceNames", true),
-        `rule ${n}: resources.resourceNames`,
-        fail,
-      ),
-    };
-    if (gr.resourceNames.length > 0 && gr.resources.length === 0) {
-      fail(
-        item,
-        `rule ${n}: using resourceNames requires at least one resource`,
-      );
-    }
-    return gr;
-  });
-}
-
-function checkKeys(
-  map: YAMLMap,
-  allowed: Set<string>,
-  what: string,
-  fail: Fail,
-): void {
-  for (const pair of map.items) {
-    const key = String(isScalar(pair.key) ? pair.key.value : "");
-    if (!allowed.has(key)) {
-      fail(
-        pair.key,
-        `${what}: unknown key ${JSON.stringify(key)} (expected ${
-          [...allowed].join(", ")
-        })`,
-      );
-    }
-  }
-}
-
-function scalar(node: unknown): string | undefined {
-  return isScalar(node) && typeof node.value === "string"
-    ? node.value
-    : undefined;
-}
-
-function bool(node: unknown, what: string, fail: Fail): boolean | undefined {
-  if (node === undefined || node === null) return undefined;
-  if (!isScalar(node) || typeof node.value !== "boolean") {
-    fail(node, `${what} must be true or false`);
-  }
-  return node.value;
-}
-
-function strings(node: unknown, what: string, fail: Fail): string[] {
-  if (node === undefined || node === null) return [];
-  if (isScalar(node) && node.value === null) return [];
-  if (!isSeq(node)) fail(node, `${what} must be a list of strings`);
-  return node.items.map((item) => {
-    if (!isScalar(item) || typeof item.value !== "string") {
-      fail(item, `${what} must be a list of strings`);
-    }
-    return item.value;
-  });
-}
-
-function stages(node: unknown, what: string, fail: Fail): AuditStage[] {
-  const list = strings(node, what, fail);
-  list.forEach((s, i) => {
-    if (!STAGES.has(s)) {
-      fail(
-        isSeq(node) ? node.items[i] : node,
-        `${what}: unknown stage ${JSON.stringify(s)} (expected ${
-          [...STAGES].join(", ")
-        })`,
-      );
-    }
-  });
-  return list as AuditStage[];
 }
 
 /** The first matching rule decides; no match is level `None` (checker.go). */

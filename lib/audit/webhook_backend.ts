@@ -46,7 +46,14 @@ export function openWebhookBackend(
       }`,
     );
   }
-  const o = {
+  return new WebhookBackend(parsed, options);
+}
+
+/** The settings of a webhook backend, every default filled in. */
+type Settings = Required<Omit<WebhookBackendOptions, "log">>;
+
+function withDefaults(options: WebhookBackendOptions): Settings {
+  return {
     batchMaxSize: options.batchMaxSize ?? 400,
     batchMaxWaitMs: options.batchMaxWaitMs ?? 1000,
     bufferSize: options.bufferSize ?? 10000,
@@ -55,98 +62,122 @@ export function openWebhookBackend(
     maxAttempts: options.maxAttempts ?? 5,
     timeoutMs: options.timeoutMs ?? 10_000,
   };
-  const counters = newCounters();
-  const buffer: string[] = [];
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  let sending: Promise<void> | undefined;
-  let closed = false;
-  let dropping = false;
-  const wake = { cancel: () => {} };
+}
 
-  function schedule(): void {
-    if (sending || closed) return;
-    if (buffer.length >= o.batchMaxSize) return void start();
-    if (timer === undefined && buffer.length > 0) {
-      timer = setTimeout(start, o.batchMaxWaitMs);
+/**
+ * The buffer, the batch timer and the one POST in flight. `emit` only
+ * buffers and schedules; `#start` sends the batches, one POST at a time.
+ */
+class WebhookBackend implements AuditBackend {
+  readonly counters = newCounters();
+  readonly #url: URL;
+  readonly #o: Settings;
+  readonly #log: LogSink;
+  readonly #buffer: string[] = [];
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #sending: Promise<void> | undefined;
+  #closed = false;
+  #dropping = false;
+  readonly #wake = { cancel: () => {} };
+
+  constructor(url: URL, options: WebhookBackendOptions) {
+    this.#url = url;
+    this.#o = withDefaults(options);
+    this.#log = options.log;
+  }
+
+  emit(json: string): void {
+    if (this.#closed || this.#buffer.length >= this.#o.bufferSize) {
+      this.counters.dropped++;
+      if (!this.#dropping) {
+        this.#dropping = true;
+        this.#log(
+          formatEvent("warn", "audit webhook buffer full; events dropped", {
+            bufferSize: this.#o.bufferSize,
+          }),
+        );
+      }
+      return;
+    }
+    this.#dropping = false;
+    this.#buffer.push(json);
+    this.#schedule();
+  }
+
+  async flush(): Promise<void> {
+    while (this.#buffer.length > 0 || this.#sending) {
+      this.#start();
+      await this.#sending;
     }
   }
-  function start(): void {
-    if (timer !== undefined) clearTimeout(timer);
-    timer = undefined;
-    if (sending || buffer.length === 0) return;
-    sending = sendAll().finally(() => {
-      sending = undefined;
-      schedule();
+
+  async close(): Promise<void> {
+    this.#closed = true; // no retries from now on: one last attempt per batch
+    this.#wake.cancel();
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    await this.#sending;
+    while (this.#buffer.length > 0) {
+      const batch = this.#buffer.splice(0, this.#o.batchMaxSize);
+      if (await this.#deliver(batch)) this.counters.written += batch.length;
+      else this.counters.dropped += batch.length;
+    }
+  }
+
+  #schedule(): void {
+    if (this.#sending || this.#closed) return;
+    if (this.#buffer.length >= this.#o.batchMaxSize) return void this.#start();
+    if (this.#timer === undefined && this.#buffer.length > 0) {
+      this.#timer = setTimeout(() => this.#start(), this.#o.batchMaxWaitMs);
+    }
+  }
+
+  #start(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (this.#sending || this.#buffer.length === 0) return;
+    this.#sending = this.#sendAll().finally(() => {
+      this.#sending = undefined;
+      this.#schedule();
     });
   }
-  async function sendAll(): Promise<void> {
+
+  async #sendAll(): Promise<void> {
+    const buffer = this.#buffer;
     while (buffer.length > 0) {
-      const batch = buffer.splice(0, o.batchMaxSize);
-      const ok = await deliver(batch);
-      if (ok) counters.written += batch.length;
-      else counters.dropped += batch.length;
-      if (closed) return;
-      if (buffer.length < o.batchMaxSize) return; // wait for more (or the timer)
+      const batch = buffer.splice(0, this.#o.batchMaxSize);
+      const ok = await this.#deliver(batch);
+      if (ok) this.counters.written += batch.length;
+      else this.counters.dropped += batch.length;
+      if (this.#closed) return;
+      if (buffer.length < this.#o.batchMaxSize) return; // wait for more (or the timer)
     }
   }
-  async function deliver(batch: string[]): Promise<boolean> {
+
+  /** POSTs one batch, retrying with back-off; false when it was dropped. */
+  async #deliver(batch: string[]): Promise<boolean> {
+    const o = this.#o;
     const body =
       `{"kind":"EventList","apiVersion":"audit.k8s.io/v1","metadata":{},"items":[${
         batch.join(",")
       }]}`;
     let delay = o.initialBackoffMs;
     for (let attempt = 1; attempt <= o.maxAttempts; attempt++) {
-      const outcome = await post(parsed!, body, o.timeoutMs);
+      const outcome = await post(this.#url, body, o.timeoutMs);
       if (outcome === "ok") return true;
-      counters.errors++;
-      if (outcome === "fatal" || attempt === o.maxAttempts || closed) break;
-      await sleep(delay, wake);
+      this.counters.errors++;
+      if (outcome === "fatal" || attempt === o.maxAttempts || this.#closed) {
+        break;
+      }
+      await sleep(delay, this.#wake);
       delay = Math.min(delay * 2, o.maxBackoffMs);
     }
-    options.log(formatEvent("error", "audit webhook failed; batch dropped", {
-      url: parsed!.origin + parsed!.pathname,
+    this.#log(formatEvent("error", "audit webhook failed; batch dropped", {
+      url: this.#url.origin + this.#url.pathname,
       events: batch.length,
     }));
     return false;
   }
-  return {
-    counters,
-    emit(json) {
-      if (closed || buffer.length >= o.bufferSize) {
-        counters.dropped++;
-        if (!dropping) {
-          dropping = true;
-          options.log(
-            formatEvent("warn", "audit webhook buffer full; events dropped", {
-              bufferSize: o.bufferSize,
-            }),
-          );
-        }
-        return;
-      }
-      dropping = false;
-      buffer.push(json);
-      schedule();
-    },
-    async flush() {
-      while (buffer.length > 0 || sending) {
-        start();
-        await sending;
-      }
-    },
-    async close() {
-      closed = true; // no retries from now on: one last attempt per batch
-      wake.cancel();
-      if (timer !== undefined) clearTimeout(timer);
-      timer = undefined;
-      await sending;
-      while (buffer.length > 0) {
-        const batch = buffer.splice(0, o.batchMaxSize);
-        if (await deliver(batch)) counters.written += batch.length;
-        else counters.dropped += batch.length;
-      }
-    },
-  };
 }
 
 async function post(

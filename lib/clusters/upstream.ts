@@ -18,7 +18,7 @@ import { Agent, type AgentOptions } from "node:https";
 import { existsSync } from "node:fs";
 import { isIPv6 } from "node:net";
 import { join } from "node:path";
-import type { KubeConfig } from "@kubernetes/client-node";
+import type { Cluster, KubeConfig } from "@kubernetes/client-node";
 import { RealServiceAccount } from "../sidecar/service_account.ts";
 
 /** Credentials for one upstream call. */
@@ -216,11 +216,15 @@ async function loadKubeconfig(path: string): Promise<KubeConfig> {
 /** How long a kubeconfig-derived Authorization header is reused. */
 const AUTH_CACHE_MS = 10_000;
 
-async function kubeconfigUpstream(
-  path: string,
-  context?: string,
-): Promise<Upstream> {
-  const kc = await loadKubeconfig(path);
+/**
+ * Switches `kc` to `context` (when given) and returns its cluster; throws
+ * naming the file and what to add when the context or cluster is missing.
+ */
+function currentCluster(
+  kc: KubeConfig,
+  where: { path: string; context?: string },
+): Cluster {
+  const { path, context } = where;
   if (context) {
     if (!kc.getContextObject(context)) {
       throw new Error(`kubeconfig ${path} has no context ${context}`);
@@ -239,6 +243,15 @@ async function kubeconfigUpstream(
         : `kubeconfig ${path} has no current context; set current-context or pass --context`,
     );
   }
+  return cluster;
+}
+
+async function kubeconfigUpstream(
+  path: string,
+  context?: string,
+): Promise<Upstream> {
+  const kc = await loadKubeconfig(path);
+  const cluster = currentCluster(kc, { path, context });
   let agent: Agent | undefined;
   let client: Deno.HttpClient | undefined;
   let tls: AgentOptions = {};

@@ -10,22 +10,19 @@
  * @module
  */
 
+import { isAlias, isMap, isScalar, isSeq, parseAllDocuments } from "yaml";
+import type { Document, Node, YAMLMap } from "yaml";
 import {
-  Document,
-  isAlias,
-  isMap,
-  isScalar,
-  isSeq,
-  parseAllDocuments,
-  visit,
-} from "yaml";
-import type { Node, YAMLMap, YAMLSeq } from "yaml";
-import {
-  InjectError,
-  type InjectOptions,
-  injectPodSpec,
-  type JsonObject,
-} from "./pod_spec.ts";
+  floatsForYaml11,
+  fromJson,
+  isJsonStream,
+  JSON_OPTIONS,
+  YAML_OPTIONS,
+} from "./json_stream.ts";
+import { type InjectOptions, injectPodSpec } from "./pod_spec.ts";
+import { InjectError, type JsonObject } from "./pod_json.ts";
+import { podSpecPath } from "./workloads.ts";
+import { mergeInto } from "./yaml_merge.ts";
 import {
   checkDepth,
   checkPathNode,
@@ -33,57 +30,11 @@ import {
   keepSourceText,
   lineOf,
   MAX_DEPTH,
-  RAW_TAG,
-  RawText,
   referencedAnchors,
 } from "./yaml_guard.ts";
 
-/** YAML 1.1 (what Kubernetes reads), exact integers, our verbatim tag. */
-const YAML_OPTIONS = {
-  version: "1.1" as const,
-  intAsBigInt: true,
-  customTags: [RAW_TAG],
-  prettyErrors: true,
-};
-
-/** JSON input is read as JSON (1e3 is a number, "yes" a string). */
-const JSON_OPTIONS = {
-  schema: "json" as const,
-  intAsBigInt: true,
-  prettyErrors: true,
-};
-
 const NO_INPUT = "no input: the stream holds no Kubernetes object (only " +
   "whitespace, comments or empty documents); pipe a Pod manifest (YAML or JSON) into mca --inject";
-
-/**
- * Where each workload kind keeps its Pod spec, keyed by `group/kind` so that
- * a custom resource that happens to be called `Job` passes through untouched.
- */
-const POD_SPEC_PATHS: Record<string, string[]> = {
-  "/Pod": ["spec"],
-  "/PodTemplate": ["template", "spec"],
-  "/ReplicationController": ["spec", "template", "spec"],
-  "apps/Deployment": ["spec", "template", "spec"],
-  "apps/StatefulSet": ["spec", "template", "spec"],
-  "apps/DaemonSet": ["spec", "template", "spec"],
-  "apps/ReplicaSet": ["spec", "template", "spec"],
-  "batch/Job": ["spec", "template", "spec"],
-  "batch/CronJob": ["spec", "jobTemplate", "spec", "template", "spec"],
-};
-
-/** The Pod spec path of an object, or undefined for kinds without one. */
-function podSpecPath(apiVersion: unknown, kind: string): string[] | undefined {
-  if (typeof apiVersion !== "string" || apiVersion === "") {
-    // No apiVersion: judge by kind alone, as the user clearly meant one.
-    const match = Object.keys(POD_SPEC_PATHS).find((k) =>
-      k.endsWith("/" + kind)
-    );
-    return match ? POD_SPEC_PATHS[match] : undefined;
-  }
-  const group = apiVersion.includes("/") ? apiVersion.split("/")[0] : "";
-  return POD_SPEC_PATHS[`${group}/${kind}`];
-}
 
 /**
  * Injects every Pod spec found in a YAML or JSON stream and returns the new
@@ -154,44 +105,6 @@ function injectStream(source: string, options: InjectOptions): string {
   });
   if (outputs.length === 0) throw new InjectError(NO_INPUT);
   return joinDocuments(outputs);
-}
-
-/** True when the whole stream is JSON (then it is read with JSON's meaning). */
-function isJsonStream(source: string): boolean {
-  const docs = parseAllDocuments(source, JSON_OPTIONS);
-  return Array.isArray(docs) && docs.every((d) => d.errors.length === 0);
-}
-
-/**
- * A YAML 1.1 document holding a JSON document's values. Numbers are printed
- * so that a YAML 1.1 reader gets the same number back (`1e-7` would read as
- * a string there, `1.0e-7` does not).
- */
-function fromJson(doc: Document.Parsed): Document {
-  return new Document(doc.toJS(), YAML_OPTIONS);
-}
-
-/**
- * Rewrites JSON floats (after injection) as YAML 1.1 float text, and quotes
- * the strings a YAML 1.1 reader takes for merge (`<<`) or value (`=`) keys.
- */
-function floatsForYaml11(doc: Document): void {
-  visit(doc, {
-    Scalar(_key, node) {
-      if (typeof node.value === "number") node.value = yaml11Float(node.value);
-      if (node.value === "<<" || node.value === "=") {
-        node.value = new RawText(`"${node.value}"`);
-      }
-    },
-  });
-}
-
-/** The text of a JSON float that YAML 1.1 readers read as that float. */
-function yaml11Float(value: number): RawText | number {
-  if (!Number.isFinite(value) || Number.isInteger(value)) return value;
-  const text = String(value);
-  if (text.includes(".") || !text.includes("e")) return value;
-  return new RawText(text.replace("e", ".0e"));
 }
 
 function joinDocuments(outputs: string[]): string {
@@ -284,70 +197,6 @@ function injectObject(
   checkPodSpec(spec, ctx.source);
   const injected = injectPodSpec(spec.toJSON() as JsonObject, ctx.options);
   mergeInto(spec, injected, ctx.doc);
-}
-
-/**
- * Makes a YAML map equal to a plain object while keeping every node that is
- * already equal, so comments, key order and scalar text of untouched parts
- * survive.
- */
-function mergeInto(map: YAMLMap, wanted: JsonObject, doc: Document): void {
-  for (const pair of [...map.items]) {
-    const key = isScalar(pair.key) ? pair.key.value : undefined;
-    if (typeof key !== "string" || !(key in wanted)) map.delete(pair.key);
-  }
-  for (const [key, value] of Object.entries(wanted)) {
-    const current = map.get(key, true) as Node | undefined;
-    map.set(key, mergedNode(current, value, doc));
-  }
-}
-
-function mergedNode(current: unknown, wanted: unknown, doc: Document): unknown {
-  if (isMap(current) && isPlainObject(wanted)) {
-    mergeInto(current, wanted, doc);
-    return current;
-  }
-  if (isSeq(current) && Array.isArray(wanted)) {
-    mergeSeq(current, wanted, doc);
-    return current;
-  }
-  if (isScalar(current) && sameValue(current.toJSON(), wanted)) return current;
-  // Created in the YAML 1.1 document: a string such as "yes" gets quoted.
-  return doc.createNode(wanted);
-}
-
-/** Equal as inject reads them (420n from the input equals our 420). */
-function sameValue(a: unknown, b: unknown): boolean {
-  if (Object.is(a, b)) return true;
-  const numeric = (v: unknown) =>
-    typeof v === "bigint" || (typeof v === "number" && Number.isInteger(v));
-  if (numeric(a) && numeric(b)) {
-    return BigInt(a as number | bigint) === BigInt(b as number | bigint);
-  }
-  return false;
-}
-
-/** Sequences of named objects are matched by name, others by position. */
-function mergeSeq(seq: YAMLSeq, wanted: unknown[], doc: Document): void {
-  const byName = new Map<string, unknown>();
-  for (const item of seq.items) {
-    if (isMap(item)) {
-      const name = isScalar(item.get("name", true))
-        ? (item.get("name", true) as { value: unknown }).value
-        : undefined;
-      if (typeof name === "string" && !byName.has(name)) byName.set(name, item);
-    }
-  }
-  seq.items = wanted.map((value, i) => {
-    const name = isPlainObject(value) ? value.name : undefined;
-    const current = typeof name === "string" ? byName.get(name) : seq.items[i];
-    if (typeof name === "string") byName.delete(name);
-    return mergedNode(current, value, doc);
-  });
-}
-
-function isPlainObject(value: unknown): value is JsonObject {
-  return value !== null && typeof value === "object" && !Array.isArray(value);
 }
 
 /** A scalar's value; an alias to a scalar (`kind: *k`) is followed. */

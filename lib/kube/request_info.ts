@@ -12,6 +12,8 @@
  * @module
  */
 
+import { type FieldTerm, parseFieldSelector } from "./field_selector.ts";
+
 /** What a request is, in Kubernetes terms; the fields of Go's RequestInfo. */
 export interface RequestInfo {
   /** True for `/api/{v}/...` and `/apis/{g}/{v}/...` with a resource part. */
@@ -107,18 +109,8 @@ function resolve(method: string, target: string): RequestInfo {
 
   // From here on: NewRequestInfo, step by step.
   const info = nonResource(method, path);
-  let parts = splitPath(path);
-  if (parts.length < 3 || !API_PREFIXES.has(parts[0])) return info;
-  info.apiPrefix = parts[0];
-  parts = parts.slice(1);
-  if (!GROUPLESS_API_PREFIXES.has(info.apiPrefix)) {
-    if (parts.length < 3) return info;
-    info.apiGroup = parts[0];
-    parts = parts.slice(1);
-  }
-  info.isResourceRequest = true;
-  info.apiVersion = parts[0];
-  parts = parts.slice(1);
+  let parts = versionedParts(info, path);
+  if (parts === undefined) return info;
 
   let verbViaPathPrefix = false;
   if (SPECIAL_VERBS.has(parts[0])) {
@@ -131,7 +123,40 @@ function resolve(method: string, target: string): RequestInfo {
   } else {
     info.verb = METHOD_VERBS.get(method) ?? "";
   }
+  resourceParts(info, parts);
+  const query = parseQuery(q < 0 ? "" : target.slice(q + 1));
+  queryVerb(info, query);
 
+  // AuthorizeWithSelectors (on by default since 1.32) captures selectors.
+  const labelSelector = query.get("labelSelector");
+  if (
+    labelSelector !== undefined && !verbViaPathPrefix &&
+    VERBS_WITH_SELECTORS.has(info.verb)
+  ) info.labelSelector = labelSelector;
+  return info;
+}
+
+/**
+ * Prefix, group (not under `/api`) and version: sets them on `info` and
+ * returns the parts after the version, or undefined for a non-resource path.
+ */
+function versionedParts(info: RequestInfo, path: string): string[] | undefined {
+  let parts = splitPath(path);
+  if (parts.length < 3 || !API_PREFIXES.has(parts[0])) return undefined;
+  info.apiPrefix = parts[0];
+  parts = parts.slice(1);
+  if (!GROUPLESS_API_PREFIXES.has(info.apiPrefix)) {
+    if (parts.length < 3) return undefined;
+    info.apiGroup = parts[0];
+    parts = parts.slice(1);
+  }
+  info.isResourceRequest = true;
+  info.apiVersion = parts[0];
+  return parts.slice(1);
+}
+
+/** Namespace, resource, name and subresource from the parts after the verb. */
+function resourceParts(info: RequestInfo, parts: string[]): void {
   if (parts[0] === "namespaces" && parts.length > 1) {
     info.namespace = parts[1];
     // namespaces/{ns}/status|finalize are subresources of the namespace.
@@ -145,8 +170,10 @@ function resolve(method: string, target: string): RequestInfo {
   }
   if (parts.length >= 2) info.name = parts[1];
   info.resource = parts[0];
+}
 
-  const query = parseQuery(q < 0 ? "" : target.slice(q + 1));
+/** A nameless get is a list or a watch, a nameless delete a collection's. */
+function queryVerb(info: RequestInfo, query: Map<string, string>): void {
   if (info.name === "" && info.verb === "get") {
     const terms = decodeListOptions(query);
     const watch = query.get("watch");
@@ -158,14 +185,6 @@ function resolve(method: string, target: string): RequestInfo {
   if (info.name === "" && info.verb === "delete") {
     info.verb = "deletecollection";
   }
-
-  // AuthorizeWithSelectors (on by default since 1.32) captures selectors.
-  const labelSelector = query.get("labelSelector");
-  if (
-    labelSelector !== undefined && !verbViaPathPrefix &&
-    VERBS_WITH_SELECTORS.has(info.verb)
-  ) info.labelSelector = labelSelector;
-  return info;
 }
 
 /** The path of an origin- or absolute-form target, as url.ParseRequestURI. */
@@ -255,64 +274,4 @@ function isFalse(value: string, fold: boolean): boolean {
 function isValidPathSegmentName(name: string): boolean {
   return name !== "." && name !== ".." && !name.includes("/") &&
     !name.includes("%");
-}
-
-type FieldTerm = { field: string; equals: boolean; value: string };
-
-/** fields.ParseSelector: sorted terms, or undefined where Go errors. */
-function parseFieldSelector(selector: string): FieldTerm[] | undefined {
-  const terms: FieldTerm[] = [];
-  for (const part of splitTerms(selector).sort()) {
-    if (part === "") continue;
-    const term = splitTerm(part);
-    if (term === undefined) return undefined;
-    terms.push(term);
-  }
-  return terms;
-}
-
-/** Splits on commas not escaped by a backslash. */
-function splitTerms(selector: string): string[] {
-  const terms: string[] = [];
-  let start = 0;
-  let inSlash = false;
-  for (let i = 0; i < selector.length; i++) {
-    const c = selector[i];
-    if (inSlash) inSlash = false;
-    else if (c === "\\") inSlash = true;
-    else if (c === ",") {
-      terms.push(selector.slice(start, i));
-      start = i + 1;
-    }
-  }
-  terms.push(selector.slice(start));
-  return terms;
-}
-
-/** One term, split at the first `!=`, `==` or `=` (no escaping in the lhs). */
-function splitTerm(term: string): FieldTerm | undefined {
-  for (let i = 0; i < term.length; i++) {
-    const op = ["!=", "==", "="].find((op) => term.startsWith(op, i));
-    if (op === undefined) continue;
-    const value = unescapeFieldValue(term.slice(i + op.length));
-    if (value === undefined) return undefined;
-    return { field: term.slice(0, i), equals: op !== "!=", value };
-  }
-  return undefined;
-}
-
-/** fields.UnescapeValue: `\\`, `\,`, `\=` only; bare `,` or `=` is an error. */
-function unescapeFieldValue(s: string): string | undefined {
-  let out = "";
-  let inSlash = false;
-  for (const c of s) {
-    if (inSlash) {
-      if (c !== "\\" && c !== "," && c !== "=") return undefined;
-      out += c;
-      inSlash = false;
-    } else if (c === "\\") inSlash = true;
-    else if (c === "," || c === "=") return undefined;
-    else out += c;
-  }
-  return inSlash ? undefined : out;
 }

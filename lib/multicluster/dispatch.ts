@@ -69,8 +69,12 @@ function isLongLived(info: RequestInfo, target: string): boolean {
 }
 
 /**
- * Bodiless reads whose answer can be large (LISTs, discovery documents):
- * they go through fetch, which keeps memory flat (lib/proxy/fetch_forward.ts).
+ * Bodiless reads whose answer can be large: LISTs, discovery documents, a
+ * log read to its end, anything behind a `proxy` subresource. They go
+ * through fetch, which reads only as fast as the app does
+ * (lib/proxy/fetch_forward.ts). A single object (bounded by etcd's request
+ * size) and streams that last (watches, followed logs) stay on the
+ * `node:https` path.
  */
 function mayBeLarge(
   req: IncomingMessage,
@@ -78,7 +82,9 @@ function mayBeLarge(
   body: Uint8Array | undefined,
 ): boolean {
   if (req.method !== "GET" || body !== undefined || hasBody(req)) return false;
-  return info.verb === "list" || !info.isResourceRequest;
+  if (info.verb === "list" || !info.isResourceRequest) return true;
+  if (info.subresource === "proxy") return true;
+  return info.subresource === "log" && !isLongLived(info, req.url ?? "");
 }
 
 /** The call's decision: one plan, and the body when it had to be read. */

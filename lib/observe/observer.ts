@@ -57,6 +57,10 @@ export interface CallStart {
   tracestate?: string;
   /** The workload identity, when the real token could be read. */
   identity?: WorkloadIdentity;
+  /** The raw request-target as the app sent it (path and query). */
+  target?: string;
+  /** The app's address on MCA's listener (loopback inside a Pod). */
+  remoteAddr?: string;
 }
 
 /** What the policy step concluded. */
@@ -230,4 +234,41 @@ export function withObserverHeaders<T extends Record<string, unknown>>(
     out[name.toLowerCase()] = value;
   }
   return out as T;
+}
+
+/**
+ * Wraps a call's observation so that its `end` event carries how each
+ * cluster fared: every upstream request the call sent (a fan-out's, a
+ * search's, a failover's tries) reports its answer's status or its failure
+ * here. The pipeline wraps every call once, so no forwarding path has to
+ * collect outcomes itself.
+ */
+export function withOutcomes(observation: CallObservation): CallObservation {
+  const outcomes: ClusterOutcome[] = [];
+  return {
+    decided: observation.decided?.bind(observation),
+    traceId: observation.traceId?.bind(observation),
+    upstream(start) {
+      const outcome: ClusterOutcome = { cluster: start.cluster };
+      outcomes.push(outcome);
+      const inner = observation.upstream?.(start);
+      return {
+        headers: inner?.headers,
+        response(answer) {
+          outcome.status = answer.status;
+          inner?.response(answer);
+        },
+        failed(reason, detail) {
+          outcome.error = reason;
+          inner?.failed(reason, detail);
+        },
+      };
+    },
+    end(end) {
+      observation.end({
+        ...end,
+        outcomes: end.outcomes.length > 0 ? end.outcomes : [...outcomes],
+      });
+    },
+  };
 }

@@ -11,7 +11,15 @@
  * @module
  */
 
-import type { CallObservation, CallStart, Observer } from "./observer.ts";
+import type {
+  CallDecision,
+  CallEnd,
+  CallObservation,
+  CallStart,
+  Observer,
+  UpstreamObservation,
+  UpstreamStart,
+} from "./observer.ts";
 import {
   type AttrValue,
   type FinishedSpan,
@@ -139,15 +147,55 @@ function nowNs(): bigint {
   return BigInt(Math.round((performance.timeOrigin + performance.now()) * 1e6));
 }
 
+/** What every span of one call shares. */
+interface CallTrace {
+  traceId: string;
+  /** The SERVER span's id: the parent of every CLIENT span of the call. */
+  spanId: string;
+  sampled: boolean;
+  /**
+   * The app's tracestate, handed on only with a valid traceparent: W3C Trace
+   * Context §3.3.1, tracestate means nothing without one, so a call that
+   * starts a new trace sends none upstream.
+   */
+  tracestate?: string;
+  exporter: SpanExporter;
+}
+
 function observeCall(
   call: CallStart,
   options: TracingOptions,
 ): CallObservation {
   const parent = parseTraceparent(call.traceparent);
   const traceId = parent?.traceId ?? randomId(16);
-  const sampled = options.sampler(traceId, parent);
-  const spanId = randomId(8);
+  const trace: CallTrace = {
+    traceId,
+    sampled: options.sampler(traceId, parent),
+    spanId: randomId(8),
+    tracestate: parent ? call.tracestate : undefined,
+    exporter: options.exporter,
+  };
   const startNs = nowNs();
+  const attrs = requestAttributes(call);
+  return {
+    decided: (decision) => addDecision(attrs, decision),
+    upstream: (up) => clientSpan(up, trace),
+    end(end) {
+      if (!trace.sampled) return;
+      trace.exporter.add(serverSpan(end, {
+        call,
+        trace,
+        parentSpanId: parent?.spanId,
+        startNs,
+        attrs,
+      }));
+    },
+    traceId: () => traceId,
+  };
+}
+
+/** The SERVER span's attributes known when the call is accepted. */
+function requestAttributes(call: CallStart): Record<string, AttrValue> {
   const info = call.info;
   const attrs: Record<string, AttrValue> = {
     "http.request.method": call.method,
@@ -158,79 +206,94 @@ function observeCall(
   if (info.subresource) attrs["k8s.subresource"] = info.subresource;
   if (info.namespace) attrs["k8s.namespace.name"] = info.namespace;
   if (info.name) attrs["k8s.name"] = info.name;
-  // W3C Trace Context §3.3.1: tracestate means nothing without a valid
-  // traceparent, so a call that starts a new trace sends none upstream.
-  const tracestate = parent ? call.tracestate : undefined;
+  return attrs;
+}
+
+/** Where routing and policy sent the call, as SERVER span attributes. */
+function addDecision(
+  attrs: Record<string, AttrValue>,
+  decision: CallDecision,
+): void {
+  attrs["mca.plan"] = decision.plan;
+  attrs["mca.cluster"] = decision.clusters.join("+") || "none";
+  if (decision.rule) attrs["mca.rule"] = decision.rule;
+  if (decision.missing.length) {
+    attrs["mca.missing"] = decision.missing.join(",");
+  }
+}
+
+/**
+ * One upstream request: the `traceparent` (and `tracestate`) it carries, and
+ * its CLIENT span, exported when it answers or fails (sampled calls only).
+ */
+function clientSpan(up: UpstreamStart, trace: CallTrace): UpstreamObservation {
+  const { traceId, sampled } = trace;
+  const clientId = randomId(8);
+  const headers: Record<string, string> = {
+    traceparent: formatTraceparent({ traceId, spanId: clientId, sampled }),
+  };
+  if (trace.tracestate) headers.tracestate = trace.tracestate;
+  if (!sampled) return { headers, response() {}, failed() {} };
+  const clientStart = nowNs();
+  const client: FinishedSpan = {
+    traceId,
+    spanId: clientId,
+    parentSpanId: trace.spanId,
+    name: `${up.method} ${up.cluster}`,
+    kind: 3,
+    startNs: clientStart,
+    endNs: clientStart,
+    attributes: {
+      "http.request.method": up.method,
+      "server.address": up.cluster,
+      "mca.cluster": up.cluster,
+    },
+  };
   return {
-    decided(decision) {
-      attrs["mca.plan"] = decision.plan;
-      attrs["mca.cluster"] = decision.clusters.join("+") || "none";
-      if (decision.rule) attrs["mca.rule"] = decision.rule;
-      if (decision.missing.length) {
-        attrs["mca.missing"] = decision.missing.join(",");
-      }
+    headers,
+    response(answer) {
+      client.endNs = nowNs();
+      client.attributes["http.response.status_code"] = answer.status;
+      if (answer.status >= 500) client.statusCode = 2;
+      trace.exporter.add(client);
     },
-    upstream(up) {
-      const clientId = randomId(8);
-      const headers: Record<string, string> = {
-        traceparent: formatTraceparent({ traceId, spanId: clientId, sampled }),
-      };
-      if (tracestate) headers.tracestate = tracestate;
-      if (!sampled) return { headers, response() {}, failed() {} };
-      const clientStart = nowNs();
-      const client: FinishedSpan = {
-        traceId,
-        spanId: clientId,
-        parentSpanId: spanId,
-        name: `${up.method} ${up.cluster}`,
-        kind: 3,
-        startNs: clientStart,
-        endNs: clientStart,
-        attributes: {
-          "http.request.method": up.method,
-          "server.address": up.cluster,
-          "mca.cluster": up.cluster,
-        },
-      };
-      return {
-        headers,
-        response(answer) {
-          client.endNs = nowNs();
-          client.attributes["http.response.status_code"] = answer.status;
-          if (answer.status >= 500) client.statusCode = 2;
-          options.exporter.add(client);
-        },
-        failed(reason) {
-          client.endNs = nowNs();
-          client.attributes["error.type"] = reason;
-          client.statusCode = 2;
-          client.statusMessage = reason;
-          options.exporter.add(client);
-        },
-      };
+    failed(reason) {
+      client.endNs = nowNs();
+      client.attributes["error.type"] = reason;
+      client.statusCode = 2;
+      client.statusMessage = reason;
+      trace.exporter.add(client);
     },
-    end(end) {
-      if (!sampled) return;
-      attrs["http.response.status_code"] = end.status;
-      if (end.auditId) attrs["k8s.audit_id"] = end.auditId;
-      if (attrs["mca.cluster"] === undefined) {
-        attrs["mca.cluster"] = end.cluster;
-      }
-      const failed = end.status >= 500 || end.status === 0;
-      options.exporter.add({
-        traceId,
-        spanId,
-        parentSpanId: parent?.spanId,
-        name: `${call.method} ${info.resource || info.path}`,
-        kind: 2,
-        startNs,
-        endNs: nowNs(),
-        attributes: attrs,
-        ...(failed
-          ? { statusCode: 2 as const, statusMessage: end.error ?? "" }
-          : {}),
-      });
-    },
-    traceId: () => traceId,
+  };
+}
+
+/** The call's SERVER span, complete once the call has ended. */
+function serverSpan(
+  end: CallEnd,
+  span: {
+    call: CallStart;
+    trace: CallTrace;
+    parentSpanId?: string;
+    startNs: bigint;
+    attrs: Record<string, AttrValue>;
+  },
+): FinishedSpan {
+  const { call, attrs } = span;
+  attrs["http.response.status_code"] = end.status;
+  if (end.auditId) attrs["k8s.audit_id"] = end.auditId;
+  attrs["mca.cluster"] ??= end.cluster;
+  const failed = end.status >= 500 || end.status === 0;
+  return {
+    traceId: span.trace.traceId,
+    spanId: span.trace.spanId,
+    parentSpanId: span.parentSpanId,
+    name: `${call.method} ${call.info.resource || call.info.path}`,
+    kind: 2,
+    startNs: span.startNs,
+    endNs: nowNs(),
+    attributes: attrs,
+    ...(failed
+      ? { statusCode: 2 as const, statusMessage: end.error ?? "" }
+      : {}),
   };
 }

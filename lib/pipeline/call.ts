@@ -20,11 +20,12 @@ import { applyPolicy, type PolicyCheck } from "../multicluster/policy_step.ts";
 import type { Outcome } from "../proxy/transport.ts";
 import { forwardUpgrade } from "../proxy/upgrade.ts";
 import { respondFailureOnSocket } from "../proxy/failure.ts";
-import type {
-  CallObservation,
-  CallStart,
-  Observer,
-  WorkloadIdentity,
+import {
+  type CallObservation,
+  type CallStart,
+  type Observer,
+  withOutcomes,
+  type WorkloadIdentity,
 } from "../observe/observer.ts";
 import { LOCAL_CLUSTER, type Router } from "../routing/router.ts";
 import type { RoutingSource, RoutingState } from "../routing/source.ts";
@@ -76,8 +77,10 @@ function startCall(
     traceparent: header(req, "traceparent"),
     tracestate: header(req, "tracestate"),
     identity: context.identity?.(),
+    target: req.url,
+    remoteAddr: req.socket?.remoteAddress,
   };
-  return { start, observation: context.observer.start(start) };
+  return { start, observation: withOutcomes(context.observer.start(start)) };
 }
 
 function endCall(

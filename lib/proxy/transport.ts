@@ -20,6 +20,7 @@ import type {
   OutgoingHttpHeaders,
   ServerResponse,
 } from "node:http";
+import type { Readable, Writable } from "node:stream";
 import { lastChunkHolder, requestOptionsFor } from "../clusters/connection.ts";
 import {
   boundConnect,
@@ -117,22 +118,14 @@ function relayResponse(
   }
   // A sized body's last chunk goes to end(); a streamed one (a watch) is
   // written at once, every chunk.
-  const chunks = lastChunkHolder(sized);
-  upRes.on("data", (chunk: Uint8Array) => {
-    outcome.bytesOut += chunk.length;
-    const out = chunks.next(chunk);
-    if (out !== undefined && !res.write(out)) {
-      upRes.pause();
-      res.once("drain", () => upRes.resume());
-    }
+  pipeHeld(upRes, res, {
+    hold: sized,
+    counted: (n) => outcome.bytesOut += n,
+    ended: () => settle(),
   });
   upRes.on("error", (error) => {
     res.destroy();
     settle(`upstream response: ${error.message}`);
-  });
-  upRes.on("end", () => {
-    res.end(chunks.last());
-    settle();
   });
 }
 
@@ -146,16 +139,34 @@ function streamBody(
   upReq: ClientRequest,
   outcome: Outcome,
 ): void {
-  const chunks = lastChunkHolder(true);
-  req.on("data", (chunk: Uint8Array) => {
-    outcome.bytesIn += chunk.length;
+  pipeHeld(req, upReq, {
+    hold: true,
+    counted: (n) => outcome.bytesIn += n,
+  });
+}
+
+/**
+ * Pipes `source` into `sink` with back-pressure, counting bytes; with `hold`
+ * the last chunk goes to `end()` (see `lastChunkHolder`).
+ */
+function pipeHeld(
+  source: Readable,
+  sink: Writable,
+  options: { hold: boolean; counted(bytes: number): void; ended?(): void },
+): void {
+  const chunks = lastChunkHolder(options.hold);
+  source.on("data", (chunk: Uint8Array) => {
+    options.counted(chunk.length);
     const out = chunks.next(chunk);
-    if (out !== undefined && !upReq.write(out)) {
-      req.pause();
-      upReq.once("drain", () => req.resume());
+    if (out !== undefined && !sink.write(out)) {
+      source.pause();
+      sink.once("drain", () => source.resume());
     }
   });
-  req.on("end", () => upReq.end(chunks.last()));
+  source.on("end", () => {
+    sink.end(chunks.last());
+    options.ended?.();
+  });
 }
 
 /**

@@ -78,6 +78,17 @@ export interface Planner {
   plan(info: RequestInfo, input?: PlanInput, options?: PlanOptions): Plan;
 }
 
+/** One call on a spread set, as `#plan` found it. */
+interface SpreadCall {
+  /** The rule's clusters that answer their health checks now. */
+  healthy: string[];
+  info: RequestInfo;
+  input: PlanInput;
+  options: PlanOptions;
+  /** The rule's name and namespace mapping, on every plan. */
+  base: { rule: string; namespace?: string };
+}
+
 /** Turns calls into plans under the current configuration and health. */
 export class Router {
   #config: () => RoutingConfig;
@@ -130,6 +141,16 @@ export class Router {
       const [first, ...rest] = healthy.length > 0 ? healthy : rule.clusters;
       return { kind: "one", cluster: first, fallbacks: rest, ...base };
     }
+    return this.#spread(rule, { healthy, info, input, options, base });
+  }
+
+  /**
+   * A round-robin or weighted set: a create takes a turn, a LIST/WATCH fans
+   * out to every healthy member, a by-name call goes to the cluster the
+   * object's annotation names, else searches the set.
+   */
+  #spread(rule: Rule, call: SpreadCall): Plan {
+    const { healthy, info, input, options, base } = call;
     // A create on a subresource (exec, eviction, token...) concerns an
     // object that already lives somewhere: it is a by-name call.
     const verb = info.verb === "create" && info.name !== "" ? "get" : info.verb;

@@ -9,22 +9,24 @@
  * @module
  */
 
-import { prepareCertificates } from "./certs.ts";
+import { type Certificates, prepareCertificates } from "./certs.ts";
 import {
+  type BatchedSink,
   batchedStdoutSink,
   formatEvent,
   type LogSink,
 } from "../observe/log.ts";
 import { type Proxy, startProxy } from "../pipeline/proxy.ts";
 import type { Observer, WorkloadIdentity } from "../observe/observer.ts";
-import { tracingFromEnv } from "../observe/tracing.ts";
+import { type Tracing, tracingFromEnv } from "../observe/tracing.ts";
 import type { PolicyCheck } from "../multicluster/policy_step.ts";
 import { type Audit, type AuditOptions, openAudit } from "../audit/setup.ts";
 import { openPolicy, workloadIdentity } from "./governance.ts";
 import { writeAppServiceAccount } from "./service_account.ts";
-import { discoverUpstream } from "../clusters/upstream.ts";
+import { discoverUpstream, type Upstream } from "../clusters/upstream.ts";
 import { RoutingSource } from "../routing/source.ts";
 import type { MetricsServer } from "../observe/metrics_server.ts";
+import type { Metrics } from "../observe/metrics.ts";
 import {
   type MetricsEndpointOptions,
   serveSidecarMetrics,
@@ -81,6 +83,24 @@ export interface Sidecar {
   close(): Promise<void>;
 }
 
+/**
+ * What start-up has opened so far, so that a failing step closes exactly
+ * what the steps before it opened.
+ */
+interface Opened {
+  log: LogSink;
+  /** The stdout batcher, unless the caller passed its own sink. */
+  batched?: BatchedSink;
+  upstream: Upstream;
+  metrics?: Metrics;
+  tracing?: Tracing;
+  audit?: Audit;
+  routing?: RoutingSource;
+}
+
+/** The call policy from `--policy`, as {@linkcode openPolicy} returns it. */
+type Policy = ReturnType<typeof openPolicy>;
+
 /** Starts the sidecar; throws with a clear message if it cannot. */
 export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   const batched = options.log ? undefined : batchedStdoutSink();
@@ -92,107 +112,178 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     context: options.context,
     env: options.env,
   });
-  let routing: RoutingSource | undefined;
-  let audit: Audit | undefined;
-  let policy: ReturnType<typeof openPolicy> | undefined;
-  let metricsServer: MetricsServer | undefined;
-  const metricsOptions = options.metrics ?? {};
-  const metrics = sidecarMetrics(
-    metricsOptions,
-    () => routing?.current.registry,
+  const opened: Opened = { log, batched, upstream };
+  opened.metrics = sidecarMetrics(
+    options.metrics ?? {},
+    () => opened.routing?.current.registry,
   );
-  const tracing = tracingFromEnv(
+  opened.tracing = tracingFromEnv(
     options.env ?? Deno.env.toObject(),
     (message) => log(formatEvent("warn", "tracing", { message })),
   );
   try {
-    // A bad audit policy stops the start, before anything is served.
-    audit = await openAudit(options.audit ?? {}, { log });
-    await upstream.auth(); // fail now, not at the first app call
-    routing = await RoutingSource.open(upstream, {
-      configFile: options.routingConfig,
-      clustersDir: options.clustersDir,
-      healthIntervalMs: options.healthIntervalMs,
-      pollIntervalMs: options.reloadIntervalMs,
-      log,
-      onReload: metrics?.reloaded,
-    });
-    policy = openPolicy(options.policyFile, log);
+    const { routing, policy } = await openGovernance(options, opened);
     const certs = await prepareCertificates(options.stateDir);
-    const proxy = await startProxy({
-      hosts: options.hosts.filter((h) => h !== "::1"),
-      optionalHosts: options.hosts.filter((h) => h === "::1"),
-      port: options.port,
-      certPem: certs.server.certPem,
-      keyPem: certs.server.keyPem,
+    const proxy = await startProxy(proxyOptions(options, {
+      opened,
       routing,
-      log,
-      connectTimeoutMs: options.connectTimeoutMs,
-      headTimeoutMs: options.headTimeoutMs,
-      observers: [
-        ...(options.observers ?? []),
-        ...(metrics ? [metrics.observer] : []),
-        ...(tracing ? [tracing.observer] : []),
-        ...(audit ? [audit.observer] : []),
-      ],
-      policy: options.policy ?? policy.current,
-      identity: options.identity ?? workloadIdentity(options.saDir),
-    });
-    try {
-      metricsServer = await serveSidecarMetrics(metrics, metricsOptions);
-      await writeAppServiceAccount(options.mcaSaDir, {
-        caPem: certs.ca.certPem,
-        namespace: upstream.namespace,
-      });
-    } catch (error) {
-      await metricsServer?.close();
-      await proxy.close();
-      throw error;
-    }
+      policy,
+      certs,
+    }));
+    const served = await publishToApps(options, { opened, proxy, certs });
     routing.start();
     policy.source?.start(options.reloadIntervalMs);
-    const source = routing;
-    const readyLine = formatEvent("info", "ready", {
-      listen: proxy.hosts.map((h) =>
-        h.includes(":") ? `[${h}]:${proxy.port}` : `${h}:${proxy.port}`
-      ),
-      upstream: upstream.source,
-      caReused: certs.caReused,
-      clusters: [...routing.current.registry.names()].sort(),
-      rules: routing.current.config.rules.length,
-      audit: audit !== undefined,
-      metrics: metricsServer
-        ? `${metricsServer.hostname}:${metricsServer.port}`
-        : "off",
-      tracing: tracing ? "on" : "off",
-      startupMs: Math.round(performance.now() - started),
-    });
-    log(readyLine);
+    log(readyLine({ opened, routing, proxy, certs, served, started }));
     batched?.flush(); // "ready" is what operators and tests wait for
-    const auditLog = audit;
-    const served = metricsServer;
-    return {
-      proxy,
-      audit: auditLog,
-      metrics: served,
-      async close() {
-        source.close();
-        policy?.source?.close();
-        await served?.close();
-        await proxy.close();
-        await tracing?.close();
-        await auditLog?.close(); // after the last call's events
-        upstream.close();
-        log(formatEvent("info", "stopped"));
-        batched?.flush();
-      },
-    };
+    return running({ opened, routing, policy, proxy, served });
   } catch (error) {
-    routing?.close();
-    await tracing?.close();
-    await audit?.close();
-    upstream.close();
-    batched?.flush();
+    await abandonStart(opened);
     throw error;
   }
+}
+
+/**
+ * Opens what decides about calls: the audit log, the upstream credentials,
+ * the routing files and the call policy. A bad audit policy, a token the API
+ * server refuses or a bad routing file stops the start here, before anything
+ * is served.
+ */
+async function openGovernance(
+  options: SidecarOptions,
+  opened: Opened,
+): Promise<{ routing: RoutingSource; policy: Policy }> {
+  const log = opened.log;
+  opened.audit = await openAudit(options.audit ?? {}, { log });
+  await opened.upstream.auth(); // fail now, not at the first app call
+  const routing = await RoutingSource.open(opened.upstream, {
+    configFile: options.routingConfig,
+    clustersDir: options.clustersDir,
+    healthIntervalMs: options.healthIntervalMs,
+    pollIntervalMs: options.reloadIntervalMs,
+    log,
+    onReload: opened.metrics?.reloaded,
+  });
+  opened.routing = routing;
+  return { routing, policy: openPolicy(options.policyFile, log) };
+}
+
+/** The proxy's wiring: listen addresses, TLS, routing and every observer. */
+function proxyOptions(
+  options: SidecarOptions,
+  parts: {
+    opened: Opened;
+    routing: RoutingSource;
+    policy: Policy;
+    certs: Certificates;
+  },
+): Parameters<typeof startProxy>[0] {
+  const { metrics, tracing, audit, log } = parts.opened;
+  return {
+    hosts: options.hosts.filter((h) => h !== "::1"),
+    optionalHosts: options.hosts.filter((h) => h === "::1"),
+    port: options.port,
+    certPem: parts.certs.server.certPem,
+    keyPem: parts.certs.server.keyPem,
+    routing: parts.routing,
+    log,
+    connectTimeoutMs: options.connectTimeoutMs,
+    headTimeoutMs: options.headTimeoutMs,
+    observers: [
+      ...(options.observers ?? []),
+      ...(metrics ? [metrics.observer] : []),
+      ...(tracing ? [tracing.observer] : []),
+      ...(audit ? [audit.observer] : []),
+    ],
+    policy: options.policy ?? parts.policy.current,
+    identity: options.identity ?? workloadIdentity(options.saDir),
+  };
+}
+
+/**
+ * Serves `/metrics` and writes the app-facing service-account files, last:
+ * an app that sees `ca.crt` finds the proxy already serving. On failure the
+ * listeners opened here and the proxy are closed again.
+ */
+async function publishToApps(
+  options: SidecarOptions,
+  parts: { opened: Opened; proxy: Proxy; certs: Certificates },
+): Promise<MetricsServer | undefined> {
+  let served: MetricsServer | undefined;
+  try {
+    served = await serveSidecarMetrics(
+      parts.opened.metrics,
+      options.metrics ?? {},
+    );
+    await writeAppServiceAccount(options.mcaSaDir, {
+      caPem: parts.certs.ca.certPem,
+      namespace: parts.opened.upstream.namespace,
+    });
+    return served;
+  } catch (error) {
+    await served?.close();
+    await parts.proxy.close();
+    throw error;
+  }
+}
+
+/** The `ready` log line: what is served, from where, and how fast. */
+function readyLine(parts: {
+  opened: Opened;
+  routing: RoutingSource;
+  proxy: Proxy;
+  certs: Certificates;
+  served?: MetricsServer;
+  started: number;
+}): string {
+  const { proxy, routing, served } = parts;
+  return formatEvent("info", "ready", {
+    listen: proxy.hosts.map((h) =>
+      h.includes(":") ? `[${h}]:${proxy.port}` : `${h}:${proxy.port}`
+    ),
+    upstream: parts.opened.upstream.source,
+    caReused: parts.certs.caReused,
+    clusters: [...routing.current.registry.names()].sort(),
+    rules: routing.current.config.rules.length,
+    audit: parts.opened.audit !== undefined,
+    metrics: served ? `${served.hostname}:${served.port}` : "off",
+    tracing: parts.opened.tracing ? "on" : "off",
+    startupMs: Math.round(performance.now() - parts.started),
+  });
+}
+
+/** The running sidecar; `close` stops it in the order calls need. */
+function running(parts: {
+  opened: Opened;
+  routing: RoutingSource;
+  policy: Policy;
+  proxy: Proxy;
+  served?: MetricsServer;
+}): Sidecar {
+  const { opened, routing, policy, proxy, served } = parts;
+  const { log, batched, upstream, tracing, audit } = opened;
+  return {
+    proxy,
+    audit,
+    metrics: served,
+    async close() {
+      routing.close();
+      policy.source?.close();
+      await served?.close();
+      await proxy.close();
+      await tracing?.close();
+      await audit?.close(); // after the last call's events
+      upstream.close();
+      log(formatEvent("info", "stopped"));
+      batched?.flush();
+    },
+  };
+}
+
+/** Closes what a failed start opened (a started proxy is closed by {@linkcode publishToApps}). */
+async function abandonStart(opened: Opened): Promise<void> {
+  opened.routing?.close();
+  await opened.tracing?.close();
+  await opened.audit?.close();
+  opened.upstream.close();
+  opened.batched?.flush();
 }

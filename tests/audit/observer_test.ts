@@ -303,3 +303,29 @@ Deno.test("audit: the per-call stage writer produces exactly JSON.stringify(stag
   );
   assert.match(write("ResponseComplete", extras[1]), /"name":"p"/);
 });
+
+Deno.test("audit: a call that reached several clusters records each one's outcome", () => {
+  const backend = memoryBackend();
+  const obs = auditObserver(policy("Metadata"), backend).start(
+    call("GET", "/api/v1/namespaces/team-a/configmaps"),
+  );
+  obs.end(end(200, {
+    cluster: "east+west",
+    outcomes: [
+      { cluster: "east", status: 200 },
+      { cluster: "west", error: "unreachable" },
+    ],
+  }));
+  const complete = JSON.parse(backend.lines.at(-1) ?? "{}");
+  assert.equal(
+    complete.annotations["mca.io/cluster-outcomes"],
+    "east=200,west=unreachable",
+  );
+  const single = memoryBackend();
+  const one = auditObserver(policy("Metadata"), single).start(
+    call("GET", "/api/v1/namespaces/team-a/configmaps"),
+  );
+  one.end(end(200, { outcomes: [{ cluster: "east", status: 200 }] }));
+  const alone = JSON.parse(single.lines.at(-1) ?? "{}");
+  assert.equal(alone.annotations?.["mca.io/cluster-outcomes"], undefined);
+});

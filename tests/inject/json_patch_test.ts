@@ -7,6 +7,7 @@ import {
   type JsonObject,
 } from "../../lib/inject/pod_spec.ts";
 import { podSpec } from "../support/pod_arbitraries.ts";
+import { propertyRuns } from "../support/property.ts";
 
 /**
  * An independent RFC 6902 applier (add, remove, replace; RFC 6901 pointers
@@ -73,7 +74,7 @@ Deno.test("json patch property: applying diff(a, b) to a gives b", () => {
     fc.property(fc.jsonValue(), fc.jsonValue(), (a, b) => {
       assert.deepEqual(applyPatch(a, jsonPatch(a, b)), b);
     }),
-    { numRuns: 500 },
+    propertyRuns(500),
   );
 });
 
@@ -97,6 +98,6 @@ Deno.test("json patch property: patching a Pod gives exactly inject(Pod)", () =>
       );
       assert.ok(ops.every((o) => o.path.startsWith("/spec/")));
     }),
-    { numRuns: 300 },
+    propertyRuns(300),
   );
 });

@@ -3,6 +3,7 @@ import fc from "fast-check";
 import { parseAllDocuments, stringify } from "yaml";
 import { InjectError, type JsonObject } from "../../lib/inject/pod_spec.ts";
 import { injectManifests } from "../../lib/inject/manifest.ts";
+import { propertyRuns } from "../support/property.ts";
 
 function docs(text: string): JsonObject[] {
   return parseAllDocuments(text).map((d) => d.toJS() as JsonObject);
@@ -246,7 +247,7 @@ Deno.test("manifest property: injecting the output again is byte-identical", () 
       const once = injectManifests(input);
       assert.equal(injectManifests(once), once);
     }),
-    { numRuns: 200 },
+    propertyRuns(200),
   );
 });
 
@@ -322,4 +323,23 @@ Deno.test("manifest: bad wiring values get a clear error", () => {
       JSON.stringify(options),
     );
   }
+});
+
+Deno.test("manifest: containers with a repeated name are matched in order, so a second inject changes nothing", () => {
+  // Found by the property test: the second "web" was rebuilt from scratch and
+  // `value: "="` lost its quotes.
+  const input = JSON.stringify({
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name: "a", labels: {} },
+    spec: {
+      containers: [{ name: "web" }, {
+        name: "web",
+        env: [{ name: "X", value: "=" }],
+      }],
+    },
+  });
+  const once = injectManifests(input);
+  assert.match(once, /value: "="/);
+  assert.equal(injectManifests(once), once);
 });

@@ -12,6 +12,7 @@ import {
   REAL_SA_VOLUME,
   SA_PATH,
 } from "../../lib/inject/pod_spec.ts";
+import { propertyRuns } from "../support/property.ts";
 
 type C = JsonObject & { name: string };
 
@@ -375,6 +376,6 @@ Deno.test("inject property: idempotent, exactly one mca first, user parts untouc
         volumesOf(spec).filter((v) => !ours.has(v.name as string)),
       );
     }),
-    { numRuns: 300 },
+    propertyRuns(300),
   );
 });

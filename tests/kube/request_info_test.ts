@@ -4,6 +4,7 @@ import {
   parseRequestInfo,
   type RequestInfo,
 } from "../../lib/kube/request_info.ts";
+import { propertyRuns } from "../support/property.ts";
 
 /** A resource RequestInfo for `target`, from a Go-table-shaped row. */
 function resource(
@@ -472,7 +473,7 @@ Deno.test("never throws on arbitrary input", () => {
         assert.ok(Array.isArray(info.parts));
       },
     ),
-    { numRuns: 2000 },
+    propertyRuns(2000),
   );
   fc.assert(
     fc.property(
@@ -501,6 +502,6 @@ Deno.test("never throws on arbitrary input", () => {
         if (info.isResourceRequest) assert.ok(info.apiVersion !== undefined);
       },
     ),
-    { numRuns: 2000 },
+    propertyRuns(2000),
   );
 });

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { appCall, startFixture } from "../support/sidecar_fixture.ts";
 import { calls, ROUTING } from "../support/multicluster.ts";
 import { decodeResourceVersion } from "../../lib/kube/resource_version.ts";
+import type { CallEnd } from "../../lib/observe/observer.ts";
 
 Deno.test("multi-cluster: a LIST over a spread set is merged and marked", async () => {
   const f = await startFixture({ remotes: ["east", "west"], routing: ROUTING });
@@ -67,6 +68,30 @@ Deno.test("multi-cluster: a paginated LIST walks the clusters behind one token",
       "/api/v1/namespaces/spread-1/configmaps?limit=1&continue=garbage",
     );
     assert.equal(bad.status, 410);
+  } finally {
+    await f.close();
+  }
+});
+
+Deno.test("multi-cluster: the end event of a merged LIST names each cluster's answer", async () => {
+  const ends: CallEnd[] = [];
+  const f = await startFixture({
+    remotes: ["east", "west"],
+    routing: ROUTING,
+    observers: [{ start: () => ({ end: (e) => ends.push(e) }) }],
+  });
+  try {
+    const answer = await appCall(
+      f,
+      "GET",
+      "/api/v1/namespaces/spread-1/configmaps",
+    );
+    assert.equal(answer.status, 200);
+    const outcomes = ends.at(-1)?.outcomes ?? [];
+    assert.deepEqual(
+      outcomes.map((o) => `${o.cluster}=${o.status}`).sort(),
+      ["east=200", "west=200"],
+    );
   } finally {
     await f.close();
   }

@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { combineObservers, type Observer } from "../../lib/observe/observer.ts";
+import {
+  type CallEnd,
+  combineObservers,
+  type Observer,
+  withOutcomes,
+} from "../../lib/observe/observer.ts";
 import { parseRequestInfo } from "../../lib/kube/request_info.ts";
 
 const call = {
@@ -65,4 +70,46 @@ Deno.test("observer: no upstream observation when no consumer wants one", () => 
     }),
     undefined,
   );
+});
+
+Deno.test("observer: the end event carries how each upstream request fared", () => {
+  const ends: CallEnd[] = [];
+  const seen: string[] = [];
+  const inner: Observer = {
+    start: () => ({
+      upstream: (u) => ({
+        headers: { traceparent: "t" },
+        response: (a) => seen.push(`${u.cluster} ${a.status}`),
+        failed: (r) => seen.push(`${u.cluster} ${r}`),
+      }),
+      end: (e) => ends.push(e),
+    }),
+  };
+  const obs = withOutcomes(inner.start(call));
+  const start = (cluster: string) => ({
+    cluster,
+    method: "GET",
+    target: "/api/v1/pods",
+    info: call.info,
+  });
+  const east = obs.upstream?.(start("east"));
+  const west = obs.upstream?.(start("west"));
+  assert.deepEqual(east?.headers, { traceparent: "t" });
+  east?.failed("unreachable", "connect ECONNREFUSED");
+  west?.response({ status: 200 });
+  obs.end(end);
+  assert.deepEqual(ends[0].outcomes, [
+    { cluster: "east", error: "unreachable" },
+    { cluster: "west", status: 200 },
+  ]);
+  assert.deepEqual(seen, ["east unreachable", "west 200"], "still told");
+});
+
+Deno.test("observer: outcomes a path set itself are kept", () => {
+  const ends: CallEnd[] = [];
+  const obs = withOutcomes({ end: (e) => ends.push(e) });
+  obs.upstream?.({ cluster: "x", method: "GET", target: "/", info: call.info })
+    ?.response({ status: 500 });
+  obs.end({ ...end, outcomes: [{ cluster: "y", status: 201 }] });
+  assert.deepEqual(ends[0].outcomes, [{ cluster: "y", status: 201 }]);
 });

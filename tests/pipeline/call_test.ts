@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { connect } from "node:tls";
 import { appCall, startFixture } from "../support/sidecar_fixture.ts";
 import { calls, ROUTING, untilLogged } from "../support/multicluster.ts";
-import type { Observer } from "../../lib/observe/observer.ts";
+import type { CallStart, Observer } from "../../lib/observe/observer.ts";
 
 /**
  * Regression: a call is decided and served under the routing version in
@@ -336,6 +336,62 @@ Deno.test("pipeline: an upgrade to an API server that is down gets a 503 Status 
     assert.equal(body.kind, "Status");
     assert.equal(body.reason, "ServiceUnavailable");
     assert.match(body.message, /is unreachable/);
+  } finally {
+    await f.close();
+  }
+});
+
+Deno.test("pipeline: a log read to its end and proxy reads take the back-pressured fetch path; a followed log stays a stream", async () => {
+  const f = await startFixture();
+  try {
+    const paths = [
+      "/api/v1/namespaces/a/pods/p/log?container=app",
+      "/api/v1/namespaces/a/services/s:80/proxy/metrics",
+      "/api/v1/namespaces/a/pods/p/log?follow=true&limit=1",
+      "/api/v1/namespaces/a/configmaps/c",
+    ];
+    for (const path of paths) {
+      await appCall(f, "GET", path);
+    }
+    const seen = (path: string) =>
+      f.upstream.requests.find((r) => r.url === path)?.headers[
+        "accept-encoding"
+      ];
+    // The fetch path asks for identity when the app sent no Accept-Encoding.
+    assert.equal(seen(paths[0]), "identity", "log without follow");
+    assert.equal(seen(paths[1]), "identity", "proxy subresource");
+    assert.equal(seen(paths[2]), undefined, "followed log: node:https path");
+    assert.equal(seen(paths[3]), undefined, "one object: node:https path");
+  } finally {
+    await f.close();
+  }
+});
+
+Deno.test("pipeline: observers are told the raw request-target and the app's address", async () => {
+  const starts: CallStart[] = [];
+  const f = await startFixture({
+    observers: [{
+      start: (call) => {
+        starts.push(call);
+        return { end() {} };
+      },
+    }],
+  });
+  try {
+    await appCall(
+      f,
+      "GET",
+      "/api/v1/namespaces/a/configmaps?limit=5&labelSelector=x%3Dy",
+    );
+    const seen = starts.at(-1);
+    assert.equal(
+      seen?.target,
+      "/api/v1/namespaces/a/configmaps?limit=5&labelSelector=x%3Dy",
+    );
+    assert.match(
+      seen?.remoteAddr ?? "",
+      /^(127\.0\.0\.1|::ffff:127\.0\.0\.1)$/,
+    );
   } finally {
     await f.close();
   }

@@ -123,6 +123,7 @@ function main(): void {
     );
     Deno.exit(1);
   }
+  console.log(`size: ok (${findings.length} excused beside the code)`);
 }
 
 main();
