@@ -1,15 +1,27 @@
 # syntax=docker/dockerfile:1
 # Build: docker build -t mca:latest .
-# Stage 1 compiles main.ts into one self-contained executable. `deno compile`
-# downloads its runtime (denort), so this stage needs network access.
-FROM denoland/deno:2.9.6 AS build
+# Multi-arch (what .github/workflows/release.yml runs):
+#   docker buildx build --platform linux/amd64,linux/arm64 -t IMAGE --push .
+# Stage 1 compiles main.ts into one self-contained executable. It runs on the
+# build machine's platform and cross-compiles for the target one with
+# `deno compile --target` (no emulation). `deno compile` downloads its runtime
+# (denort) for that target, so this stage needs network access.
+FROM --platform=$BUILDPLATFORM denoland/deno:2.9.6 AS build
+# Set by BuildKit: amd64, arm64 (empty with the legacy builder: this machine's).
+ARG TARGETARCH
 WORKDIR /src
 COPY deno.json deno.lock ./
 COPY main.ts ./
 COPY lib/ ./lib/
-RUN deno install --frozen --entrypoint main.ts \
- && deno compile --frozen --allow-all --output /out/mca main.ts \
- && /out/mca --version
+RUN case "${TARGETARCH:-}" in \
+      amd64) target=x86_64-unknown-linux-gnu ;; \
+      arm64) target=aarch64-unknown-linux-gnu ;; \
+      "") target="" ;; \
+      *) echo "unsupported TARGETARCH ${TARGETARCH}" >&2; exit 1 ;; \
+    esac \
+ && deno install --frozen --entrypoint main.ts \
+ && deno compile --frozen --allow-all ${target:+--target "$target"} --output /out/mca main.ts \
+ && if [ -z "$target" ] || [ "$target" = "$(uname -m)-unknown-linux-gnu" ]; then /out/mca --version; fi
 
 # Stage 2: only the binary, on distroless (glibc, CA bundle, non-root user).
 FROM gcr.io/distroless/cc-debian12:nonroot

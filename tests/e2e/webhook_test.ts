@@ -10,61 +10,17 @@ import { fileURLToPath } from "node:url";
 import { injectManifests } from "../../lib/inject/manifest.ts";
 import { ensureToolchain, startCluster } from "../support/cluster.ts";
 import { issueServerCert, makeTestCa } from "../support/test_certs.ts";
+import {
+  containerNames as names,
+  createUntilInjected,
+  type Obj,
+  podYaml as pod,
+  startWebhookProcess,
+  waitForDefaultServiceAccount,
+  withoutServiceAccountVolume,
+} from "../support/webhook.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-type Obj = { [key: string]: unknown };
-
-async function startWebhookProcess(
-  dir: string,
-  certFile: string,
-  keyFile: string,
-) {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      join(ROOT, "main.ts"),
-      "--webhook",
-      "--listen=127.0.0.1",
-      "--port=0",
-      `--tls-cert=${certFile}`,
-      `--tls-key=${keyFile}`,
-      "--namespace=mca-system",
-      "--image=mca:e2e",
-    ],
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  const lines = child.stdout.pipeThrough(new TextDecoderStream());
-  const reader = lines.getReader();
-  let text = "";
-  let port = 0;
-  const deadline = Date.now() + 30_000;
-  while (port === 0 && Date.now() < deadline) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error("mca --webhook exited before it was ready");
-    text += value;
-    const m = text.match(/"msg":"webhook ready".*"port":(\d+)/);
-    if (m) port = Number(m[1]);
-  }
-  assert.ok(port > 0, "mca --webhook did not log ready");
-  const log = join(dir, "webhook.log");
-  // Keep draining stdout into a file so the process never blocks on it.
-  (async () => {
-    const file = await Deno.open(log, { write: true, create: true });
-    await file.write(new TextEncoder().encode(text));
-    for (;;) {
-      const { value, done } = await reader.read().catch(() => ({
-        done: true,
-        value: "",
-      }));
-      if (done) break;
-      await file.write(new TextEncoder().encode(value));
-    }
-    file.close();
-  })();
-  return { child, port };
-}
 
 function webhookConfig(
   port: number,
@@ -104,15 +60,6 @@ function webhookConfig(
   };
 }
 
-function pod(name: string, ns: string, extra = ""): string {
-  return `apiVersion: v1\nkind: Pod\nmetadata:\n  name: ${name}\n  namespace: ${ns}\n${extra}` +
-    "spec:\n  containers: [{name: app, image: busybox}]\n";
-}
-
-function names(list: unknown): string[] {
-  return ((list ?? []) as Obj[]).map((c) => String(c.name));
-}
-
 Deno.test("webhook e2e: a real API server injects opted-in Pods through mca --webhook", async () => {
   await ensureToolchain();
   const dir = join(
@@ -138,30 +85,13 @@ Deno.test("webhook e2e: a real API server injects opted-in Pods through mca --we
     await k(["label", "namespace", "inject-on", "mca.io/inject=enabled"]);
     await k(["create", "namespace", "inject-off"]);
     for (const ns of ["inject-on", "inject-off"]) {
-      const deadline = Date.now() + 20_000;
-      while ((await k(["get", "sa", "default", "-n", ns])).code !== 0) {
-        assert.ok(Date.now() < deadline, `no default SA in ${ns}`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
+      await waitForDefaultServiceAccount(cluster, ns);
     }
     await cluster.kubectl(["apply", "-f", "-"], {
       stdin: JSON.stringify(webhookConfig(hook.port, ca.certPem, "Fail")),
     });
     // The API server's webhook informer picks the configuration up shortly.
-    const deadline = Date.now() + 20_000;
-    let injected: Obj | undefined;
-    for (let i = 0; !injected; i++) {
-      const r = await k(
-        ["create", "-o", "json", "-f", "-"],
-        pod(`web-${i}`, "inject-on"),
-      );
-      const out = r.code === 0 ? JSON.parse(r.stdout) as Obj : undefined;
-      if (out && names((out.spec as Obj).initContainers)[0] === "mca") {
-        injected = out;
-      }
-      assert.ok(Date.now() < deadline, `Pods were not injected: ${r.stderr}`);
-      if (!injected) await new Promise((r) => setTimeout(r, 200));
-    }
+    const injected = await createUntilInjected(cluster, "web", "inject-on");
     const spec = injected.spec as Obj;
     assert.equal((spec.initContainers as Obj[])[0].image, "mca:e2e");
 
@@ -172,12 +102,7 @@ Deno.test("webhook e2e: a real API server injects opted-in Pods through mca --we
         stdin: cli,
       })).stdout,
     ) as Obj;
-    const strip = (s: Obj) => ({
-      ...s,
-      volumes: (s.volumes as Obj[]).filter((v) =>
-        !/^kube-api-access-[a-z0-9]{5}$/.test(String(v.name))
-      ),
-    });
+    const strip = withoutServiceAccountVolume;
     assert.deepEqual(
       strip(spec),
       strip(stored.spec as Obj),
@@ -248,8 +173,7 @@ Deno.test("webhook e2e: a real API server injects opted-in Pods through mca --we
     );
 
     // Webhook down: Fail blocks opted-in Pods, Ignore admits them un-injected.
-    hook.child.kill("SIGTERM");
-    await hook.child.status;
+    await hook.stop();
     const blocked = await k(["create", "-f", "-"], pod("blocked", "inject-on"));
     assert.notEqual(blocked.code, 0);
     assert.match(blocked.stderr, /inject\.mca\.io/);
@@ -271,10 +195,7 @@ Deno.test("webhook e2e: a real API server injects opted-in Pods through mca --we
     }
     assert.deepEqual(names((admitted.spec as Obj).initContainers), []);
   } finally {
-    try {
-      hook.child.kill("SIGTERM");
-    } catch { /* already stopped */ }
-    await hook.child.status;
+    await hook.stop();
     await cluster.stop();
   }
 });
