@@ -28,9 +28,16 @@ import { SA_PATH } from "../../lib/inject/pod_spec.ts";
 import { injectManifests } from "../../lib/inject/manifest.ts";
 import {
   type Cluster,
+  DEFAULT_ROLE_RULES,
   ensureToolchain,
+  type PolicyRule,
   startCluster,
 } from "../support/cluster.ts";
+import {
+  POLICY_DIR,
+  POLICY_KEY,
+  POLICY_VOLUME,
+} from "../../lib/inject/names.ts";
 import {
   parsePod,
   type PodNetwork,
@@ -112,16 +119,16 @@ function progress(message: string): void {
   console.error(`sdk-matrix: ${message}`);
 }
 
-function selectedSdks(): string[] {
+function selectedSdks(all: readonly string[]): string[] {
   const filter = Deno.env.get("MCA_E2E_SDKS")?.trim();
-  if (!filter) return [...SDKS];
+  if (!filter) return [...all];
   const wanted = filter.split(",").map((s) => s.trim()).filter(Boolean);
   for (const name of wanted) {
     if (!(SDKS as readonly string[]).includes(name)) {
       throw new Error(`MCA_E2E_SDKS names an unknown SDK: ${name}`);
     }
   }
-  return wanted;
+  return wanted.filter((name) => all.includes(name));
 }
 
 /** A Pod with one app container, as a user would write it. */
@@ -271,15 +278,27 @@ function markdown(rows: Row[], meta: Record<string, string>): string {
   return out.join("\n");
 }
 
-Deno.test({
-  name: "SDK matrix: every SDK's in-cluster config works through mca",
-  sanitizeResources: false,
-  sanitizeOps: false,
-}, async () => {
-  const sdks = selectedSdks();
-  const direct = Deno.env.get("MCA_E2E_DIRECT") === "1";
+/** One run of the matrix: which SDKs, and the call policy `mca` enforces. */
+interface MatrixRun {
+  /** Names the report files (`<report>.json`, `<report>.md`). */
+  report: string;
+  sdks: string[];
+  /** Every SDK the run must cover (a subset via MCA_E2E_SDKS fails). */
+  all: readonly string[];
+  direct: boolean;
+  /** A `--policy` file for `mca`, mounted the way the injector wires it. */
+  policyYaml?: string;
+  /** The Role of the test ServiceAccount (the RBAC under the policy). */
+  rules?: readonly PolicyRule[];
+}
+
+async function runMatrix(matrix: MatrixRun): Promise<void> {
+  const { sdks, direct } = matrix;
   await ensureToolchain();
-  const dir = join(TMP_E2E, `sdk-matrix-${crypto.randomUUID().slice(0, 8)}`);
+  const dir = join(
+    TMP_E2E,
+    `${matrix.report}-${crypto.randomUUID().slice(0, 8)}`,
+  );
   const dirs = {
     sa: join(dir, "sa"),
     mcaSa: join(dir, "mca-sa"),
@@ -288,7 +307,10 @@ Deno.test({
   };
   for (const d of Object.values(dirs)) await Deno.mkdir(d, { recursive: true });
   progress(`starting a cluster in ${dir}`);
-  const cluster = await startCluster({ dir: join(dir, "cluster") });
+  const cluster = await startCluster({
+    dir: join(dir, "cluster"),
+    rules: matrix.rules,
+  });
   let mca: McaProcess | undefined;
   let net: PodNetwork | undefined;
   let passed = false;
@@ -303,13 +325,24 @@ Deno.test({
     });
     const realToken = await cluster.writeServiceAccountDir(dirs.sa);
     const injected = parsePod(
-      injectManifests(JSON.stringify(appPod(cluster))),
+      injectManifests(
+        JSON.stringify(appPod(cluster)),
+        matrix.policyYaml ? { policyConfigMap: "mca-policy" } : {},
+      ),
     );
-    const mcaVolumes = {
+    const mcaVolumes: Record<string, string> = {
       "kube-api-access-sa": dirs.sa,
       "kube-api-access-mca-sa": dirs.mcaSa,
       "mca-state": dirs.state,
     };
+    const extraArgs: string[] = [];
+    if (matrix.policyYaml) {
+      const policyDir = join(dir, "policy");
+      await Deno.mkdir(policyDir, { recursive: true });
+      await Deno.writeTextFile(join(policyDir, POLICY_KEY), matrix.policyYaml);
+      mcaVolumes[POLICY_VOLUME] = policyDir;
+      extraArgs.push("--policy", `${POLICY_DIR}/${POLICY_KEY}`);
+    }
     let appPodObject = injected;
     let appVolumes: Record<string, string> = {
       "kube-api-access-mca-sa": dirs.mcaSa,
@@ -327,7 +360,7 @@ Deno.test({
           mcaVolumes,
           dirs.mcaHome,
           net.nsPath,
-          mcaProxyArgs(),
+          mcaProxyArgs(extraArgs),
         ),
         join(dir, "mca.log"),
       );
@@ -393,8 +426,10 @@ Deno.test({
           }
           const calls = callLines(mca.lines.slice(before));
           row.proxiedCalls = calls.length;
+          // Under a policy the 403 must be MCA's own (RBAC allows secrets).
           const sawForbidden = calls.some((c) =>
-            c.resource === "secrets" && c.status === 403
+            c.resource === "secrets" && c.status === 403 &&
+            (!matrix.policyYaml || c.policyRule === "no-secrets")
           );
           if (calls.length < MIN_PROXIED_PER_SDK || !sawForbidden) {
             row.ok = false;
@@ -426,17 +461,21 @@ Deno.test({
       date: new Date().toISOString(),
       "API server": "kube-apiserver v1.34.4 (tests/e2e/toolchain)",
       path: direct ? "DIRECT (no mca): development run" : "through mca",
-      sdks: sdks.length === SDKS.length
+      policy: matrix.policyYaml ? "an MCA call policy refuses secrets" : "none",
+      sdks: sdks.length === matrix.all.length
         ? "all"
         : `subset via MCA_E2E_SDKS: ${sdks.join(",")}`,
     };
     await Deno.mkdir(TMP_E2E, { recursive: true });
     await Deno.writeTextFile(
-      join(TMP_E2E, "compat.json"),
+      join(TMP_E2E, `${matrix.report}.json`),
       JSON.stringify({ ...meta, ops: OPS, rows }, null, 2) + "\n",
     );
-    await Deno.writeTextFile(join(TMP_E2E, "compat.md"), markdown(rows, meta));
-    progress(`wrote ${join(TMP_E2E, "compat.md")} and compat.json`);
+    await Deno.writeTextFile(
+      join(TMP_E2E, `${matrix.report}.md`),
+      markdown(rows, meta),
+    );
+    progress(`wrote ${join(TMP_E2E, matrix.report)}.md and .json`);
 
     if (mca) {
       await stopMca(mca);
@@ -473,14 +512,18 @@ Deno.test({
           .map((op) => `${op}: ${r.ops[op].detail}`).join("; ")
       }${r.stderrTail ? `\n  stderr: ${r.stderrTail}` : ""}`
     );
-    assert.deepEqual(failures, [], "SDKs failed (see tmp/e2e/compat.md)");
+    assert.deepEqual(
+      failures,
+      [],
+      `SDKs failed (see tmp/e2e/${matrix.report}.md)`,
+    );
     assert.ok(
       !direct,
       "MCA_E2E_DIRECT=1 is a development mode: mca was not tested",
     );
     assert.deepEqual(
       sdks,
-      [...SDKS],
+      [...matrix.all],
       "MCA_E2E_SDKS ran a subset: the matrix is incomplete",
     );
     passed = true;
@@ -492,4 +535,54 @@ Deno.test({
   // Logs of a failed run stay for inspection; a green run leaves only the
   // report.
   if (passed) await Deno.remove(dir, { recursive: true });
-});
+}
+
+Deno.test({
+  name: "SDK matrix: every SDK's in-cluster config works through mca",
+  sanitizeResources: false,
+  sanitizeOps: false,
+}, () =>
+  runMatrix({
+    report: "compat",
+    sdks: selectedSdks(SDKS),
+    all: SDKS,
+    direct: Deno.env.get("MCA_E2E_DIRECT") === "1",
+  }));
+
+/** The SDKs the call-policy run covers: a CLI, Go, Python and a JVM SDK. */
+const POLICY_SDKS = ["kubectl", "client-go", "python", "java-official"];
+
+/**
+ * RBAC lets the ServiceAccount read secrets; MCA's policy refuses them. Each
+ * SDK must see its usual forbidden error for MCA's 403, every other call
+ * goes through, and the log names the rule.
+ */
+const POLICY = `apiVersion: mca.io/v1alpha1
+kind: Policy
+mode: enforce
+default: allow
+rules:
+  - name: no-secrets
+    effect: deny
+    verbs: ["*"]
+    apiGroups: [""]
+    resources: [secrets]
+`;
+
+Deno.test({
+  name:
+    "SDK matrix: an MCA call policy refusal is each SDK's usual forbidden error",
+  sanitizeResources: false,
+  sanitizeOps: false,
+}, () =>
+  runMatrix({
+    report: "policy-compat",
+    sdks: selectedSdks(POLICY_SDKS),
+    all: POLICY_SDKS,
+    direct: false,
+    policyYaml: POLICY,
+    rules: [
+      ...DEFAULT_ROLE_RULES,
+      { apiGroups: [""], resources: ["secrets"], verbs: ["get", "list"] },
+    ],
+  }));

@@ -302,6 +302,8 @@ export interface CallLine {
   namespace?: string;
   name?: string;
   error?: string;
+  /** The policy rule that refused the call. */
+  policyRule?: string;
 }
 
 /** The `api call` lines of a log (other lines and non-JSON are skipped). */
