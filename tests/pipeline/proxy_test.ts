@@ -9,6 +9,8 @@ import {
 } from "../support/fake_upstream.ts";
 import { runProbe } from "../../lib/sidecar/probe.ts";
 import { PLACEHOLDER_TOKEN } from "../../lib/sidecar/service_account.ts";
+import { untilLogged } from "../support/multicluster.ts";
+import { connect } from "node:tls";
 
 function callLines(logs: string[]) {
   return logs.map((l) => JSON.parse(l)).filter((l) => l.msg === "api call");
@@ -465,6 +467,48 @@ Deno.test("proxy: a sized answer arriving in pieces leaves the connection usable
     }
   } finally {
     agent.destroy();
+    await f.close();
+  }
+});
+
+Deno.test("proxy: a request body abandoned by the app ends the call and its upstream request", async () => {
+  const f = await startFixture();
+  try {
+    for (const method of ["POST", "GET"]) {
+      const path = `/api/v1/namespaces/team-a/configmaps/abandoned-${method}`;
+      const req = connect({
+        host: "127.0.0.1",
+        port: f.port,
+        ca: f.appCa(),
+        servername: "localhost",
+      });
+      req.on("error", () => {});
+      await new Promise((resolve) => req.once("secureConnect", resolve));
+      // The app sends part of a 1 MB body (until the upstream has the
+      // request: Deno's client sends the head with the first ~16 KB), then
+      // walks away.
+      req.write(
+        `${method} ${path} HTTP/1.1\r\nhost: localhost\r\n` +
+          "content-type: application/json\r\ncontent-length: 1000000\r\n\r\n",
+      );
+      const deadline = Date.now() + 5000;
+      while (f.upstream.inFlightRequests() === 0) {
+        assert.ok(Date.now() < deadline, "the request never reached upstream");
+        await new Promise((r) => req.write("x".repeat(20_000), r));
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      req.destroy();
+      await untilLogged(f, (l) => l.msg === "api call" && l.path === path);
+      const closeBy = Date.now() + 5000;
+      while (f.upstream.inFlightRequests() > 0) {
+        assert.ok(
+          Date.now() < closeBy,
+          `${method}: upstream request left open`,
+        );
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    }
+  } finally {
     await f.close();
   }
 });

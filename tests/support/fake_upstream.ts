@@ -69,6 +69,8 @@ export interface FakeUpstream {
    * tears connections down.
    */
   abortedRequests(): number;
+  /** Requests whose head arrived and whose response has not closed yet. */
+  inFlightRequests(): number;
 }
 
 /** Options for {@linkcode startFakeUpstream}. */
@@ -157,6 +159,8 @@ interface State {
   timers: Set<ReturnType<typeof setTimeout>>;
   waiters: Set<Waiter>;
   aborted: number;
+  /** Requests whose head arrived and whose response has not closed. */
+  inFlight: number;
   closing: boolean;
 }
 
@@ -192,6 +196,7 @@ export function startFakeUpstream(
     timers: new Set(),
     waiters: new Set(),
     aborted: 0,
+    inFlight: 0,
     closing: false,
   };
   const server = https.createServer(
@@ -299,6 +304,9 @@ export function startFakeUpstream(
           );
         },
         close,
+        inFlightRequests(): number {
+          return state.inFlight;
+        },
         abortedRequests(): number {
           return state.aborted;
         },
@@ -359,7 +367,9 @@ function handleRequest(
   req: IncomingMessage,
   res: ServerResponse,
 ): void {
+  state.inFlight++;
   res.on("close", function onResponseClose() {
+    state.inFlight--;
     if (!res.writableEnded && !state.closing) {
       state.aborted++;
       notify(state);
