@@ -102,6 +102,7 @@ function recordsBody(config: AuditConfig): boolean {
  */
 function auditedBody(config: AuditConfig, end: CallEnd): unknown {
   if (!recordsBody(config) || end.requestBodyCut) return undefined;
+  if ((end.requestBody?.length ?? 0) > AUDIT_BODY_BYTES) return undefined;
   return requestObject(end.requestBody, config.omitManagedFields);
 }
 

@@ -14,17 +14,20 @@
 
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { RequestInfo } from "../kube/request_info.ts";
-import { needsBodyLabels, type Plan, type Planner } from "../routing/router.ts";
-import type { CallObservation, WorkloadIdentity } from "../observe/observer.ts";
-import { applyPolicy, type PolicyCheck } from "./policy_step.ts";
-import { hasBody, MAX_BODY, parseBody, readRequest } from "./request_body.ts";
-import { isLongLived, mayBeLarge } from "./stream_kind.ts";
+import { needsBodyLabels, type Plan } from "../routing/router.ts";
+import { applyPolicy } from "./policy_step.ts";
+import {
+  AbandonedBodyError,
+  hasBody,
+  MAX_BODY,
+  parseBody,
+  readRequest,
+} from "./request_body.ts";
+import { forwardOne } from "./forward_one.ts";
+import type { Dispatched, DispatchOptions } from "./dispatch_options.ts";
 import { forwardTransformed } from "./transformed.ts";
-import type { RoutingState } from "../routing/source.ts";
-import { forwardHttp, type Outcome } from "../proxy/transport.ts";
+import type { Outcome } from "../proxy/transport.ts";
 import { upstreamHeaders } from "../proxy/headers.ts";
-import { forwardFetch } from "../proxy/fetch_forward.ts";
-import { respondFailure } from "../proxy/failure.ts";
 import { type FanoutCall, fanoutList } from "./fanout.ts";
 import { searchByName } from "./search.ts";
 import { fanoutWatch } from "./merged_watch.ts";
@@ -35,28 +38,7 @@ import {
 } from "./rewrite.ts";
 import { writeForbidden, writeStatus } from "../kube/status.ts";
 
-const EMPTY = new Uint8Array(0);
-
-/** What a dispatch needs besides the call. */
-export interface DispatchOptions {
-  /** The routing version this call is decided and served under. */
-  state: RoutingState;
-  /** Plans under `state`'s configuration only (see `Router.at`). */
-  planner: Planner;
-  connectTimeoutMs: number;
-  /** Bound on an answer's head for calls that are not streams. */
-  headTimeoutMs?: number;
-  /** The call's observer: told the decision and every upstream request. */
-  observation?: CallObservation;
-  policy?: PolicyCheck;
-  identity?: WorkloadIdentity;
-}
-
-/** How the call went, and where it went (for the log line). */
-export interface Dispatched {
-  outcome: Outcome;
-  cluster: string;
-}
+export type { Dispatched, DispatchOptions } from "./dispatch_options.ts";
 
 function describe(plan: Plan): string {
   return plan.kind === "one" ? plan.cluster : plan.clusters.join("+") || "none";
@@ -131,9 +113,23 @@ export async function dispatch(
   info: RequestInfo,
   options: DispatchOptions,
 ): Promise<Dispatched> {
-  const { plan, body, answered } = await decide(req, res, info, options);
-  if (answered) return { cluster: describe(plan), outcome: answered };
-  const done = await carryOut(req, res, info, { plan, body, options });
+  let done: Dispatched;
+  let body: Uint8Array | undefined;
+  try {
+    const decided = await decide(req, res, info, options);
+    if (decided.answered) {
+      return { cluster: describe(decided.plan), outcome: decided.answered };
+    }
+    body = decided.body;
+    done = await carryOut(req, res, info, { ...decided, options });
+  } catch (error) {
+    if (!(error instanceof AbandonedBodyError)) throw error;
+    res.destroy();
+    return {
+      cluster: "none",
+      outcome: { status: 0, bytesIn: 0, bytesOut: 0, error: error.message },
+    };
+  }
   // A body the decision read is the body sent: hand it to the observers.
   if (body !== undefined && done.outcome.requestBody === undefined) {
     done.outcome.requestBody = body;
@@ -182,64 +178,6 @@ async function carryOut(
     ? await fanoutWatch(call)
     : await fanoutList(call);
   return { cluster: describe(plan), outcome };
-}
-
-/**
- * Forward: one cluster, streamed untouched. A call whose body is known
- * (none, or read) can be sent again: on a first-healthy set, an
- * unreachable cluster is skipped at once.
- */
-async function forwardOne(
-  req: IncomingMessage,
-  res: ServerResponse,
-  info: RequestInfo,
-  args: {
-    plan: Plan & { kind: "one" };
-    body?: Uint8Array;
-    options: DispatchOptions;
-  },
-): Promise<Dispatched> {
-  const { plan, body, options } = args;
-  const replayable = body !== undefined || !hasBody(req);
-  const candidates = replayable
-    ? [plan.cluster, ...(plan.fallbacks ?? [])]
-    : [plan.cluster];
-  let cluster = plan.cluster;
-  let outcome!: Outcome;
-  for (const [i, candidate] of candidates.entries()) {
-    const upstream = options.state.registry.get(candidate);
-    const last = i === candidates.length - 1;
-    cluster = candidate;
-    const auth = await upstream.auth();
-    const target = {
-      url: upstream.url,
-      auth,
-      connectTimeoutMs: options.connectTimeoutMs,
-      dedicated: isLongLived(info, req.url ?? ""),
-      body: body ?? (replayable ? EMPTY : undefined),
-      captureBodyBytes: options.observation?.requestBodyBytes,
-      headTimeoutMs: options.headTimeoutMs,
-      observation: options.observation?.upstream?.({
-        cluster: candidate,
-        method: req.method ?? "GET",
-        target: req.url ?? "/",
-        info,
-      }),
-    };
-    outcome = auth.client && mayBeLarge(req, info, body)
-      ? await forwardFetch(req, res, { ...target, client: auth.client })
-      : await forwardHttp(req, res, target);
-    if (outcome.unreachable) {
-      options.state.registry.setHealthy(candidate, false, outcome.error);
-    }
-    if (!outcome.unreachable || last) break;
-  }
-  if (outcome.failure) {
-    const answered = respondFailure(res, outcome.failure);
-    outcome.status = answered.status;
-    outcome.bytesOut += answered.bytesOut;
-  }
-  return { cluster, outcome };
 }
 
 function fanoutCall(

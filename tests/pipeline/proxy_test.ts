@@ -471,42 +471,60 @@ Deno.test("proxy: a sized answer arriving in pieces leaves the connection usable
   }
 });
 
-Deno.test("proxy: a request body abandoned by the app ends the call and its upstream request", async () => {
+Deno.test("proxy: a request body abandoned by the app never starts an upstream request, or ends it", async () => {
   const f = await startFixture();
+  const send = async (head: string, chunk: (n: number) => string) => {
+    const app = connect({
+      host: "127.0.0.1",
+      port: f.port,
+      ca: f.appCa(),
+      servername: "localhost",
+    });
+    app.on("error", () => {});
+    await new Promise((resolve) => app.once("secureConnect", resolve));
+    app.write(head);
+    return {
+      app,
+      chunk: (n: number) => new Promise((r) => app.write(chunk(n), r)),
+    };
+  };
   try {
+    // A sized body is read whole before anything goes upstream: walking
+    // away half-way reaches no cluster at all.
     for (const method of ["POST", "GET"]) {
-      const path = `/api/v1/namespaces/team-a/configmaps/abandoned-${method}`;
-      const req = connect({
-        host: "127.0.0.1",
-        port: f.port,
-        ca: f.appCa(),
-        servername: "localhost",
-      });
-      req.on("error", () => {});
-      await new Promise((resolve) => req.once("secureConnect", resolve));
-      // The app sends part of a 1 MB body (until the upstream has the
-      // request: Deno's client sends the head with the first ~16 KB), then
-      // walks away.
-      req.write(
+      const path = `/api/v1/namespaces/team-a/configmaps/sized-${method}`;
+      const { app, chunk } = await send(
         `${method} ${path} HTTP/1.1\r\nhost: localhost\r\n` +
           "content-type: application/json\r\ncontent-length: 1000000\r\n\r\n",
+        (n) => "x".repeat(n),
       );
-      const deadline = Date.now() + 5000;
-      while (f.upstream.inFlightRequests() === 0) {
-        assert.ok(Date.now() < deadline, "the request never reached upstream");
-        await new Promise((r) => req.write("x".repeat(20_000), r));
-        await new Promise((r) => setTimeout(r, 20));
-      }
-      req.destroy();
-      await untilLogged(f, (l) => l.msg === "api call" && l.path === path);
-      const closeBy = Date.now() + 5000;
-      while (f.upstream.inFlightRequests() > 0) {
-        assert.ok(
-          Date.now() < closeBy,
-          `${method}: upstream request left open`,
-        );
-        await new Promise((r) => setTimeout(r, 10));
-      }
+      for (let i = 0; i < 5; i++) await chunk(20_000);
+      app.destroy();
+      await untilLogged(
+        f,
+        (l) => l.path === path && l.error === "client closed the connection",
+      );
+      assert.ok(!f.upstream.requests.some((r) => r.url === path), method);
+      assert.equal(f.upstream.inFlightRequests(), 0, method);
+    }
+    // A chunked body streams: walking away ends the upstream request too.
+    const path = "/api/v1/namespaces/team-a/configmaps/chunked";
+    const { app, chunk } = await send(
+      `POST ${path} HTTP/1.1\r\nhost: localhost\r\n` +
+        "content-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n",
+      (n) => `${n.toString(16)}\r\n${"y".repeat(n)}\r\n`,
+    );
+    const deadline = Date.now() + 5000;
+    while (f.upstream.inFlightRequests() === 0) {
+      assert.ok(Date.now() < deadline, "the request never reached upstream");
+      await chunk(20_000);
+    }
+    app.destroy();
+    await untilLogged(f, (l) => l.msg === "api call" && l.path === path);
+    const closeBy = Date.now() + 5000;
+    while (f.upstream.inFlightRequests() > 0) {
+      assert.ok(Date.now() < closeBy, "upstream request left open");
+      await new Promise((r) => setTimeout(r, 10));
     }
   } finally {
     await f.close();

@@ -1,0 +1,82 @@
+/**
+ * Forwarding a call to one cluster, streamed untouched, with failover on a
+ * first-healthy set when the call can be sent again.
+ *
+ * @module
+ */
+
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { RequestInfo } from "../kube/request_info.ts";
+import type { Plan } from "../routing/router.ts";
+import { forwardHttp, type Outcome } from "../proxy/transport.ts";
+import { forwardFetch } from "../proxy/fetch_forward.ts";
+import { respondFailure } from "../proxy/failure.ts";
+import { hasBody, readRequest, readsWholeBody } from "./request_body.ts";
+import { isLongLived, mayBeLarge } from "./stream_kind.ts";
+import type { Dispatched, DispatchOptions } from "./dispatch_options.ts";
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * Forward: one cluster, streamed untouched. A call whose body is known
+ * (none, or read) can be sent again: on a first-healthy set, an
+ * unreachable cluster is skipped at once.
+ */
+export async function forwardOne(
+  req: IncomingMessage,
+  res: ServerResponse,
+  info: RequestInfo,
+  args: {
+    plan: Plan & { kind: "one" };
+    body?: Uint8Array;
+    options: DispatchOptions;
+  },
+): Promise<Dispatched> {
+  const { plan, options } = args;
+  let body = args.body;
+  if (body === undefined && readsWholeBody(req)) {
+    body = await readRequest(req);
+  }
+  const replayable = body !== undefined || !hasBody(req);
+  const candidates = replayable
+    ? [plan.cluster, ...(plan.fallbacks ?? [])]
+    : [plan.cluster];
+  let cluster = plan.cluster;
+  let outcome!: Outcome;
+  for (const [i, candidate] of candidates.entries()) {
+    const upstream = options.state.registry.get(candidate);
+    const last = i === candidates.length - 1;
+    cluster = candidate;
+    const auth = await upstream.auth();
+    const target = {
+      url: upstream.url,
+      auth,
+      connectTimeoutMs: options.connectTimeoutMs,
+      dedicated: isLongLived(info, req.url ?? ""),
+      body: body ?? (replayable ? EMPTY : undefined),
+      captureBodyBytes: options.observation?.requestBodyBytes,
+      headTimeoutMs: options.headTimeoutMs,
+      observation: options.observation?.upstream?.({
+        cluster: candidate,
+        method: req.method ?? "GET",
+        target: req.url ?? "/",
+        info,
+      }),
+    };
+    outcome = auth.client && mayBeLarge(req, info, body)
+      ? await forwardFetch(req, res, { ...target, client: auth.client })
+      : await forwardHttp(req, res, target);
+    if (outcome.unreachable) {
+      options.state.registry.setHealthy(candidate, false, outcome.error);
+    }
+    if (!outcome.unreachable || last) break;
+  }
+  if (outcome.failure) {
+    const answered = respondFailure(res, outcome.failure);
+    outcome.status = answered.status;
+    outcome.bytesOut += answered.bytesOut;
+  }
+  // A body read here is the body sent: hand it to the observers too.
+  if (body !== undefined) outcome.requestBody ??= body;
+  return { cluster, outcome };
+}
