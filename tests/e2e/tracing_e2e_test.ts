@@ -180,10 +180,8 @@ async function traceThroughSidecar(setup: Setup, protocol: string) {
     log: (l) => logs.push(l),
   });
   try {
-    assert.ok(
-      logs.some((l) => l.includes('"tracing":"on"')),
-      "ready line says tracing on",
-    );
+    const ready = logs.findLast((l) => l.includes('"msg":"ready"'));
+    assert.equal(JSON.parse(ready!).tracing, "on", "ready line: tracing on");
     const ca = await Deno.readTextFile(join(appDir, "ca.crt"));
 
     // A LIST pinned to A (the app's ServiceAccount token).
@@ -218,6 +216,7 @@ async function traceThroughSidecar(setup: Setup, protocol: string) {
     assert.equal(client.attributes["mca.cluster"], "local");
     assert.equal(client.attributes["http.response.status_code"], 200);
     assertLinked(api, client);
+    assert.equal(api.name, "GET /api/v1/namespaces/{:namespace}/pods");
     assert.match(String(api.attributes["audit-id"]), /^[0-9a-f-]{36}$/);
     for (const s of [server, client]) {
       assert.equal(
@@ -265,6 +264,9 @@ async function traceThroughSidecar(setup: Setup, protocol: string) {
     );
     assertLinked(merged.apiA, merged.local!);
     assertParented(merged.apiB, merged.east!);
+    for (const api of [merged.apiA, merged.apiB]) {
+      assert.equal(api.name, "GET /api/v1/namespaces/{:namespace}/configmaps");
+    }
     for (
       const [c, api] of [[merged.local!, merged.apiA], [
         merged.east!,
