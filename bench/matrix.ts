@@ -16,7 +16,15 @@ import { round } from "./stats.ts";
 
 /** How one path is reached. */
 export interface PathSpec {
-  name: "direct" | "mca" | "mca-metrics" | "kubectl-proxy" | "nginx";
+  name:
+    | "direct"
+    | "mca"
+    | "mca-metrics"
+    | "mca-tracing-100"
+    | "mca-tracing-1"
+    | "mca-control"
+    | "kubectl-proxy"
+    | "nginx";
   port: number;
   /** HTTPS (false: plain HTTP, kubectl proxy's client side). */
   tls: boolean;

@@ -57,6 +57,8 @@ export interface McaOptions {
   readyTimeoutMs?: number;
   /** Serve /metrics on 127.0.0.1 (a free port); off by default. */
   metrics?: boolean;
+  /** Extra environment, e.g. the `OTEL_*` variables that turn tracing on. */
+  env?: Record<string, string>;
 }
 
 /** Lays out a kubelet-style service-account dir for the fake upstream. */
@@ -117,6 +119,7 @@ export async function startMca(
     env: {
       KUBERNETES_SERVICE_HOST: target.host,
       KUBERNETES_SERVICE_PORT: String(target.port),
+      ...options.env,
     },
     logBase: join(options.dir, options.name),
     stdoutLogLimit: 4 << 20,

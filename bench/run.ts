@@ -57,7 +57,7 @@ import {
   governanceTarget,
   renderGovernance,
 } from "./governance.ts";
-import { measureMetricsCost, type ObserveCost } from "./observe_cost.ts";
+import { measureObserveCost, type ObserveCost } from "./observe_cost.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 let OUT = join(ROOT, "tmp", "bench");
@@ -124,6 +124,7 @@ if (flags.help) {
       "  --quick          ~2 minute smoke run (short cells, fewer events)",
       "  --skip-cluster   leave out the real kube-apiserver",
       "  --only SECTIONS  comma-separated subset of startup,load,metrics,governance,watch,stream,cluster",
+      "                   (metrics = the cost of metrics and of tracing at 100 % and 1 %)",
       "  --main FILE      benchmark another copy of mca's main.ts (e.g. a patched one)",
       "  --out DIR        write results and logs there (default tmp/bench; keep it under tmp/)",
       "  results: tmp/bench/results.{md,json}; process logs: tmp/bench/logs/",
@@ -361,20 +362,25 @@ async function fakeUpstreamSuite(
         }));
     }
     if (only.has("metrics")) {
-      log("fake upstream: metrics on vs off (GET, same run)");
-      const { costs } = await section("metrics cost", () =>
-        measureMetricsCost({
-          target,
-          dir: LOGS,
-          workloads: fakeWorkloads.filter((w) => w.name === "GET"),
-          concurrencies: S.concurrencies,
-          durationS: S.durationS,
-          warmupS: S.warmupS,
-          token: APP_TOKEN,
-          log,
-          retryAbovePct: S.retryAbovePct,
-          retries,
-        }));
+      log(
+        "fake upstream: metrics on, tracing 100 % and 1 % vs all off (GET, same run)",
+      );
+      const { costs } = await section(
+        "metrics and tracing cost",
+        () =>
+          measureObserveCost({
+            target,
+            dir: LOGS,
+            workloads: fakeWorkloads.filter((w) => w.name === "GET"),
+            concurrencies: S.concurrencies,
+            durationS: S.durationS,
+            warmupS: S.warmupS,
+            token: APP_TOKEN,
+            log,
+            retryAbovePct: S.retryAbovePct,
+            retries,
+          }),
+      );
       out.observeCost.push(...costs);
     }
     if (only.has("watch")) {

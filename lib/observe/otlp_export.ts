@@ -1,33 +1,25 @@
 /**
- * A small OTLP/HTTP JSON span exporter: spans queue in memory and are
- * POSTed in batches, so a call never waits for the collector. A collector
- * that is down costs dropped spans (bounded queue), never a slow call.
+ * A small OTLP/HTTP span exporter: spans queue in memory and are POSTed in
+ * batches, so a call never waits for the collector. A collector that is
+ * down costs dropped spans (bounded queue), never a slow call. The body is
+ * protobuf (`http/protobuf`, the OpenTelemetry default) or JSON
+ * (`http/json`), encoded by `otlp_encode.ts`, with the matching content type.
  *
  * @module
  */
 
-/** An attribute value as MCA records it. */
-export type AttrValue = string | number | boolean;
-
-/** One finished span, ready to export. */
-export interface FinishedSpan {
-  traceId: string;
-  spanId: string;
-  parentSpanId?: string;
-  name: string;
-  /** OTLP SpanKind: 2 = SERVER, 3 = CLIENT. */
-  kind: 2 | 3;
-  startNs: bigint;
-  endNs: bigint;
-  attributes: Record<string, AttrValue>;
-  /** 2 = ERROR; absent = UNSET. */
-  statusCode?: 2;
-  statusMessage?: string;
-}
+import {
+  type AttrValue,
+  encodeJson,
+  encodeProtobuf,
+  type FinishedSpan,
+} from "./otlp_encode.ts";
 
 /** Where and how to export. */
 export interface ExporterOptions {
   url: string;
+  /** The body's encoding (default `protobuf`, as `http/protobuf`). */
+  encoding?: "protobuf" | "json";
   headers?: Record<string, string>;
   resource: Record<string, AttrValue>;
   /** Flush period in ms (default 1000). */
@@ -77,10 +69,16 @@ export function startExporter(options: ExporterOptions): SpanExporter {
 
 async function post(options: ExporterOptions, spans: FinishedSpan[]) {
   try {
+    const json = options.encoding === "json";
     const res = await fetch(options.url, {
       method: "POST",
-      headers: { ...options.headers, "content-type": "application/json" },
-      body: JSON.stringify(encode(options.resource, spans)),
+      headers: {
+        ...options.headers,
+        "content-type": json ? "application/json" : "application/x-protobuf",
+      },
+      body: json
+        ? JSON.stringify(encodeJson(options.resource, spans))
+        : encodeProtobuf(options.resource, spans),
       signal: AbortSignal.timeout(10_000),
     });
     await res.body?.cancel();
@@ -92,42 +90,4 @@ async function post(options: ExporterOptions, spans: FinishedSpan[]) {
       `OTLP export to ${options.url} failed: ${(e as Error).message}`,
     );
   }
-}
-
-/** The OTLP JSON `ExportTraceServiceRequest` body for `spans`. */
-export function encode(
-  resource: Record<string, AttrValue>,
-  spans: FinishedSpan[],
-): unknown {
-  return {
-    resourceSpans: [{
-      resource: { attributes: attributes(resource) },
-      scopeSpans: [{
-        scope: { name: "mca" },
-        spans: spans.map((s) => ({
-          traceId: s.traceId,
-          spanId: s.spanId,
-          ...(s.parentSpanId ? { parentSpanId: s.parentSpanId } : {}),
-          name: s.name,
-          kind: s.kind,
-          startTimeUnixNano: s.startNs.toString(),
-          endTimeUnixNano: s.endNs.toString(),
-          attributes: attributes(s.attributes),
-          status: s.statusCode
-            ? { code: s.statusCode, message: s.statusMessage ?? "" }
-            : {},
-        })),
-      }],
-    }],
-  };
-}
-
-function attributes(attrs: Record<string, AttrValue>) {
-  return Object.entries(attrs).map(([key, v]) => ({ key, value: value(v) }));
-}
-
-function value(v: AttrValue) {
-  if (typeof v === "string") return { stringValue: v };
-  if (typeof v === "boolean") return { boolValue: v };
-  return Number.isInteger(v) ? { intValue: String(v) } : { doubleValue: v };
 }

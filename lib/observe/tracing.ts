@@ -20,12 +20,9 @@ import type {
   UpstreamObservation,
   UpstreamStart,
 } from "./observer.ts";
-import {
-  type AttrValue,
-  type FinishedSpan,
-  type SpanExporter,
-  startExporter,
-} from "./otlp_export.ts";
+import type { AttrValue, FinishedSpan } from "./otlp_encode.ts";
+import { type SpanExporter, startExporter } from "./otlp_export.ts";
+import { exportUrl, parseList, resourceFromEnv } from "./otel_env.ts";
 import {
   formatTraceparent,
   parseTraceparent,
@@ -86,6 +83,7 @@ export function tracingFromEnv(
   );
   const exporter = startExporter({
     url,
+    encoding: protocol === "http/json" ? "json" : "protobuf",
     headers: parseList(
       env.OTEL_EXPORTER_OTLP_TRACES_HEADERS ?? env.OTEL_EXPORTER_OTLP_HEADERS,
     ),
@@ -93,45 +91,6 @@ export function tracingFromEnv(
     onError: warn,
   });
   return startTracing({ sampler, exporter });
-}
-
-function exportUrl(env: Record<string, string | undefined>) {
-  const traces = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?.trim();
-  if (traces) return traces;
-  const base = env.OTEL_EXPORTER_OTLP_ENDPOINT?.trim();
-  if (!base) return undefined;
-  return `${base.replace(/\/+$/, "")}/v1/traces`;
-}
-
-/** `service.name` from `OTEL_SERVICE_NAME` (default `mca`) over `OTEL_RESOURCE_ATTRIBUTES`. */
-export function resourceFromEnv(
-  env: Record<string, string | undefined>,
-): Record<string, AttrValue> {
-  const attrs: Record<string, AttrValue> = {
-    "service.name": "mca",
-    "telemetry.sdk.name": "mca",
-    "telemetry.sdk.language": "js",
-    ...parseList(env.OTEL_RESOURCE_ATTRIBUTES),
-  };
-  const name = env.OTEL_SERVICE_NAME?.trim();
-  if (name) attrs["service.name"] = name;
-  return attrs;
-}
-
-/** `k1=v1,k2=v2` (values percent-decoded), as the OTel spec writes lists. */
-function parseList(text?: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const item of (text ?? "").split(",")) {
-    const eq = item.indexOf("=");
-    if (eq <= 0) continue;
-    const key = item.slice(0, eq).trim();
-    try {
-      out[key] = decodeURIComponent(item.slice(eq + 1).trim());
-    } catch {
-      out[key] = item.slice(eq + 1).trim();
-    }
-  }
-  return out;
 }
 
 /** A tracer with an explicit sampler and exporter (tests, bench). */
@@ -160,6 +119,8 @@ interface CallTrace {
    */
   tracestate?: string;
   exporter: SpanExporter;
+  /** The first upstream `Audit-Id` (the pipeline's CallEnd may lack it). */
+  auditId?: string;
 }
 
 function observeCall(
@@ -254,6 +215,10 @@ function clientSpan(up: UpstreamStart, trace: CallTrace): UpstreamObservation {
     response(answer) {
       client.endNs = nowNs();
       client.attributes["http.response.status_code"] = answer.status;
+      if (answer.auditId) {
+        client.attributes["k8s.audit_id"] = answer.auditId;
+        trace.auditId ??= answer.auditId;
+      }
       if (answer.status >= 500) client.statusCode = 2;
       trace.exporter.add(client);
     },
@@ -280,7 +245,8 @@ function serverSpan(
 ): FinishedSpan {
   const { call, attrs } = span;
   attrs["http.response.status_code"] = end.status;
-  if (end.auditId) attrs["k8s.audit_id"] = end.auditId;
+  const auditId = end.auditId ?? span.trace.auditId;
+  if (auditId) attrs["k8s.audit_id"] = auditId;
   attrs["mca.cluster"] ??= end.cluster;
   const failed = end.status >= 500 || end.status === 0;
   return {

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { appCall, startFixture } from "../support/sidecar_fixture.ts";
 import { calls, ROUTING } from "../support/multicluster.ts";
 import { samplerFromEnv } from "../../lib/observe/trace_context.ts";
-import type { FinishedSpan } from "../../lib/observe/otlp_export.ts";
+import type { FinishedSpan } from "../../lib/observe/otlp_encode.ts";
 import { startTracing } from "../../lib/observe/tracing.ts";
 
 const APP_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736";

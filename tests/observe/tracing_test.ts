@@ -1,7 +1,10 @@
 import assert from "node:assert/strict";
 import { parseRequestInfo } from "../../lib/kube/request_info.ts";
 import { samplerFromEnv } from "../../lib/observe/trace_context.ts";
-import { encode, type FinishedSpan } from "../../lib/observe/otlp_export.ts";
+import {
+  encodeJson as encode,
+  type FinishedSpan,
+} from "../../lib/observe/otlp_encode.ts";
 import { startTracing, tracingFromEnv } from "../../lib/observe/tracing.ts";
 import type { CallObservation } from "../../lib/observe/observer.ts";
 
@@ -186,6 +189,7 @@ Deno.test("tracing: spans reach an OTLP/HTTP JSON receiver with the service name
   try {
     const tracing = tracingFromEnv({
       OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${server.addr.port}/`,
+      OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
       OTEL_SERVICE_NAME: "mca-test",
       OTEL_RESOURCE_ATTRIBUTES: "k8s.pod.name=web-0",
     }, (m) => assert.fail(m))!;
@@ -211,6 +215,37 @@ Deno.test("tracing: spans reach an OTLP/HTTP JSON receiver with the service name
     const span = rs.scopeSpans[0].spans[0];
     assert.equal(span.traceId, "0af7651916cd43dd8448eb211c80319c");
     assert.equal(span.kind, 2);
+  } finally {
+    await server.shutdown();
+  }
+});
+
+Deno.test("tracing: the default protocol (http/protobuf) sends a protobuf body, labelled so", async () => {
+  const got: { type: string | null; bytes: Uint8Array }[] = [];
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    async (req) => {
+      got.push({
+        type: req.headers.get("content-type"),
+        bytes: new Uint8Array(await req.arrayBuffer()),
+      });
+      return new Response(null);
+    },
+  );
+  try {
+    const tracing = tracingFromEnv({
+      OTEL_EXPORTER_OTLP_TRACES_ENDPOINT:
+        `http://127.0.0.1:${server.addr.port}/v1/traces`,
+    }, (m) => assert.fail(m))!;
+    tracing.observer.start(call(APP_TP)).end(end);
+    await tracing.close();
+    assert.equal(got.length, 1);
+    assert.equal(got[0].type, "application/x-protobuf");
+    // field 1 (resource_spans), wire type 2: tag byte 0x0a; never JSON's "{"
+    assert.equal(got[0].bytes[0], 0x0a);
+    const ascii = new TextDecoder().decode(got[0].bytes);
+    assert.ok(ascii.includes("service.name"));
+    assert.throws(() => JSON.parse(ascii));
   } finally {
     await server.shutdown();
   }
