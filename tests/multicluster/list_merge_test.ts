@@ -31,10 +31,15 @@ function list(
   };
 }
 
-function merged(answers: ListAnswer[], missing: string[] = []) {
+function merged(
+  answers: ListAnswer[],
+  missing: string[] = [],
+  partial = false,
+) {
   const out = mergeListAnswers(answers, {
     missing,
     namespace: { app: "a", remote: "b" },
+    partial,
   });
   assert.equal(out.kind, "merged", JSON.stringify(out));
   return out as { kind: "merged"; body: Json; warning?: string };
@@ -94,11 +99,45 @@ Deno.test("list merge: Table rows are merged like items", () => {
   assert.equal(out.body.items, undefined);
 });
 
-Deno.test("list merge: a missing cluster is left out and named in the Warning", () => {
-  const out = merged([
+Deno.test("list merge: a cluster that cannot answer makes the list a 503, never a smaller 200", () => {
+  const answers = (): ListAnswer[] => [
     { name: "east", status: 200, body: list("100", [{ name: "e1" }]) },
     { name: "west", status: 0, body: undefined },
-  ], ["north"]);
+  ];
+  assert.deepEqual(mergeListAnswers(answers(), { missing: [] }), {
+    kind: "none",
+    message:
+      "mca: cluster west cannot answer; a list without its objects would be incomplete",
+  });
+  assert.deepEqual(
+    mergeListAnswers(
+      [{ name: "east", status: 200, body: list("1", []) }],
+      { missing: ["north"] },
+    ),
+    {
+      kind: "none",
+      message:
+        "mca: cluster north cannot answer; a list without its objects would be incomplete",
+    },
+    "a cluster known to be down too",
+  );
+  assert.match(
+    (mergeListAnswers(answers(), { missing: ["north"] }) as {
+      message: string;
+    }).message,
+    /^mca: clusters north, west cannot answer; a list without their objects/,
+  );
+});
+
+Deno.test("list merge: with partial, a missing cluster is left out and named in the Warning", () => {
+  const out = merged(
+    [
+      { name: "east", status: 200, body: list("100", [{ name: "e1" }]) },
+      { name: "west", status: 0, body: undefined },
+    ],
+    ["north"],
+    true,
+  );
   assert.deepEqual(metas(out.body).map((m) => m.name), ["e1"]);
   assert.match(out.warning ?? "", /^299 - "mca: cluster north is unavailable/);
   assert.match(out.warning ?? "", /, 299 - "mca: cluster west is unavailable/);
@@ -146,32 +185,57 @@ Deno.test("list merge: only a GET with limit or continue is paged", () => {
 
 const CLUSTERS = ["east", "west"];
 
-Deno.test("list merge: a page's continue token round-trips to the next position", () => {
+Deno.test("list merge: every page carries the first page's full snapshot; later clusters are pinned to it", () => {
   const start = pageState(undefined, CLUSTERS)!;
   assert.deepEqual(start, { cluster: "east", continue: "", versions: {} });
+  assert.deepEqual(
+    pageParams("/api/v1/pods?limit=1&resourceVersion=0", start),
+    { continue: "", resourceVersion: "0" },
+    "the first page reads at the app's version",
+  );
 
+  // the first page: east's page, west's snapshot (read beside it) is 7
   const first = finishPage(list("100", [{ name: "e1" }], { continue: "e-2" }), {
-    state: start,
+    state: { ...start, versions: { west: "7" } },
     clusters: CLUSTERS,
   });
   const meta1 = first.metadata as Json;
+  const snapshot = { east: "100", west: "7" };
+  assert.deepEqual(
+    decodeResourceVersion(meta1.resourceVersion as string),
+    snapshot,
+    "the first page names every cluster (client-go keeps this one)",
+  );
   const token1 = meta1.continue as string;
   assert.deepEqual(pageState(token1, CLUSTERS), {
     cluster: "east",
     continue: "e-2",
-    versions: { east: "100" },
+    versions: snapshot,
   }, "more of the same cluster");
+  assert.deepEqual(pageParams("/x?limit=1", pageState(token1, CLUSTERS)!), {
+    continue: "e-2",
+    resourceVersion: undefined,
+    resourceVersionMatch: undefined,
+  });
 
+  // east's next page: the same vector, even if east says a newer version
   const second = finishPage(list("101", [{ name: "e2" }]), {
     state: pageState(token1, CLUSTERS)!,
     clusters: CLUSTERS,
   });
-  const token2 = (second.metadata as Json).continue as string;
+  const meta2 = second.metadata as Json;
+  assert.equal(meta2.resourceVersion, meta1.resourceVersion);
+  const token2 = meta2.continue as string;
   assert.deepEqual(decodeContinue(token2), {
     cluster: "west",
     continue: "",
-    versions: { east: "101" },
+    versions: snapshot,
   }, "then the next cluster from its top");
+  assert.deepEqual(
+    pageParams("/x?limit=1", pageState(token2, CLUSTERS)!),
+    { continue: "", resourceVersion: "7", resourceVersionMatch: "Exact" },
+    "west is read at exactly its snapshot version",
+  );
 
   const last = finishPage(
     list("7", [{ name: "w1", namespace: "b" }], { remainingItemCount: 0 }),
@@ -184,10 +248,7 @@ Deno.test("list merge: a page's continue token round-trips to the next position"
   const meta3 = last.metadata as Json;
   assert.equal(meta3.continue, undefined, "none after the last cluster");
   assert.equal(meta3.remainingItemCount, undefined);
-  assert.deepEqual(decodeResourceVersion(meta3.resourceVersion as string), {
-    east: "101",
-    west: "7",
-  });
+  assert.equal(meta3.resourceVersion, meta1.resourceVersion);
   assert.equal(metas(last)[0].namespace, "a");
   assert.equal(
     (metas(last)[0].annotations as Record<string, string>)["mca.io/cluster"],

@@ -57,10 +57,37 @@ Deno.test("multi-cluster: a WATCH over a spread set merges events of both", asyn
     await east.waitForWatches(2);
     assert.match(await lastWatchUrl(f, "east"), /resourceVersion=7/);
     assert.match(await lastWatchUrl(f, "west"), /resourceVersion=3/);
-    // one cluster ending its stream ends the merged one
+    // one cluster's stream ending leaves the merged ones open: that cluster
+    // is watched again from its own last version, inside the same stream
+    const before = east.requests.length;
     east.closeWatches();
+    await east.waitForWatches(2);
+    await east.waitForRequests(before + 2);
+    const again = east.requests.slice(before).map((r) => r.url);
+    assert.equal(again.length, 2, again.join(" "));
+    for (const u of again) assert.match(u, /resourceVersion=7(&|$)/);
+    assert.equal(west.openWatches(), 2, "west's watches were left alone");
+    east.pushWatchEvent({
+      type: "MODIFIED",
+      object: {
+        kind: "ConfigMap",
+        metadata: { name: "a", namespace: "spread-1", resourceVersion: "8" },
+      },
+    });
+    await watch.until(3);
+    const c = watch.lines[2] as typeof a;
+    assert.deepEqual(decodeResourceVersion(c.object.metadata.resourceVersion), {
+      east: "8",
+      west: "3",
+    });
+    // an ERROR (a 410: east's version is gone) ends the merged watch
+    east.pushWatchEvent({
+      type: "ERROR",
+      object: { kind: "Status", code: 410, reason: "Expired" },
+    });
     await watch.ended;
     await resumed.ended;
+    assert.equal((watch.lines.at(-1) as { type: string }).type, "ERROR");
   } finally {
     await f.close();
   }
@@ -82,6 +109,25 @@ Deno.test("multi-cluster: a WATCH from a foreign resourceVersion gets 410 Gone",
     assert.equal(event.type, "ERROR");
     assert.equal(event.object.code, 410);
     assert.equal(event.object.reason, "Expired");
+  } finally {
+    await f.close();
+  }
+});
+
+Deno.test("multi-cluster: a merged WATCH ends at the app's timeoutSeconds, though its clusters resume", async () => {
+  const f = await startFixture({ remotes: ["east", "west"], routing: ROUTING });
+  try {
+    const started = Date.now();
+    const watch = openWatch(
+      f,
+      "/api/v1/namespaces/spread-1/configmaps?watch=1&timeoutSeconds=1",
+    );
+    await watch.head;
+    const east = f.remotes.get("east")!;
+    await east.waitForRequests(1);
+    assert.match(east.requests[0].url, /timeoutSeconds=1/);
+    await watch.ended;
+    assert.ok(Date.now() - started >= 900, "not before its time");
   } finally {
     await f.close();
   }

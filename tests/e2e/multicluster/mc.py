@@ -5,6 +5,7 @@ Runs in the app container of a simulated Pod with nothing but
 prints one JSON line per result, flushed at once:
 
     mc.py list NS                 {"status", "warning", "rv", "items": [{"name", "cluster"}]}
+                                  (refused: {"status", "retryAfter", "message"})
     mc.py create NS SPEC...       one {"name", "cluster"} per SPEC (`name` or `name:k=v,k2=v2`)
     mc.py watch NS                list, then {"ready": true, "rv"}, then one
                                   {"type", "name", "cluster", "rv"} per event
@@ -81,7 +82,14 @@ def do_list(core, ns):
 
 
 def cmd_list(core, ns):
-    emit(do_list(core, ns))
+    try:
+        emit(do_list(core, ns))
+    except ApiException as e:
+        emit({
+            "status": e.status,
+            "retryAfter": header(e.headers or {}, "Retry-After"),
+            "message": json.loads(e.body or "{}").get("message"),
+        })
 
 
 def cmd_create(core, ns, specs):
