@@ -77,8 +77,10 @@ async function listOne(call: FanoutCall, name: string): Promise<ListAnswer> {
   try {
     const res = await send(call, name, {
       method: call.req.method ?? "GET",
+      // whole lists: a cluster's own page would be cut off here
       target: targetFor(call, {
         resourceVersion: versionFor(call.req.url ?? "/", name),
+        limit: undefined,
       }),
       headers: call.headers,
       connectTimeoutMs: call.connectTimeoutMs,

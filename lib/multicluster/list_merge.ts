@@ -49,10 +49,19 @@ export type MergedList =
   /** The merged list, with a `Warning` when clusters are left out. */
   | { kind: "merged"; body: Json; warning?: string };
 
-/** True when a LIST is paged, so the clusters are walked one after the other. */
+/**
+ * True when a LIST is paged, so the clusters are walked one after the
+ * other. `limit` with `resourceVersion=0` is not paging: kube-apiserver's
+ * watch cache answers such a LIST whole, and client-go's reflector (whose
+ * first LIST it is) relists without `limit` only when that first answer
+ * came whole; a paged one makes every relist an Exact read of its last
+ * version, which a restarted API server can no longer watch from.
+ */
 export function isPaged(method: string | undefined, url: string): boolean {
-  return method === "GET" &&
-    Boolean(queryParam(url, "limit") || queryParam(url, "continue"));
+  if (method !== "GET") return false;
+  if (queryParam(url, "continue")) return true;
+  return Boolean(queryParam(url, "limit")) &&
+    queryParam(url, "resourceVersion") !== "0";
 }
 
 /**

@@ -32,6 +32,25 @@ Deno.test("multi-cluster: a LIST over a spread set is merged and marked", async 
       { [where[0]]: "100" },
     );
     assert.equal(calls(f).at(-1).cluster, "east+west");
+    // client-go's first LIST (limit with resourceVersion=0) is answered
+    // whole, as kube-apiserver's watch cache does, so its relists are not
+    // Exact reads; the clusters are asked for whole lists
+    const first = await appCall(
+      f,
+      "GET",
+      "/api/v1/namespaces/spread-1/configmaps?limit=500&resourceVersion=0",
+    );
+    const whole = JSON.parse(first.text);
+    assert.equal(whole.items.length, 4);
+    assert.equal(whole.metadata.continue, undefined);
+    for (const name of ["east", "west"]) {
+      const asked = new URL(
+        f.remotes.get(name)!.requests.at(-1)!.url,
+        "https://x",
+      );
+      assert.equal(asked.searchParams.get("limit"), null, name);
+      assert.equal(asked.searchParams.get("resourceVersion"), "0", name);
+    }
   } finally {
     await f.close();
   }

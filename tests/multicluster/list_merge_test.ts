@@ -181,6 +181,11 @@ Deno.test("list merge: only a GET with limit or continue is paged", () => {
   assert.ok(!isPaged("GET", "/api/v1/pods?limit="));
   assert.ok(!isPaged("GET", "/api/v1/pods"));
   assert.ok(!isPaged("DELETE", "/api/v1/pods?limit=10"));
+  assert.ok(
+    !isPaged("GET", "/api/v1/pods?limit=500&resourceVersion=0"),
+    "client-go's first LIST is answered whole, as the watch cache does",
+  );
+  assert.ok(isPaged("GET", "/api/v1/pods?limit=500&resourceVersion="));
 });
 
 const CLUSTERS = ["east", "west"];
