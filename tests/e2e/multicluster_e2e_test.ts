@@ -37,6 +37,7 @@ import assert from "node:assert/strict";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { injectManifests } from "../../lib/inject/manifest.ts";
+import { decodeResourceVersion } from "../../lib/kube/resource_version.ts";
 import {
   type Cluster,
   DEFAULT_ROLE_RULES,
@@ -529,6 +530,8 @@ async function listAcross(w: World): Promise<void> {
   assert.match(pyList.json[0].rv, /^mca\./, "a composite resourceVersion");
   assert.match(jsList.json[0].rv, /^mca\./, "a composite resourceVersion");
 
+  await pagedAcross(w, kItems.map((i: Json) => i.name).sort());
+
   const lists = callLines(w.mca.lines.slice(from)).filter((c) =>
     c.verb === "list" && c.resource === "configmaps"
   );
@@ -537,6 +540,38 @@ async function listAcross(w: World): Promise<void> {
     assert.equal(c.status, 200, JSON.stringify(c));
     assert.equal(c.cluster, "local+east", JSON.stringify(c));
   }
+}
+
+/**
+ * 1, paged: python (limit 2, following `continue`) and kubectl
+ * `--chunk-size=1` see the same objects as the whole LIST, and every page of
+ * one LIST carries the same version, which names both clusters.
+ */
+async function pagedAcross(w: World, names: string[]): Promise<void> {
+  const [pyPages, kChunked] = await Promise.all([
+    runApp(w.app, "python pages", w.py("pages", NS, "2")),
+    runApp(
+      w.app,
+      "kubectl --chunk-size=1",
+      w.k("get", "configmaps", "-n", NS, "--chunk-size=1", "-o", "json"),
+    ),
+  ]);
+  const pages: { rv: string; names: string[] }[] = pyPages.json[0].pages;
+  assert.ok(pages.length >= 2, JSON.stringify(pages));
+  assert.deepEqual(pages.flatMap((p) => p.names).sort(), names, "python pages");
+  assert.deepEqual(
+    [...new Set(pages.map((p) => p.rv))],
+    [pages[0].rv],
+    "every page has the first page's version",
+  );
+  const vector = decodeResourceVersion(pages[0].rv) ?? {};
+  assert.deepEqual(Object.keys(vector).sort(), ["east", "local"]);
+  const chunked = JSON.parse(kChunked.stdout);
+  assert.deepEqual(
+    chunked.items.map((i: Json) => i.metadata.name).sort(),
+    names,
+    "kubectl --chunk-size=1",
+  );
 }
 
 /** 2: creates by round-robin (python), labels (client-node, kubectl apply), namespace (kubectl). */
