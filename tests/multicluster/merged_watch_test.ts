@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { startFixture } from "../support/sidecar_fixture.ts";
+import { startFakeUpstream } from "../support/fake_upstream.ts";
 import { lastWatchUrl, openWatch, ROUTING } from "../support/multicluster.ts";
 import { decodeResourceVersion } from "../../lib/kube/resource_version.ts";
 
@@ -128,6 +129,52 @@ Deno.test("multi-cluster: a merged WATCH ends at the app's timeoutSeconds, thoug
     assert.match(east.requests[0].url, /timeoutSeconds=1/);
     await watch.ended;
     assert.ok(Date.now() - started >= 900, "not before its time");
+  } finally {
+    await f.close();
+  }
+});
+
+Deno.test("multi-cluster: a merged WATCH stays open while a cluster is down and resumes it from its own version when it returns", async () => {
+  const f = await startFixture({ remotes: ["east", "west"], routing: ROUTING });
+  try {
+    const watch = openWatch(
+      f,
+      "/api/v1/namespaces/spread-1/configmaps?watch=1&resourceVersion=0",
+    );
+    await watch.head;
+    const east = f.remotes.get("east")!;
+    const west = f.remotes.get("west")!;
+    await east.waitForWatches(1);
+    await west.waitForWatches(1);
+    const event = (name: string, rv: string) => ({
+      type: "ADDED",
+      object: {
+        kind: "ConfigMap",
+        metadata: { name, namespace: "spread-1", resourceVersion: rv },
+      },
+    });
+    west.pushWatchEvent(event("w1", "3"));
+    await watch.until(1);
+    await west.close(); // west goes away: its stream fails, connections refused
+    east.pushWatchEvent(event("e1", "7"));
+    await watch.until(2);
+    // west comes back on the same address
+    const back = await startFakeUpstream({ port: west.port });
+    f.remotes.set("west", back);
+    await back.waitForWatches(1, 10_000);
+    await back.waitForRequests(1);
+    assert.match(back.requests.at(-1)?.url ?? "", /resourceVersion=3(&|$)/);
+    back.pushWatchEvent(event("w2", "4"));
+    await watch.until(3);
+    const last = watch.lines[2] as {
+      object: { metadata: { name: string; resourceVersion: string } };
+    };
+    assert.equal(last.object.metadata.name, "w2", "in the same stream");
+    assert.deepEqual(
+      decodeResourceVersion(last.object.metadata.resourceVersion),
+      { east: "7", west: "4" },
+    );
+    watch.close();
   } finally {
     await f.close();
   }
