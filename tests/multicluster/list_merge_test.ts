@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import fc from "fast-check";
+import { propertyRuns } from "../support/property.ts";
 import {
   finishPage,
   isPaged,
@@ -284,5 +286,65 @@ Deno.test("list merge: a first page reads at the asked version, a later one at i
       resourceVersion: undefined,
       resourceVersionMatch: undefined,
     },
+  );
+});
+
+Deno.test("list merge: property — a paged walk visits every cluster's pages in order, every page with the first page's vector, every later cluster pinned to it", () => {
+  const name = fc.constantFrom("a", "b", "c", "d", "e");
+  const cluster = fc.record({
+    pages: fc.integer({ min: 1, max: 3 }),
+    version: fc.integer({ min: 1, max: 1e6 }).map(String),
+  });
+  fc.assert(
+    fc.property(
+      fc.uniqueArray(name, { minLength: 1, maxLength: 4 }),
+      fc.array(cluster, { minLength: 4, maxLength: 4 }),
+      (names, shapes) => {
+        const of = Object.fromEntries(names.map((n, i) => [n, shapes[i]]));
+        const snapshot = Object.fromEntries(
+          names.map((n) => [n, of[n].version]),
+        );
+        const visited: string[] = [];
+        const versions = new Set<string>();
+        let state = pageState(undefined, names)!;
+        // the first page: the other clusters' snapshots were read beside it
+        state = { ...state, versions: { ...snapshot } };
+        delete state.versions[names[0]];
+        for (let guard = 0; guard < 20; guard++) {
+          const params = pageParams("/x?limit=1", state);
+          const part = visited.filter((v) => v === state.cluster).length;
+          if (part > 0) {
+            assert.equal(params.continue, `${state.cluster}-${part}`);
+          } else if (visited.length > 0) {
+            assert.deepEqual(params, {
+              continue: "",
+              resourceVersion: snapshot[state.cluster],
+              resourceVersionMatch: "Exact",
+            });
+          }
+          visited.push(state.cluster);
+          const more = part + 1 < of[state.cluster].pages;
+          const page = finishPage(
+            list(
+              // a later page may say a newer version: the vector stays
+              part === 0 ? snapshot[state.cluster] : `${part}0${guard}`,
+              [{ name: `${state.cluster}${part}` }],
+              more ? { continue: `${state.cluster}-${part + 1}` } : {},
+            ),
+            { state, clusters: names },
+          );
+          const meta = page.metadata as Json;
+          versions.add(meta.resourceVersion as string);
+          if (meta.continue === undefined) break;
+          state = pageState(meta.continue as string, names)!;
+        }
+        assert.deepEqual(
+          visited,
+          names.flatMap((n) => Array(of[n].pages).fill(n)),
+        );
+        assert.deepEqual([...versions], [encodeResourceVersion(snapshot)]);
+      },
+    ),
+    propertyRuns(300),
   );
 });
