@@ -1015,6 +1015,10 @@ async function informersThroughOutage(w: World): Promise<void> {
           } ms after B was ready again`,
       );
       assert.deepEqual(falseDeletes, [], `${p.name}: no false DELETE`);
+      assert.ok(
+        Math.max(...late) < 10_000,
+        `${p.name}: every object within 10 s of being made (lags ${late})`,
+      );
       assert.equal(seen.get("inf-a1-0")!.deletes, 1, "the real delete, once");
     }
     // The restarted kube-apiserver cannot be watched from a version of
