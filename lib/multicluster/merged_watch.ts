@@ -62,7 +62,7 @@ export async function fanoutWatch(call: FanoutCall): Promise<Outcome> {
   const url = call.req.url ?? "/";
   const requested = requestedVersions(url);
   const names = call.clusters.map((c) => c.name);
-  const gone = watchRefusal(requested, names);
+  const gone = watchRefusal(requested, names, { partial: call.partial });
   if (gone !== undefined) return watchGone(call, gone);
   const aborter = new AbortController();
   call.res.on("close", () => aborter.abort());

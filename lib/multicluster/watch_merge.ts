@@ -40,17 +40,20 @@ export const INITIAL_EVENTS_END = "k8s.io/initial-events-end";
 
 /**
  * Why a watch from `requested` cannot be served for `clusters` (the app is
- * told 410 and relists), or undefined when it can.
+ * told 410 and relists), or undefined when it can. On a `partial` rule a
+ * LIST may have left a cluster out: a watch from its version starts that
+ * cluster from now (best effort, as the list was).
  */
 export function watchRefusal(
   requested: RequestedVersions,
   clusters: string[],
+  options: { partial?: boolean } = {},
 ): string | undefined {
   if (requested === "invalid") {
     return "the resourceVersion was not issued by mca for this set of clusters";
   }
   if (
-    typeof requested === "object" &&
+    typeof requested === "object" && !options.partial &&
     clusters.some((c) => requested[c] === undefined)
   ) {
     return "the set of clusters changed since this resourceVersion; list again";

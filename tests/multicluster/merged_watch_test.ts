@@ -2,7 +2,10 @@ import assert from "node:assert/strict";
 import { startFixture } from "../support/sidecar_fixture.ts";
 import { startFakeUpstream } from "../support/fake_upstream.ts";
 import { lastWatchUrl, openWatch, ROUTING } from "../support/multicluster.ts";
-import { decodeResourceVersion } from "../../lib/kube/resource_version.ts";
+import {
+  decodeResourceVersion,
+  encodeResourceVersion,
+} from "../../lib/kube/resource_version.ts";
 
 Deno.test("multi-cluster: a WATCH over a spread set merges events of both", async () => {
   const f = await startFixture({ remotes: ["east", "west"], routing: ROUTING });
@@ -174,6 +177,33 @@ Deno.test("multi-cluster: a merged WATCH stays open while a cluster is down and 
       decodeResourceVersion(last.object.metadata.resourceVersion),
       { east: "7", west: "4" },
     );
+    watch.close();
+  } finally {
+    await f.close();
+  }
+});
+
+Deno.test("multi-cluster: on a partial rule, a watch from a list that left a cluster out starts it from now", async () => {
+  const f = await startFixture({ remotes: ["east", "west"], routing: ROUTING });
+  try {
+    const rv = encodeResourceVersion({ east: "5" });
+    const strict = openWatch(
+      f,
+      `/api/v1/namespaces/spread-1/configmaps?watch=1&resourceVersion=${rv}`,
+    );
+    await strict.ended;
+    assert.equal((strict.lines[0] as { type: string }).type, "ERROR");
+    const watch = openWatch(
+      f,
+      `/api/v1/namespaces/partial-1/configmaps?watch=1&resourceVersion=${rv}`,
+    );
+    await watch.head;
+    const east = f.remotes.get("east")!;
+    const west = f.remotes.get("west")!;
+    await east.waitForRequests(1);
+    await west.waitForRequests(1);
+    assert.match(east.requests.at(-1)!.url, /resourceVersion=5(&|$)/);
+    assert.doesNotMatch(west.requests.at(-1)!.url, /resourceVersion=/);
     watch.close();
   } finally {
     await f.close();

@@ -112,6 +112,11 @@ Deno.test("watch merge: a version not covering the clusters is refused with 410"
     watchRefusal({ east: "1" }, ["east", "west"]) ?? "",
     /set of clusters changed/,
   );
+  assert.equal(
+    watchRefusal({ east: "1" }, ["east", "west"], { partial: true }),
+    undefined,
+    "a partial rule starts the left-out cluster from now",
+  );
   const gone = goneEvent("why");
   assert.equal(gone.type, "ERROR");
   assert.equal((gone.object as Json).code, 410);
