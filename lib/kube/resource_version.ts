@@ -83,7 +83,10 @@ export interface ContinueState {
   cluster: string;
   /** That cluster's own continue token ("" to start it from the top). */
   continue: string;
-  /** Versions of the clusters already listed (and of this one, if started). */
+  /**
+   * The list's snapshot, fixed by its first page: every cluster's version
+   * (each later cluster is read at exactly its entry).
+   */
   versions: VersionVector;
 }
 

@@ -157,7 +157,12 @@ async function carryOut(
     }
     return await forwardOne(req, res, info, { plan, body, options });
   }
-  const call = fanoutCall(req, res, info, plan, plan.clusters, options);
+  // A merged watch asks every cluster of the set, known-down ones too: it
+  // keeps trying those and they join the stream when they answer.
+  const watched = info.verb === "watch" && plan.kind === "fanout"
+    ? [...plan.clusters, ...plan.missing]
+    : plan.clusters;
+  const call = fanoutCall(req, res, info, plan, watched, options);
   if (plan.kind === "search") {
     return { cluster: describe(plan), outcome: await searchByName(call, body) };
   }
@@ -207,6 +212,8 @@ function fanoutCall(
       upstream: options.state.registry.get(name),
     })),
     missing: plan.kind === "fanout" ? plan.missing : [],
+    partial: plan.kind === "fanout" && plan.partial === true,
+    denied: plan.kind === "fanout" ? plan.denied ?? [] : [],
     connectTimeoutMs: options.connectTimeoutMs,
     onClusterError: (cluster, error) =>
       options.state.registry.setHealthy(cluster, false, error.message),

@@ -78,3 +78,62 @@ export function clusterTarget(
     (parsed.search === "?" ? "" : parsed.search);
   return mapTarget(target, namespace);
 }
+
+/**
+ * True when the app asks a LIST at exactly its version: an explicit
+ * `resourceVersionMatch=Exact`, or kube-apiserver's legacy rule (a first
+ * page, `limit` and a version other than `""`/`"0"`, no match). A
+ * client-go relist of a paged list is such a read.
+ */
+export function isExactRead(url: string): boolean {
+  const match = queryParam(url, "resourceVersionMatch") ?? "";
+  if (match !== "") return match === "Exact";
+  const rv = queryParam(url, "resourceVersion") ?? "";
+  return rv !== "" && rv !== "0" && Boolean(queryParam(url, "limit")) &&
+    !queryParam(url, "continue");
+}
+
+/**
+ * Why a LIST cannot be served on `clusters` (the app is told 410 and lists
+ * again with `""`), or undefined: an Exact read needs a version for every
+ * cluster, and only a composite MCA issued has them.
+ */
+export function listRefusal(
+  url: string,
+  clusters: string[],
+): string | undefined {
+  if (!isExactRead(url)) return undefined;
+  const requested = requestedVersions(url);
+  if (typeof requested !== "object") {
+    return "mca: the resourceVersion was not issued by mca for this set of clusters; list again";
+  }
+  const lacking = clusters.filter((c) => requested[c] === undefined);
+  return lacking.length > 0
+    ? `mca: the resourceVersion has no version of cluster ${
+      lacking.join(", ")
+    }; list again`
+    : undefined;
+}
+
+/**
+ * What fixes one cluster's version in the snapshot of a paged LIST's first
+ * page: the app's own entry when the read is Exact (no call), else the
+ * query of a `limit=1` LIST whose answer's version is the snapshot (not
+ * older than the app's entry, or the most recent state).
+ */
+export function snapshotQuery(
+  url: string,
+  cluster: string,
+): { version: string } | { params: Record<string, string | undefined> } {
+  const requested = requestedVersions(url);
+  const own = typeof requested === "object" ? requested[cluster] : undefined;
+  if (own !== undefined && isExactRead(url)) return { version: own };
+  return {
+    params: {
+      limit: "1",
+      continue: undefined,
+      resourceVersion: own,
+      resourceVersionMatch: own !== undefined ? "NotOlderThan" : undefined,
+    },
+  };
+}

@@ -4,12 +4,15 @@
  *
  * - Unpaged: items (or Table rows) are concatenated in cluster order, each
  *   marked with its cluster; the list's resourceVersion is the composite of
- *   the clusters' versions. A refusal of any cluster is the answer (a partial
- *   list would mislead); a cluster that could not be reached is left out and
- *   named in a `Warning`.
+ *   the clusters' versions. A refusal of any cluster is the answer. A
+ *   cluster that cannot answer makes the list a 503: an informer takes a
+ *   smaller 200 for deletions. Only a rule with `partial: true` gets the
+ *   clusters that answered, with a `Warning` naming the others.
  * - Paged (`limit`/`continue`): the clusters are walked in order behind one
  *   composite continue token that carries the cluster being paged, its own
- *   token and the versions of the clusters listed so far.
+ *   token and the snapshot vector the first page fixed. Every page carries
+ *   that whole vector (client-go's pager keeps the first page's version and
+ *   watches from it), and each later cluster is read at exactly its entry.
  *
  * Pure: parsed JSON in, parsed JSON out (inputs are rewritten in place); the
  * callers do the I/O.
@@ -41,24 +44,40 @@ export interface ListAnswer {
 export type MergedList =
   /** A cluster refused: its answer is passed on as it is. */
   | { kind: "refused"; status: number; body: Json | undefined }
-  /** No cluster answered: a 503 with this message. */
+  /** A cluster (or, with `partial`, every cluster) could not answer: a 503 with this message. */
   | { kind: "none"; message: string }
   /** The merged list, with a `Warning` when clusters are left out. */
   | { kind: "merged"; body: Json; warning?: string };
 
-/** True when a LIST is paged, so the clusters are walked one after the other. */
+/**
+ * True when a LIST is paged, so the clusters are walked one after the
+ * other. `limit` with `resourceVersion=0` is not paging: kube-apiserver's
+ * watch cache answers such a LIST whole, and client-go's reflector (whose
+ * first LIST it is) relists without `limit` only when that first answer
+ * came whole; a paged one makes every relist an Exact read of its last
+ * version, which a restarted API server can no longer watch from.
+ */
 export function isPaged(method: string | undefined, url: string): boolean {
-  return method === "GET" &&
-    Boolean(queryParam(url, "limit") || queryParam(url, "continue"));
+  if (method !== "GET") return false;
+  if (queryParam(url, "continue")) return true;
+  return Boolean(queryParam(url, "limit")) &&
+    queryParam(url, "resourceVersion") !== "0";
 }
 
 /**
  * Merges the answers of every cluster (in cluster order). `missing` are the
- * clusters of the set known to be down before the call.
+ * clusters of the set known to be down before the call; `partial` lets the
+ * list leave them (and any that failed) out.
  */
 export function mergeListAnswers(
   answers: ListAnswer[],
-  options: { missing: string[]; namespace?: NamespaceMap },
+  options: {
+    missing: string[];
+    namespace?: NamespaceMap;
+    partial?: boolean;
+    /** Kept out by the call policy: always left out, named in the `Warning`. */
+    denied?: string[];
+  },
 ): MergedList {
   const failed = answers.find((a) => a.status >= 300);
   if (failed) {
@@ -75,13 +94,27 @@ export function mergeListAnswers(
       message: `mca: no cluster of ${missing.join(", ")} answered`,
     };
   }
+  if (missing.length > 0 && !options.partial) {
+    return { kind: "none", message: incompleteMessage(missing) };
+  }
   const body = mergeBodies(
     ok.map((a) => ({ name: a.name, body: a.body as Json })),
     options.namespace,
   );
-  return missing.length > 0
-    ? { kind: "merged", body, warning: warning(missing) }
+  const left = [...options.denied ?? [], ...missing];
+  return left.length > 0
+    ? { kind: "merged", body, warning: warning(left) }
     : { kind: "merged", body };
+}
+
+/** Why a merged list is a 503 rather than a list without `missing`'s objects. */
+export function incompleteMessage(missing: string[]): string {
+  const which = missing.length === 1
+    ? `cluster ${missing[0]}`
+    : `clusters ${missing.join(", ")}`;
+  return `mca: ${which} cannot answer; a list without ${
+    missing.length === 1 ? "its" : "their"
+  } objects would be incomplete`;
 }
 
 /**
@@ -133,24 +166,34 @@ export function pageState(
 
 /**
  * The query parameters of the page's upstream request: the cluster's own
- * token, or, on its first page, the version the app asked for it.
+ * token; at the top of a cluster whose snapshot version is known (every
+ * cluster but the first), exactly that version, so that its items are the
+ * state the first page's vector names; else (the first page) the version
+ * the app asked for it.
  */
 export function pageParams(
   url: string,
   state: ContinueState,
 ): Record<string, string | undefined> {
-  return {
-    continue: state.continue,
-    ...(state.continue !== ""
-      ? { resourceVersion: undefined, resourceVersionMatch: undefined }
-      : { resourceVersion: versionFor(url, state.cluster) }),
-  };
+  if (state.continue !== "") {
+    return {
+      continue: state.continue,
+      resourceVersion: undefined,
+      resourceVersionMatch: undefined,
+    };
+  }
+  const pinned = state.versions[state.cluster];
+  return pinned
+    ? { continue: "", resourceVersion: pinned, resourceVersionMatch: "Exact" }
+    : { continue: "", resourceVersion: versionFor(url, state.cluster) };
 }
 
 /**
  * One cluster's page rewritten for the app, in place: objects marked, the
- * composite version of the clusters listed so far, and a continue token to
- * the rest of this cluster or to the next cluster (none after the last).
+ * composite of the whole snapshot (`state.versions`, which the first page
+ * fills with every other cluster's version; the page's own version fills in
+ * the first cluster's), and a continue token to the rest of this cluster or
+ * to the next cluster (none after the last).
  */
 export function finishPage(
   body: Json,
@@ -165,7 +208,10 @@ export function finishPage(
   decorateObjects(body, state.cluster);
   const meta = (body.metadata ?? {}) as Json;
   const versions = { ...state.versions };
-  if (typeof meta.resourceVersion === "string") {
+  if (
+    typeof meta.resourceVersion === "string" &&
+    versions[state.cluster] === undefined
+  ) {
     versions[state.cluster] = meta.resourceVersion;
   }
   const next = nextPage(state.cluster, {

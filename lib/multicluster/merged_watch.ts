@@ -2,12 +2,15 @@
  * WATCH answered by several clusters, merged into one stream.
  *
  * One upstream watch per cluster; each event is marked with its cluster and
- * carries the composite resourceVersion of all clusters so far, so that a
- * client resuming from any event misses nothing. An ERROR event (e.g. `410
- * Gone`) or the end of any cluster's stream ends the merged watch: the
- * client then rewatches or relists exactly as it would against one server.
- * A resourceVersion that does not cover the current clusters is answered
- * with `410 Gone`, which makes informers relist.
+ * carries the running vector (`watch_merge.ts`). Each cluster's stream is
+ * independent: when one ends or fails (a server timeout, an API server that
+ * stops or restarts), the merged stream stays open and that cluster is
+ * watched again from its own last version, retried with a bounded back-off
+ * until it answers, so its events since then follow in the same stream.
+ * Ending the merged watch instead would make kubectl `-w` exit and send
+ * informers through a relist. Only what the app must act on ends it: an
+ * ERROR event (e.g. `410 Gone`: the cluster's version was compacted) or a
+ * refused re-open, the app's `timeoutSeconds`, or the app going away.
  *
  * @module
  */
@@ -16,139 +19,274 @@ import type { IncomingMessage } from "node:http";
 import { readBody, readLines } from "../clusters/upstream_call.ts";
 import { writeStatus } from "../kube/status.ts";
 import type { Outcome } from "../proxy/transport.ts";
-import { type FanoutCall, send, targetFor } from "./fanout.ts";
-import { requestedVersions, versionFor } from "./fanout_request.ts";
-import { warning } from "./answer_rewrite.ts";
+import { type FanoutCall, send, targetFor } from "./fanout_call.ts";
+import { queryParam, requestedVersions } from "./fanout_request.ts";
+import { parseJsonBytes, warning } from "./answer_rewrite.ts";
 import {
   goneEvent,
+  isTransient,
   mergeEvent,
+  refusalEvent,
+  resumeParams,
   watchRefusal,
   type WatchState,
   watchState,
 } from "./watch_merge.ts";
 
-/** One cluster's upstream watch; no response when it could not be opened. */
-interface Opened {
-  name: string;
-  res: IncomingMessage | undefined;
+/** Back-off between tries of a cluster that does not answer (ms). */
+const RETRY_FIRST_MS = 250;
+const RETRY_MAX_MS = 2_000;
+/** A stream that lasted less than this ends in a back-off before it is opened again. */
+const MIN_STREAM_MS = 1_000;
+
+/** One try at a cluster's upstream watch. */
+type Opened =
+  | { kind: "open"; res: IncomingMessage }
+  | { kind: "refused"; status: number; body: Uint8Array }
+  | { kind: "unreachable" };
+
+/** A running merged watch: its state, its writer and how it ends. */
+interface Merged {
+  call: FanoutCall;
+  state: WatchState;
+  signal: AbortSignal;
+  /** When the app's `timeoutSeconds` runs out (ms since the epoch). */
+  deadline?: number;
+  write(event: unknown): void;
+  /** Ends the merged watch (after `event`, if given). */
+  finish(event?: unknown): void;
 }
 
 /** Serves a merged WATCH; resolves when it ends. */
 export async function fanoutWatch(call: FanoutCall): Promise<Outcome> {
-  const requested = requestedVersions(call.req.url ?? "/");
+  const url = call.req.url ?? "/";
+  const requested = requestedVersions(url);
   const names = call.clusters.map((c) => c.name);
-  const gone = watchRefusal(requested, names);
+  const gone = watchRefusal(requested, names, { partial: call.partial });
   if (gone !== undefined) return watchGone(call, gone);
   const aborter = new AbortController();
   call.res.on("close", () => aborter.abort());
-  const opened = await Promise.all(
-    names.map((name) => openWatch(call, name, aborter.signal)),
+  const timeout = Number(queryParam(url, "timeoutSeconds") ?? "");
+  const deadline = timeout > 0 ? Date.now() + timeout * 1000 : undefined;
+  const state = watchState(requested, {
+    clusters: names,
+    namespace: call.namespace,
+    url,
+  });
+  const first = await Promise.all(
+    names.map((name) =>
+      tryOpen(call, name, {
+        params: resumeParams(url, name, {
+          state,
+          again: false,
+          leftMs: left(deadline),
+        })!,
+        signal: aborter.signal,
+      })
+    ),
   );
-  const refused = opened.find((o) => o.res && (o.res.statusCode ?? 0) >= 300);
-  if (refused?.res) return await relayRefusal(call, refused.res, aborter);
-  const live = opened.filter((o) => o.res !== undefined);
-  const missing = [
-    ...call.missing,
-    ...opened.filter((o) => !o.res).map((o) => o.name),
-  ];
-  if (live.length === 0) {
+  const refused = first.find((o) =>
+    o.kind === "refused" && !isTransient(o.status)
+  );
+  if (refused?.kind === "refused") {
+    aborter.abort();
+    return relayRefusal(call, refused);
+  }
+  if (first.every((o) => o.kind !== "open")) {
+    aborter.abort();
     return writeStatus(
       call.res,
       503,
       "ServiceUnavailable",
-      `mca: no cluster of ${missing.join(", ")} answered`,
+      `mca: no cluster of ${names.join(", ")} answered`,
     );
   }
+  return await serveMerged(call, { state, aborter, deadline, first });
+}
+
+/** Writes the head and runs every cluster's loop until the merged watch ends. */
+async function serveMerged(
+  call: FanoutCall,
+  args: {
+    state: WatchState;
+    aborter: AbortController;
+    deadline?: number;
+    first: Opened[];
+  },
+): Promise<Outcome> {
+  const { state, aborter, deadline, first } = args;
+  const denied = call.denied ?? [];
   call.res.writeHead(200, {
     "content-type": "application/json",
     "cache-control": "no-cache, private",
-    ...(missing.length > 0 ? { warning: warning(missing) } : {}),
+    ...(denied.length > 0 ? { warning: warning(denied) } : {}),
   });
   call.res.flushHeaders();
-  const state = watchState(requested, {
-    clusters: call.clusters.length,
-    namespace: call.namespace,
-  });
-  const bytesOut = await relayMerged(call, live, { state, aborter });
+  let bytesOut = 0;
+  let ended = false;
+  const { promise: done, resolve } = Promise.withResolvers<void>();
+  const merged: Merged = {
+    call,
+    state,
+    signal: aborter.signal,
+    deadline,
+    write(event) {
+      if (ended) return;
+      const line = JSON.stringify(event) + "\n";
+      bytesOut += Buffer.byteLength(line);
+      call.res.write(line);
+    },
+    finish(event) {
+      if (event !== undefined) merged.write(event);
+      ended = true;
+      resolve();
+    },
+  };
+  aborter.signal.addEventListener("abort", () => merged.finish());
+  const timer = deadline !== undefined
+    ? setTimeout(() => merged.finish(), Math.max(0, deadline - Date.now()))
+    : undefined;
+  state.clusters.forEach((name, i) => follow(merged, name, first[i]));
+  await done;
+  clearTimeout(timer);
+  aborter.abort();
+  call.res.end();
   return { status: 200, bytesIn: 0, bytesOut };
 }
 
-/** Opens one cluster's upstream watch at the version the app asked for it. */
-async function openWatch(
+/**
+ * One cluster's part of the merged watch: relays its stream; when the
+ * stream ends, opens it again from the cluster's own last version (after
+ * a back-off when it does not answer) until the merged watch ends.
+ */
+async function follow(
+  merged: Merged,
+  name: string,
+  opened: Opened,
+): Promise<void> {
+  const { call, state, signal } = merged;
+  const url = call.req.url ?? "/";
+  let streamed = opened.kind === "open";
+  let delay = RETRY_FIRST_MS;
+  let current = opened;
+  while (!signal.aborted) {
+    if (current.kind === "open") {
+      const since = Date.now();
+      const step = await relay(merged, name, current.res);
+      if (step === "end" || signal.aborted) return;
+      if (Date.now() - since >= MIN_STREAM_MS) delay = RETRY_FIRST_MS;
+      else {
+        // a stream that ends at once is not a healthy one: back off
+        await pause(delay, signal);
+        delay = Math.min(delay * 2, RETRY_MAX_MS);
+      }
+    } else if (current.kind === "refused") {
+      if (!isTransient(current.status)) {
+        return merged.finish(
+          refusalEvent(current.status, parseJsonBytes(current.body)),
+        );
+      }
+      await pause(delay, signal);
+      delay = Math.min(delay * 2, RETRY_MAX_MS);
+    } else {
+      await pause(delay, signal);
+      delay = Math.min(delay * 2, RETRY_MAX_MS);
+    }
+    if (signal.aborted) return;
+    const params = resumeParams(url, name, {
+      state,
+      again: streamed,
+      leftMs: left(merged.deadline),
+    });
+    if (!params) {
+      if (left(merged.deadline) === 0) return; // the app's time is up
+      return merged.finish(goneEvent(
+        `cluster ${name}'s watch broke before its initial events ended; watch again`,
+      ));
+    }
+    current = await tryOpen(call, name, { params, signal });
+    streamed ||= current.kind === "open";
+  }
+}
+
+/** Relays one upstream stream until it ends; "end" when the merged watch must end. */
+async function relay(
+  merged: Merged,
+  name: string,
+  res: IncomingMessage,
+): Promise<"end" | "again"> {
+  try {
+    for await (const line of readLines(res)) {
+      const step = mergeEvent(merged.state, name, line);
+      if (step.kind === "write") merged.write(step.event);
+      if (step.kind === "end") {
+        merged.finish(step.event);
+        return "end";
+      }
+      if (step.kind === "retry") break;
+    }
+  } catch (error) {
+    if (!merged.signal.aborted) {
+      merged.call.onClusterError(name, error as Error);
+    }
+  }
+  res.destroy();
+  return "again";
+}
+
+/** One try at a cluster's upstream watch with `params`. */
+async function tryOpen(
   call: FanoutCall,
   name: string,
-  signal: AbortSignal,
+  options: { params: Record<string, string | undefined>; signal: AbortSignal },
 ): Promise<Opened> {
   try {
     const res = await send(call, name, {
       method: "GET",
-      target: targetFor(call, {
-        resourceVersion: versionFor(call.req.url ?? "/", name),
-      }),
+      target: targetFor(call, options.params),
       headers: call.headers,
       dedicated: true,
       connectTimeoutMs: call.connectTimeoutMs,
-      signal,
+      signal: options.signal,
     });
-    return { name, res };
+    const status = res.statusCode ?? 502;
+    if (status < 300) return { kind: "open", res };
+    return { kind: "refused", status, body: await readBody(res) };
   } catch (error) {
-    if (!signal.aborted) call.onClusterError(name, error as Error);
-    return { name, res: undefined };
+    if (!options.signal.aborted) call.onClusterError(name, error as Error);
+    return { kind: "unreachable" };
   }
 }
 
-/** A cluster refused the watch: its answer is the app's, the other watches are closed. */
-async function relayRefusal(
+/** A cluster refused the first watch: its answer is the app's. */
+function relayRefusal(
   call: FanoutCall,
-  refused: IncomingMessage,
-  aborter: AbortController,
-): Promise<Outcome> {
-  const body = await readBody(refused);
-  aborter.abort();
-  call.res.writeHead(refused.statusCode ?? 502, {
+  refused: { status: number; body: Uint8Array },
+): Outcome {
+  call.res.writeHead(refused.status, {
     "content-type": "application/json",
-  }).end(body);
-  return {
-    status: refused.statusCode ?? 502,
-    bytesIn: 0,
-    bytesOut: body.length,
-  };
+  }).end(refused.body);
+  return { status: refused.status, bytesIn: 0, bytesOut: refused.body.length };
 }
 
-/**
- * Relays the events of every live watch until the first one ends (an ERROR
- * event, the end of its stream, or a failure), then closes all; returns the
- * bytes written.
- */
-async function relayMerged(
-  call: FanoutCall,
-  live: Opened[],
-  options: { state: WatchState; aborter: AbortController },
-): Promise<number> {
-  const { state, aborter } = options;
-  let bytesOut = 0;
-  let ended = false;
-  function write(event: unknown): void {
-    if (ended) return;
-    const line = JSON.stringify(event) + "\n";
-    bytesOut += Buffer.byteLength(line);
-    call.res.write(line);
-  }
-  await Promise.race(live.map(async ({ name, res }) => {
-    try {
-      for await (const line of readLines(res!)) {
-        const step = mergeEvent(state, name, line);
-        if (step.kind !== "skip") write(step.event);
-        if (step.kind === "end") return;
-      }
-    } catch (error) {
-      if (!aborter.signal.aborted) call.onClusterError(name, error as Error);
+/** Milliseconds left before `deadline` (never negative), if there is one. */
+function left(deadline: number | undefined): number | undefined {
+  return deadline === undefined
+    ? undefined
+    : Math.max(0, deadline - Date.now());
+}
+
+/** Waits `ms`, or less when `signal` aborts (a back-off, not synchronisation). */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
     }
-  }));
-  ended = true;
-  aborter.abort();
-  call.res.end();
-  return bytesOut;
+    signal.addEventListener("abort", done);
+  });
 }
 
 function watchGone(call: FanoutCall, message: string): Outcome {

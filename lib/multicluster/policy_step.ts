@@ -82,7 +82,11 @@ function narrow(plan: Plan, allowed: string[], left: string[]): Plan {
     return { ...plan, cluster, fallbacks };
   }
   if (plan.kind === "fanout") {
-    return { ...plan, clusters: allowed, missing: [...plan.missing, ...left] };
+    return {
+      ...plan,
+      clusters: allowed,
+      denied: [...plan.denied ?? [], ...left],
+    };
   }
   return { ...plan, clusters: allowed };
 }

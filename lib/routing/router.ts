@@ -46,6 +46,10 @@ export type Plan =
     missing: string[];
     rule: string;
     namespace?: string;
+    /** The rule lets a merged LIST leave out clusters that cannot answer. */
+    partial?: boolean;
+    /** Clusters the call policy keeps out (left out of the answer, named in a `Warning`). */
+    denied?: string[];
   }
   /** By-name call on a spread set: the first cluster that has the object. */
   | { kind: "search"; clusters: string[]; rule: string; namespace?: string };
@@ -172,6 +176,7 @@ export class Router {
           clusters: healthy,
           missing: rule.clusters.filter((c) => !healthy.includes(c)),
           ...base,
+          ...(rule.partial ? { partial: true } : {}),
         };
       default:
         if (

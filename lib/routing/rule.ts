@@ -29,6 +29,12 @@ export interface Rule {
   strategy: Strategy;
   weights: Record<string, number>;
   namespace?: string;
+  /**
+   * A merged LIST may leave out a cluster that cannot answer (named in a
+   * `Warning`) instead of failing with 503. Off by default: informers take
+   * a smaller list for deletions.
+   */
+  partial?: boolean;
 }
 
 /** What a rule needs from the file around it. */
@@ -53,6 +59,7 @@ const RULE_KEYS = new Set([
   "strategy",
   "weights",
   "namespace",
+  "partial",
 ]);
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
@@ -97,6 +104,8 @@ export function parseRule(
   }
   const ns = map.get("namespace", true);
   if (ns !== undefined) rule.namespace = namespaceName(ns, scope);
+  const partial = map.get("partial", true);
+  if (partial !== undefined) rule.partial = parsePartial(partial, rule, scope);
   return rule;
 }
 
@@ -148,6 +157,20 @@ function parseWeights(
     out[cluster] = w;
   }
   return out;
+}
+
+/** `partial:`, a boolean, meaningful only where LISTs are merged. */
+function parsePartial(node: unknown, rule: Rule, scope: RuleScope): boolean {
+  if (!isScalar(node) || typeof node.value !== "boolean") {
+    scope.fail(node, `rule ${scope.name}: partial must be true or false`);
+  }
+  if (rule.strategy === "first-healthy") {
+    scope.fail(
+      node,
+      `rule ${scope.name}: partial applies only to round-robin or weighted (merged LISTs)`,
+    );
+  }
+  return node.value;
 }
 
 /** `namespace:`, the app's namespace in the rule's cluster(s). */

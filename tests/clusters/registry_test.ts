@@ -26,11 +26,24 @@ Deno.test("multi-cluster: failover to the next healthy cluster and back", async 
     );
     assert.equal(answer.status, 200);
     assert.equal(calls(f).at(-1).cluster, "west");
-    // a fan-out read says which cluster it lacks
-    const partial = await appCall(
+    // a merged LIST is complete or a 503 naming the cluster it lacks
+    const incomplete = await appCall(
       f,
       "GET",
       "/api/v1/namespaces/spread-2/configmaps",
+    );
+    assert.equal(incomplete.status, 503, incomplete.text);
+    assert.equal(incomplete.headers["retry-after"], "1");
+    assert.match(
+      JSON.parse(incomplete.text).message,
+      /cluster east cannot answer/,
+    );
+    assert.equal(incomplete.headers.warning, undefined);
+    // a rule with partial: true answers without it and says so
+    const partial = await appCall(
+      f,
+      "GET",
+      "/api/v1/namespaces/partial-2/configmaps",
     );
     assert.equal(partial.status, 200);
     assert.match(

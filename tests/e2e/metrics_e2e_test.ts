@@ -34,6 +34,7 @@ rules:
     match: {resources: [configmaps]}
     clusters: [local, east]
     strategy: round-robin
+    partial: true # a LIST without east is still answered (left-out metrics)
   - name: east-events
     match: {resources: [events]}
     cluster: east

@@ -1,9 +1,12 @@
 import assert from "node:assert/strict";
 import {
   clusterTarget,
+  isExactRead,
+  listRefusal,
   mapTarget,
   queryParam,
   requestedVersions,
+  snapshotQuery,
   versionFor,
 } from "../../lib/multicluster/fanout_request.ts";
 import { encodeResourceVersion } from "../../lib/kube/resource_version.ts";
@@ -57,4 +60,82 @@ Deno.test("fanout request: a cluster's target sets, drops and maps parameters", 
   );
   assert.equal(queryParam(url, "limit"), "5");
   assert.equal(queryParam(url, "watch"), undefined);
+});
+
+Deno.test("fanout request: Exact is an explicit match, or limit + a version with no match (kube-apiserver's legacy rule)", () => {
+  const rv = encodeResourceVersion({ east: "7", west: "12" });
+  assert.ok(isExactRead(`${LIST}?resourceVersion=${rv}&limit=500`));
+  assert.ok(
+    isExactRead(`${LIST}?resourceVersion=${rv}&resourceVersionMatch=Exact`),
+  );
+  assert.ok(
+    !isExactRead(
+      `${LIST}?resourceVersion=${rv}&limit=5&resourceVersionMatch=NotOlderThan`,
+    ),
+  );
+  assert.ok(!isExactRead(`${LIST}?resourceVersion=${rv}`), "no limit");
+  assert.ok(!isExactRead(`${LIST}?resourceVersion=0&limit=500`), '"0" is any');
+  assert.ok(!isExactRead(`${LIST}?limit=500`), "no version");
+  assert.ok(!isExactRead(`${LIST}?limit=5&continue=t`), "a later page");
+});
+
+Deno.test("fanout request: an Exact LIST needs a version for every cluster (else 410)", () => {
+  const clusters = ["east", "west"];
+  const both = encodeResourceVersion({ east: "7", west: "12" });
+  const one = encodeResourceVersion({ east: "7" });
+  assert.equal(
+    listRefusal(`${LIST}?resourceVersion=${both}&limit=5`, clusters),
+    undefined,
+  );
+  assert.equal(
+    listRefusal(`${LIST}?resourceVersion=${one}`, clusters),
+    undefined,
+    "NotOlderThan",
+  );
+  assert.match(
+    listRefusal(`${LIST}?resourceVersion=${one}&limit=5`, clusters) ?? "",
+    /no version of cluster west; list again/,
+  );
+  assert.match(
+    listRefusal(
+      `${LIST}?resourceVersion=123&resourceVersionMatch=Exact`,
+      clusters,
+    ) ?? "",
+    /not issued by mca/,
+  );
+  assert.equal(listRefusal(`${LIST}?resourceVersion=123`, clusters), undefined);
+});
+
+Deno.test("fanout request: a snapshot is the app's entry when Exact, else a limit=1 LIST no older than it", () => {
+  const rv = encodeResourceVersion({ east: "7", west: "12" });
+  assert.deepEqual(
+    snapshotQuery(`${LIST}?resourceVersion=${rv}&limit=5`, "west"),
+    {
+      version: "12",
+    },
+  );
+  assert.deepEqual(
+    snapshotQuery(
+      `${LIST}?resourceVersion=${rv}&limit=5&resourceVersionMatch=NotOlderThan`,
+      "west",
+    ),
+    {
+      params: {
+        limit: "1",
+        continue: undefined,
+        resourceVersion: "12",
+        resourceVersionMatch: "NotOlderThan",
+      },
+    },
+  );
+  for (const any of ["", "&resourceVersion=0"]) {
+    assert.deepEqual(snapshotQuery(`${LIST}?limit=500${any}`, "west"), {
+      params: {
+        limit: "1",
+        continue: undefined,
+        resourceVersion: undefined,
+        resourceVersionMatch: undefined,
+      },
+    }, "the most recent state (a quorum read of one item)");
+  }
 });

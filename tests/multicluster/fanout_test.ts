@@ -1,7 +1,10 @@
 import assert from "node:assert/strict";
 import { appCall, startFixture } from "../support/sidecar_fixture.ts";
 import { calls, ROUTING } from "../support/multicluster.ts";
-import { decodeResourceVersion } from "../../lib/kube/resource_version.ts";
+import {
+  decodeResourceVersion,
+  encodeResourceVersion,
+} from "../../lib/kube/resource_version.ts";
 import type { CallEnd } from "../../lib/observe/observer.ts";
 
 Deno.test("multi-cluster: a LIST over a spread set is merged and marked", async () => {
@@ -29,6 +32,25 @@ Deno.test("multi-cluster: a LIST over a spread set is merged and marked", async 
       { [where[0]]: "100" },
     );
     assert.equal(calls(f).at(-1).cluster, "east+west");
+    // client-go's first LIST (limit with resourceVersion=0) is answered
+    // whole, as kube-apiserver's watch cache does, so its relists are not
+    // Exact reads; the clusters are asked for whole lists
+    const first = await appCall(
+      f,
+      "GET",
+      "/api/v1/namespaces/spread-1/configmaps?limit=500&resourceVersion=0",
+    );
+    const whole = JSON.parse(first.text);
+    assert.equal(whole.items.length, 4);
+    assert.equal(whole.metadata.continue, undefined);
+    for (const name of ["east", "west"]) {
+      const asked = new URL(
+        f.remotes.get(name)!.requests.at(-1)!.url,
+        "https://x",
+      );
+      assert.equal(asked.searchParams.get("limit"), null, name);
+      assert.equal(asked.searchParams.get("resourceVersion"), "0", name);
+    }
   } finally {
     await f.close();
   }
@@ -46,6 +68,16 @@ Deno.test("multi-cluster: a paginated LIST walks the clusters behind one token",
     );
     assert.equal(first.items[0].metadata.annotations["mca.io/cluster"], "east");
     assert.ok(first.metadata.continue, "a token to the next cluster");
+    // client-go keeps the first page's version: it names every cluster,
+    // west's from a limit=1 LIST asked beside east's page
+    assert.deepEqual(decodeResourceVersion(first.metadata.resourceVersion), {
+      east: "100",
+      west: "100",
+    });
+    const west = f.remotes.get("west")!;
+    const snapshot = new URL(west.requests.at(-1)!.url, "https://x");
+    assert.equal(snapshot.searchParams.get("limit"), "1");
+    assert.equal(snapshot.searchParams.get("resourceVersion"), null);
     const second = JSON.parse(
       (await appCall(
         f,
@@ -58,16 +90,31 @@ Deno.test("multi-cluster: a paginated LIST walks the clusters behind one token",
       "west",
     );
     assert.equal(second.metadata.continue, undefined);
-    assert.deepEqual(decodeResourceVersion(second.metadata.resourceVersion), {
-      east: "100",
-      west: "100",
-    });
+    assert.equal(
+      second.metadata.resourceVersion,
+      first.metadata.resourceVersion,
+      "every page carries the same vector",
+    );
+    const pinned = new URL(west.requests.at(-1)!.url, "https://x");
+    assert.equal(pinned.searchParams.get("resourceVersion"), "100");
+    assert.equal(pinned.searchParams.get("resourceVersionMatch"), "Exact");
+    assert.equal(pinned.searchParams.get("limit"), "10");
     const bad = await appCall(
       f,
       "GET",
       "/api/v1/namespaces/spread-1/configmaps?limit=1&continue=garbage",
     );
     assert.equal(bad.status, 410);
+    // an Exact relist (client-go: limit + the list's version) lacking a
+    // cluster is a 410, after which the informer lists with ""
+    const lacking = encodeResourceVersion({ east: "100" });
+    const relist = await appCall(
+      f,
+      "GET",
+      `/api/v1/namespaces/spread-1/configmaps?limit=500&resourceVersion=${lacking}`,
+    );
+    assert.equal(relist.status, 410, relist.text);
+    assert.match(JSON.parse(relist.text).message, /no version of cluster west/);
   } finally {
     await f.close();
   }

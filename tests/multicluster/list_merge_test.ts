@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import fc from "fast-check";
+import { propertyRuns } from "../support/property.ts";
 import {
   finishPage,
   isPaged,
@@ -31,10 +33,15 @@ function list(
   };
 }
 
-function merged(answers: ListAnswer[], missing: string[] = []) {
+function merged(
+  answers: ListAnswer[],
+  missing: string[] = [],
+  partial = false,
+) {
   const out = mergeListAnswers(answers, {
     missing,
     namespace: { app: "a", remote: "b" },
+    partial,
   });
   assert.equal(out.kind, "merged", JSON.stringify(out));
   return out as { kind: "merged"; body: Json; warning?: string };
@@ -94,11 +101,45 @@ Deno.test("list merge: Table rows are merged like items", () => {
   assert.equal(out.body.items, undefined);
 });
 
-Deno.test("list merge: a missing cluster is left out and named in the Warning", () => {
-  const out = merged([
+Deno.test("list merge: a cluster that cannot answer makes the list a 503, never a smaller 200", () => {
+  const answers = (): ListAnswer[] => [
     { name: "east", status: 200, body: list("100", [{ name: "e1" }]) },
     { name: "west", status: 0, body: undefined },
-  ], ["north"]);
+  ];
+  assert.deepEqual(mergeListAnswers(answers(), { missing: [] }), {
+    kind: "none",
+    message:
+      "mca: cluster west cannot answer; a list without its objects would be incomplete",
+  });
+  assert.deepEqual(
+    mergeListAnswers(
+      [{ name: "east", status: 200, body: list("1", []) }],
+      { missing: ["north"] },
+    ),
+    {
+      kind: "none",
+      message:
+        "mca: cluster north cannot answer; a list without its objects would be incomplete",
+    },
+    "a cluster known to be down too",
+  );
+  assert.match(
+    (mergeListAnswers(answers(), { missing: ["north"] }) as {
+      message: string;
+    }).message,
+    /^mca: clusters north, west cannot answer; a list without their objects/,
+  );
+});
+
+Deno.test("list merge: with partial, a missing cluster is left out and named in the Warning", () => {
+  const out = merged(
+    [
+      { name: "east", status: 200, body: list("100", [{ name: "e1" }]) },
+      { name: "west", status: 0, body: undefined },
+    ],
+    ["north"],
+    true,
+  );
   assert.deepEqual(metas(out.body).map((m) => m.name), ["e1"]);
   assert.match(out.warning ?? "", /^299 - "mca: cluster north is unavailable/);
   assert.match(out.warning ?? "", /, 299 - "mca: cluster west is unavailable/);
@@ -142,36 +183,66 @@ Deno.test("list merge: only a GET with limit or continue is paged", () => {
   assert.ok(!isPaged("GET", "/api/v1/pods?limit="));
   assert.ok(!isPaged("GET", "/api/v1/pods"));
   assert.ok(!isPaged("DELETE", "/api/v1/pods?limit=10"));
+  assert.ok(
+    !isPaged("GET", "/api/v1/pods?limit=500&resourceVersion=0"),
+    "client-go's first LIST is answered whole, as the watch cache does",
+  );
+  assert.ok(isPaged("GET", "/api/v1/pods?limit=500&resourceVersion="));
 });
 
 const CLUSTERS = ["east", "west"];
 
-Deno.test("list merge: a page's continue token round-trips to the next position", () => {
+Deno.test("list merge: every page carries the first page's full snapshot; later clusters are pinned to it", () => {
   const start = pageState(undefined, CLUSTERS)!;
   assert.deepEqual(start, { cluster: "east", continue: "", versions: {} });
+  assert.deepEqual(
+    pageParams("/api/v1/pods?limit=1&resourceVersion=0", start),
+    { continue: "", resourceVersion: "0" },
+    "the first page reads at the app's version",
+  );
 
+  // the first page: east's page, west's snapshot (read beside it) is 7
   const first = finishPage(list("100", [{ name: "e1" }], { continue: "e-2" }), {
-    state: start,
+    state: { ...start, versions: { west: "7" } },
     clusters: CLUSTERS,
   });
   const meta1 = first.metadata as Json;
+  const snapshot = { east: "100", west: "7" };
+  assert.deepEqual(
+    decodeResourceVersion(meta1.resourceVersion as string),
+    snapshot,
+    "the first page names every cluster (client-go keeps this one)",
+  );
   const token1 = meta1.continue as string;
   assert.deepEqual(pageState(token1, CLUSTERS), {
     cluster: "east",
     continue: "e-2",
-    versions: { east: "100" },
+    versions: snapshot,
   }, "more of the same cluster");
+  assert.deepEqual(pageParams("/x?limit=1", pageState(token1, CLUSTERS)!), {
+    continue: "e-2",
+    resourceVersion: undefined,
+    resourceVersionMatch: undefined,
+  });
 
+  // east's next page: the same vector, even if east says a newer version
   const second = finishPage(list("101", [{ name: "e2" }]), {
     state: pageState(token1, CLUSTERS)!,
     clusters: CLUSTERS,
   });
-  const token2 = (second.metadata as Json).continue as string;
+  const meta2 = second.metadata as Json;
+  assert.equal(meta2.resourceVersion, meta1.resourceVersion);
+  const token2 = meta2.continue as string;
   assert.deepEqual(decodeContinue(token2), {
     cluster: "west",
     continue: "",
-    versions: { east: "101" },
+    versions: snapshot,
   }, "then the next cluster from its top");
+  assert.deepEqual(
+    pageParams("/x?limit=1", pageState(token2, CLUSTERS)!),
+    { continue: "", resourceVersion: "7", resourceVersionMatch: "Exact" },
+    "west is read at exactly its snapshot version",
+  );
 
   const last = finishPage(
     list("7", [{ name: "w1", namespace: "b" }], { remainingItemCount: 0 }),
@@ -184,10 +255,7 @@ Deno.test("list merge: a page's continue token round-trips to the next position"
   const meta3 = last.metadata as Json;
   assert.equal(meta3.continue, undefined, "none after the last cluster");
   assert.equal(meta3.remainingItemCount, undefined);
-  assert.deepEqual(decodeResourceVersion(meta3.resourceVersion as string), {
-    east: "101",
-    west: "7",
-  });
+  assert.equal(meta3.resourceVersion, meta1.resourceVersion);
   assert.equal(metas(last)[0].namespace, "a");
   assert.equal(
     (metas(last)[0].annotations as Record<string, string>)["mca.io/cluster"],
@@ -218,5 +286,65 @@ Deno.test("list merge: a first page reads at the asked version, a later one at i
       resourceVersion: undefined,
       resourceVersionMatch: undefined,
     },
+  );
+});
+
+Deno.test("list merge: property — a paged walk visits every cluster's pages in order, every page with the first page's vector, every later cluster pinned to it", () => {
+  const name = fc.constantFrom("a", "b", "c", "d", "e");
+  const cluster = fc.record({
+    pages: fc.integer({ min: 1, max: 3 }),
+    version: fc.integer({ min: 1, max: 1e6 }).map(String),
+  });
+  fc.assert(
+    fc.property(
+      fc.uniqueArray(name, { minLength: 1, maxLength: 4 }),
+      fc.array(cluster, { minLength: 4, maxLength: 4 }),
+      (names, shapes) => {
+        const of = Object.fromEntries(names.map((n, i) => [n, shapes[i]]));
+        const snapshot = Object.fromEntries(
+          names.map((n) => [n, of[n].version]),
+        );
+        const visited: string[] = [];
+        const versions = new Set<string>();
+        let state = pageState(undefined, names)!;
+        // the first page: the other clusters' snapshots were read beside it
+        state = { ...state, versions: { ...snapshot } };
+        delete state.versions[names[0]];
+        for (let guard = 0; guard < 20; guard++) {
+          const params = pageParams("/x?limit=1", state);
+          const part = visited.filter((v) => v === state.cluster).length;
+          if (part > 0) {
+            assert.equal(params.continue, `${state.cluster}-${part}`);
+          } else if (visited.length > 0) {
+            assert.deepEqual(params, {
+              continue: "",
+              resourceVersion: snapshot[state.cluster],
+              resourceVersionMatch: "Exact",
+            });
+          }
+          visited.push(state.cluster);
+          const more = part + 1 < of[state.cluster].pages;
+          const page = finishPage(
+            list(
+              // a later page may say a newer version: the vector stays
+              part === 0 ? snapshot[state.cluster] : `${part}0${guard}`,
+              [{ name: `${state.cluster}${part}` }],
+              more ? { continue: `${state.cluster}-${part + 1}` } : {},
+            ),
+            { state, clusters: names },
+          );
+          const meta = page.metadata as Json;
+          versions.add(meta.resourceVersion as string);
+          if (meta.continue === undefined) break;
+          state = pageState(meta.continue as string, names)!;
+        }
+        assert.deepEqual(
+          visited,
+          names.flatMap((n) => Array(of[n].pages).fill(n)),
+        );
+        assert.deepEqual([...versions], [encodeResourceVersion(snapshot)]);
+      },
+    ),
+    propertyRuns(300),
   );
 });

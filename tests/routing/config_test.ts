@@ -25,6 +25,7 @@ rules:
     clusters: [east, west]
     strategy: weighted
     weights: {east: 3, west: 1}
+    partial: true
 `;
 
 Deno.test("routing config: a full configuration parses", () => {
@@ -50,6 +51,8 @@ Deno.test("routing config: a full configuration parses", () => {
   ]);
   assert.equal(b.strategy, "weighted");
   assert.deepEqual(b.weights, { east: 3, west: 1 });
+  assert.equal(b.partial, true);
+  assert.equal(a.partial, undefined, "no partial answers unless asked");
 });
 
 Deno.test("routing config: empty file means everything stays local", () => {
@@ -96,6 +99,14 @@ Deno.test("routing config: errors name the file, the line and the fix", () => {
       /positive weight/,
     ],
     ["rules:\n  - {cluster: east, weights: {east: -1}}\n", /whole number/],
+    [
+      'rules:\n  - {clusters: [east, west], strategy: round-robin, partial: "true"}\n',
+      /:2: rule rule-1: partial must be true or false$/,
+    ],
+    [
+      "rules:\n  - {clusters: [east, west], partial: true}\n",
+      /:2: rule rule-1: partial applies only to round-robin or weighted/,
+    ],
     [
       "rules:\n  - {cluster: east, namespace: Bad_NS}\n",
       /namespace must be a namespace name/,

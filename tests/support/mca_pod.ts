@@ -88,11 +88,15 @@ export interface Built {
 }
 
 /**
- * Runs `tests/e2e/sdk/<name>/build.sh` (its progress goes to stderr) and
- * returns the command and version it printed.
+ * Runs `tests/e2e/sdk/<name>/build.sh` (or `<dir>/build.sh`: a test's own
+ * program built the same way; its progress goes to stderr) and returns the
+ * command and version it printed.
  */
-export async function buildSdk(name: string): Promise<Built> {
-  const script = join(SDK_DIR, name, "build.sh");
+export async function buildSdk(
+  name: string,
+  options: { dir?: string } = {},
+): Promise<Built> {
+  const script = join(options.dir ?? join(SDK_DIR, name), "build.sh");
   if (!existsSync(script)) {
     throw new Error(`${script} is missing: this SDK has no program yet`);
   }
@@ -304,6 +308,7 @@ export interface CallLine {
   error?: string;
   /** The policy rule that refused the call. */
   policyRule?: string;
+  userAgent?: string;
 }
 
 /** The `api call` lines of a log (other lines and non-JSON are skipped). */

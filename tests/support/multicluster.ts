@@ -8,7 +8,7 @@
 import { request } from "node:https";
 import type { Fixture } from "./sidecar_fixture.ts";
 
-/** Rules the multi-cluster tests share: mapping, spread, failover. */
+/** Rules the multi-cluster tests share: mapping, spread (strict and partial), failover. */
 export const ROUTING = `
 rules:
   - name: mapped
@@ -19,6 +19,11 @@ rules:
     match: {namespaces: ["spread-*"]}
     clusters: [east, west]
     strategy: round-robin
+  - name: best-effort
+    match: {namespaces: ["partial-*"]}
+    clusters: [east, west]
+    strategy: round-robin
+    partial: true
   - name: failover
     match: {namespaces: [ha]}
     clusters: [east, west]

@@ -5,6 +5,9 @@ Runs in the app container of a simulated Pod with nothing but
 prints one JSON line per result, flushed at once:
 
     mc.py list NS                 {"status", "warning", "rv", "items": [{"name", "cluster"}]}
+                                  (refused: {"status", "retryAfter", "message"})
+    mc.py pages NS LIMIT          a LIST in pages of LIMIT (following `continue`):
+                                  {"pages": [{"rv", "names"}]}
     mc.py create NS SPEC...       one {"name", "cluster"} per SPEC (`name` or `name:k=v,k2=v2`)
     mc.py watch NS                list, then {"ready": true, "rv"}, then one
                                   {"type", "name", "cluster", "rv"} per event
@@ -81,7 +84,28 @@ def do_list(core, ns):
 
 
 def cmd_list(core, ns):
-    emit(do_list(core, ns))
+    try:
+        emit(do_list(core, ns))
+    except ApiException as e:
+        emit({
+            "status": e.status,
+            "retryAfter": header(e.headers or {}, "Retry-After"),
+            "message": json.loads(e.body or "{}").get("message"),
+        })
+
+
+def cmd_pages(core, ns, limit):
+    pages, token = [], None
+    while True:
+        page = core.list_namespaced_config_map(ns, limit=limit, _continue=token)
+        pages.append({
+            "rv": page.metadata.resource_version,
+            "names": [cm.metadata.name for cm in page.items],
+        })
+        token = page.metadata._continue
+        if not token or len(pages) > 1000:
+            break
+    emit({"pages": pages})
 
 
 def cmd_create(core, ns, specs):
@@ -178,6 +202,8 @@ def main(argv):
     cmd = argv[1]
     if cmd == "list":
         cmd_list(core, argv[2])
+    elif cmd == "pages":
+        cmd_pages(core, argv[2], int(argv[3]))
     elif cmd == "create":
         cmd_create(core, argv[2], argv[3:])
     elif cmd == "watch":
