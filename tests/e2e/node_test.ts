@@ -8,7 +8,7 @@
  */
 
 import assert from "node:assert/strict";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import {
   type Node,
   NODE_NAME,
@@ -18,10 +18,21 @@ import {
 import { buildMcaImage, MCA_IMAGE } from "../../deploy/image/build.ts";
 import { injectManifests } from "../../lib/inject/manifest.ts";
 import { buildOciArchive, compileStatic } from "../support/oci_image.ts";
+import {
+  app,
+  buildAppImage,
+  execIn,
+  type ExecResult,
+  mcaLog,
+  streamLines,
+  type Target,
+  toolApp,
+  waitForCalls,
+} from "../support/node_apps.ts";
 
 const DIR = "tmp/e2e/node";
 const PROBE_IMAGE = "localhost/probe:mca";
-const KUBECTL_IMAGE = "localhost/kubectl:mca";
+const COMPAT_FILE = "tmp/e2e/node-compat.md";
 
 /** connect() to each ip:port with a 3 s timeout; prints "ip:port ok|fail". */
 const PROBE_C = `
@@ -70,20 +81,6 @@ async function buildProbeImage(dir: string): Promise<string> {
   });
 }
 
-async function buildKubectlImage(node: Node, dir: string): Promise<string> {
-  const rootfs = join(dir, "rootfs");
-  await Deno.mkdir(join(rootfs, "tmp"), { recursive: true });
-  await Deno.chmod(join(rootfs, "tmp"), 0o1777);
-  await Deno.copyFile(node.cluster.bin.kubectl, join(rootfs, "kubectl"));
-  return await buildOciArchive({
-    name: KUBECTL_IMAGE,
-    rootfs,
-    out: join(dir, "kubectl.tar"),
-    entrypoint: ["/kubectl"],
-    env: ["HOME=/tmp"],
-  });
-}
-
 /** Polls the Pod's phase until it is terminal; returns the Pod JSON. */
 async function waitTerminal(node: Node, name: string, ms: number) {
   const deadline = Date.now() + ms;
@@ -122,12 +119,268 @@ async function logsOf(node: Node, pod: string, container: string) {
   return r.stdout + r.stderr;
 }
 
-function app(name: string, args: string[]) {
-  return { name, image: KUBECTL_IMAGE, imagePullPolicy: "Never", args };
+/** Containers of the `streams` Pod that the stream steps talk to. */
+const STREAM_HELPERS = [
+  // Serves 127.0.0.1:8080 in the Pod (port-forward target, cp target: tar).
+  toolApp("echo", ["echo", "8080"]),
+  // Read stdin once, echo it: what `kubectl attach -i` talks to.
+  toolApp("attach-ws", ["cat"], { stdin: true, stdinOnce: true }),
+  toolApp("attach-spdy", ["cat"], { stdin: true, stdinOnce: true }),
+  // Writes 15 timed lines once poked on 127.0.0.1:9090, then exits.
+  toolApp("ticker", ["tick", "15", "200", "9090"]),
+];
+
+/** The kubectl columns of tmp/e2e/node-compat.md, filled as steps pass. */
+const COMPAT_OPS = [
+  "exec (WS)",
+  "exec (SPDY)",
+  "attach -i (WS)",
+  "attach -i (SPDY)",
+  "port-forward (WS)",
+  "port-forward (SPDY)",
+  "logs -f",
+  "cp (to Pod)",
+  "cp (from Pod)",
+] as const;
+
+function compatReport() {
+  const passed = new Set<string>();
+  return {
+    pass: (op: (typeof COMPAT_OPS)[number]) => void passed.add(op),
+    /** Writes the table; an op whose step did not pass is FAIL. */
+    async write(file: string, version: string) {
+      const cells = COMPAT_OPS.map((op) =>
+        passed.has(op) ? "pass" : "**FAIL**"
+      );
+      const text = [
+        "# MCA node tier: kubectl streaming calls through mca",
+        "",
+        `- generated: ${new Date().toISOString()} by tests/e2e/node_test.ts`,
+        "- kubectl runs inside an app container of an injected Pod on a real",
+        "  kubelet v1.34.4 + containerd; every call goes through mca",
+        "",
+        `| client | ${COMPAT_OPS.join(" | ")} |`,
+        `|---|${COMPAT_OPS.map(() => "---").join("|")}|`,
+        `| kubectl ${version} | ${cells.join(" | ")} |`,
+        "",
+      ].join("\n");
+      await Deno.mkdir(dirname(file), { recursive: true });
+      await Deno.writeTextFile(file, text);
+    },
+  };
+}
+
+type Compat = ReturnType<typeof compatReport>;
+const STREAMS: Target = { pod: "streams", container: "ws" };
+const at = (container: string): Target => ({ pod: "streams", container });
+const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+
+function randomBytes(n: number): Uint8Array {
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i += 65536) {
+    crypto.getRandomValues(out.subarray(i, Math.min(n, i + 65536)));
+  }
+  return out;
+}
+
+async function sha256(bytes: Uint8Array): Promise<string> {
+  const d = await crypto.subtle.digest(
+    "SHA-256",
+    bytes as Uint8Array<ArrayBuffer>,
+  );
+  return Array.from(new Uint8Array(d)).map((b) =>
+    b.toString(16).padStart(2, "0")
+  )
+    .join("");
+}
+
+/** How many calls mca (current instance) logged for `subresource`. */
+async function countCalls(node: Node, pod: string, subresource: string) {
+  return (await mcaLog(node, pod)).filter((c) =>
+    c.msg === "api call" && c.subresource === subresource
+  ).length;
+}
+
+/** kubectl attach -i from ws (WebSocket) and spdy (SPDY) containers. */
+async function attachStep(node: Node, compat: Compat) {
+  const before = await countCalls(node, "streams", "attach");
+  for (const from of ["ws", "spdy"]) {
+    const input = new TextEncoder().encode(
+      `attach via ${from}: ${crypto.randomUUID()}\n`.repeat(50),
+    );
+    const r = await execIn(node, at(from), [
+      "/kubectl",
+      "attach",
+      "-i",
+      "streams",
+      "-c",
+      `attach-${from}`,
+    ], { stdin: input });
+    assert.equal(r.code, 0, `${from}: ${r.stderr}`);
+    assert.equal(text(r.stdout), text(input), `${from}: ${r.stderr}`);
+    const bad = await execIn(node, at(from), [
+      "/kubectl",
+      "attach",
+      "-i",
+      "streams",
+      "-c",
+      "no-such-container",
+    ], { stdin: input });
+    assert.equal(bad.code, 1, `${from}: ${bad.code} ${bad.stderr}`);
+    assert.match(bad.stderr, /no-such-container/);
+    compat.pass(from === "ws" ? "attach -i (WS)" : "attach -i (SPDY)");
+    console.log(`attach -i via ${from}: ${r.ms} ms`);
+  }
+  await waitForCalls(node, "streams", (c) => c.subresource === "attach", {
+    count: before + 2,
+  });
+}
+
+/** kubectl port-forward inside ws, WebSocket tunnel then SPDY. */
+async function portForwardStep(node: Node, compat: Compat) {
+  const before = await countCalls(node, "streams", "portforward");
+  const payload = randomBytes(256 * 1024);
+  for (const [from, port] of [["ws", "18080"], ["spdy", "18081"]]) {
+    // /tool pf starts the port-forward, sends stdin through it to the echo
+    // server on 8080 once it listens, prints what comes back, stops it.
+    const r = await execIn(node, at(from), [
+      "/tool",
+      "pf",
+      port,
+      "/kubectl",
+      "port-forward",
+      "pod/streams",
+      `${port}:8080`,
+    ], { stdin: payload });
+    assert.equal(r.code, 0, `${from}: ${r.stderr}`);
+    assert.equal(r.stdout.length, payload.length, r.stderr);
+    assert.equal(await sha256(r.stdout), await sha256(payload));
+    compat.pass(from === "ws" ? "port-forward (WS)" : "port-forward (SPDY)");
+    console.log(`port-forward via ${from}: 256 KiB echoed, ${r.ms} ms`);
+  }
+  await waitForCalls(node, "streams", (c) => c.subresource === "portforward", {
+    count: before + 2,
+  });
+}
+
+/**
+ * kubectl logs -f inside ws: lines of the ticker arrive while it writes
+ * them and the follow ends when it exits; a follow the client stops ends.
+ */
+async function logsStep(node: Node, compat: Compat) {
+  const before = await countCalls(node, "streams", "log");
+  const follow = streamLines(node, STREAMS, [
+    "/kubectl",
+    "logs",
+    "-f",
+    "streams",
+    "-c",
+    "ticker",
+  ]);
+  try {
+    const poke = await execIn(node, at("echo"), ["/tool", "poke", "9090"]);
+    assert.equal(poke.code, 0, poke.stderr);
+    const end = await Promise.race([
+      follow.done,
+      new Promise<null>((r) => setTimeout(() => r(null), 30_000)),
+    ]);
+    assert.ok(end, `logs -f did not end after the ticker exited`);
+    assert.equal(end.code, 0, end.stderr);
+  } finally {
+    follow.kill();
+  }
+  const ticks = follow.lines.map((l) => ({
+    ...l,
+    m: /^tick (\d+) (\d+)$/.exec(l.text),
+  })).filter((l) => l.m);
+  assert.deepEqual(
+    ticks.map((l) => Number(l.m![1])),
+    Array.from({ length: 15 }, (_, i) => i + 1),
+    follow.lines.map((l) => l.text).join("\n"),
+  );
+  const written = ticks.map((l) => Number(l.m![2]));
+  const lags = ticks.map((l, i) => l.at - written[i]);
+  // Streamed, not buffered: the first line arrived before the last was
+  // written (2.8 s later), and no line waited long.
+  assert.ok(ticks[0].at < written[14], `first line at ${ticks[0].at}`);
+  assert.ok(Math.max(...lags) < 2_000, `lags ${lags.join(",")} ms`);
+  console.log(`logs -f: max line lag ${Math.max(...lags)} ms`);
+  // The client stops: /tool run-for SIGINTs kubectl after 1.5 s; exit 0
+  // means the follow was still open then (echo never exits).
+  const stopped = await execIn(node, STREAMS, [
+    "/tool",
+    "run-for",
+    "1500",
+    "/kubectl",
+    "logs",
+    "-f",
+    "streams",
+    "-c",
+    "echo",
+  ]);
+  assert.equal(stopped.code, 0, stopped.stderr);
+  assert.match(text(stopped.stdout), /echo listening on 8080/);
+  // Both follows ended inside mca too: it logs a stream when it closes.
+  await waitForCalls(node, "streams", (c) => c.subresource === "log", {
+    count: before + 2,
+  });
+  compat.pass("logs -f");
+}
+
+/** kubectl cp inside ws, to and from the echo container: 1 MiB each way. */
+async function cpStep(node: Node, compat: Compat) {
+  const before = await countCalls(node, "streams", "exec");
+  const up = randomBytes(1024 * 1024);
+  const down = randomBytes(1024 * 1024);
+  const ok = async (r: Promise<ExecResult>) => {
+    const done = await r;
+    assert.equal(done.code, 0, done.stderr);
+    return done;
+  };
+  await ok(execIn(node, STREAMS, ["/tool", "write", "/tmp/up.bin"], {
+    stdin: up,
+  }));
+  const cpUp = await ok(execIn(node, STREAMS, [
+    "/kubectl",
+    "cp",
+    "/tmp/up.bin",
+    "streams:/tmp/up.bin",
+    "-c",
+    "echo",
+  ]));
+  const landed = await ok(
+    execIn(node, at("echo"), ["/tool", "read", "/tmp/up.bin"]),
+  );
+  assert.equal(await sha256(landed.stdout), await sha256(up));
+  compat.pass("cp (to Pod)");
+  await ok(execIn(node, at("echo"), ["/tool", "write", "/tmp/down.bin"], {
+    stdin: down,
+  }));
+  const cpDown = await ok(execIn(node, STREAMS, [
+    "/kubectl",
+    "cp",
+    "streams:/tmp/down.bin",
+    "/tmp/down.bin",
+    "-c",
+    "echo",
+  ]));
+  const back = await ok(
+    execIn(node, STREAMS, ["/tool", "read", "/tmp/down.bin"]),
+  );
+  assert.equal(await sha256(back.stdout), await sha256(down));
+  compat.pass("cp (from Pod)");
+  console.log(
+    `kubectl cp 1 MiB: to Pod ${cpUp.ms} ms, from Pod ${cpDown.ms} ms`,
+  );
+  // Each kubectl cp is one exec (tar) through mca.
+  await waitForCalls(node, "streams", (c) => c.subresource === "exec", {
+    count: before + 2,
+  });
 }
 
 Deno.test("node tier: real Pods on a real kubelet", async (t) => {
   const node = await startNode({ dir: DIR });
+  const compat = compatReport();
   try {
     await t.step("pods reach the Service IP and nothing else", async () => {
       await node.importImage(
@@ -166,7 +419,7 @@ Deno.test("node tier: real Pods on a real kubelet", async (t) => {
     await t.step("an injected Pod: mca first, app calls via mca", async () => {
       await node.importImage(await buildMcaImage(join(DIR, "images/mca.tar")));
       await node.importImage(
-        await buildKubectlImage(node, join(DIR, "images/kubectl")),
+        await buildAppImage(node, join(DIR, "images/app")),
       );
       const ns = node.cluster.namespace;
       const pod = {
@@ -261,10 +514,10 @@ Deno.test("node tier: real Pods on a real kubelet", async (t) => {
         ]);
         const watch = ["get", "configmaps", "--watch", "-o", "name"];
         const spdy = app("spdy", watch) as Record<string, unknown>;
-        spdy.env = [{
-          name: "KUBECTL_REMOTE_COMMAND_WEBSOCKETS",
-          value: "false",
-        }];
+        spdy.env = [
+          { name: "KUBECTL_REMOTE_COMMAND_WEBSOCKETS", value: "false" },
+          { name: "KUBECTL_PORT_FORWARD_WEBSOCKETS", value: "false" },
+        ];
         const pod = {
           apiVersion: "v1",
           kind: "Pod",
@@ -273,7 +526,7 @@ Deno.test("node tier: real Pods on a real kubelet", async (t) => {
             nodeName: NODE_NAME,
             serviceAccountName: node.cluster.serviceAccount,
             terminationGracePeriodSeconds: 2,
-            containers: [app("ws", watch), spdy],
+            containers: [app("ws", watch), spdy, ...STREAM_HELPERS],
           },
         };
         await node.cluster.kubectl(["apply", "-f", "-"], {
@@ -319,6 +572,7 @@ Deno.test("node tier: real Pods on a real kubelet", async (t) => {
             1,
             `${from}: exit code ${bad.code} ${bad.stderr}`,
           );
+          compat.pass(`exec (${from === "ws" ? "WS" : "SPDY"})`);
         }
         // mca logs an upgrade when both sides have closed: poll (bounded).
         const logDeadline = Date.now() + 30_000;
@@ -331,6 +585,23 @@ Deno.test("node tier: real Pods on a real kubelet", async (t) => {
         }
         assert.match(mcaLog, /"subresource":"exec"/);
       },
+    );
+
+    await t.step(
+      "kubectl attach -i inside an app, through mca",
+      () => attachStep(node, compat),
+    );
+    await t.step(
+      "kubectl port-forward inside an app (WS and SPDY)",
+      () => portForwardStep(node, compat),
+    );
+    await t.step(
+      "kubectl logs -f inside an app: streamed, ends",
+      () => logsStep(node, compat),
+    );
+    await t.step(
+      "kubectl cp inside an app, both ways, exact bytes",
+      () => cpStep(node, compat),
     );
 
     await t.step(
@@ -406,6 +677,7 @@ Deno.test("node tier: real Pods on a real kubelet", async (t) => {
       },
     );
   } finally {
+    await compat.write(COMPAT_FILE, "v1.34.4").catch(() => {});
     await node.stop();
   }
 });
