@@ -17,6 +17,7 @@ import {
 } from "../support/node.ts";
 import { buildMcaImage, MCA_IMAGE } from "../../deploy/image/build.ts";
 import { injectManifests } from "../../lib/inject/manifest.ts";
+import { injectPodSpec, type JsonObject } from "../../lib/inject/pod_spec.ts";
 import { buildOciArchive, compileStatic } from "../support/oci_image.ts";
 import {
   app,
@@ -27,6 +28,7 @@ import {
   streamLines,
   type Target,
   toolApp,
+  until,
   waitForCalls,
 } from "../support/node_apps.ts";
 
@@ -378,6 +380,148 @@ async function cpStep(node: Node, compat: Compat) {
   });
 }
 
+/** A Pod spec through the injector (the CLI's own function), as JSON. */
+function injectedPod(
+  node: Node,
+  metadata: Record<string, unknown>,
+  spec: JsonObject,
+): string {
+  return JSON.stringify({
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { namespace: node.cluster.namespace, ...metadata },
+    spec: injectPodSpec({
+      nodeName: NODE_NAME,
+      serviceAccountName: node.cluster.serviceAccount,
+      ...spec,
+    }, { image: MCA_IMAGE, imagePullPolicy: "Never" }),
+  });
+}
+
+/** Holds the `ending` Pod's object after deletion so its status can be read. */
+const HOLD = "mca.io/e2e-hold";
+
+/**
+ * The Pod of the deletion step, applied early so it is running by then:
+ * `caller` makes one API call after its SIGTERM (an app's last call while
+ * it shuts down), `idle` just stops.
+ */
+function endingPod(node: Node): string {
+  return injectedPod(node, { name: "ending", finalizers: [HOLD] }, {
+    terminationGracePeriodSeconds: 10,
+    containers: [
+      toolApp("caller", [
+        "on-term",
+        "/kubectl",
+        "get",
+        "configmaps",
+        "-o",
+        "name",
+      ]),
+      toolApp("idle", ["sleep"]),
+    ],
+  });
+}
+
+async function podJson(node: Node, name: string): Promise<any> {
+  const r = await node.cluster.kubectl([
+    "get",
+    "pod",
+    name,
+    "-n",
+    node.cluster.namespace,
+    "-o",
+    "json",
+  ]);
+  return JSON.parse(r.stdout);
+}
+
+/** Deletes `ending`: apps stop first, mca last and serving until then. */
+async function deletionStep(node: Node) {
+  const ns = node.cluster.namespace;
+  await node.cluster.kubectl([
+    "wait",
+    "pod/ending",
+    "-n",
+    ns,
+    "--for=condition=Ready",
+    "--timeout=60s",
+  ]);
+  await node.cluster.kubectl([
+    "delete",
+    "pod",
+    "ending",
+    "-n",
+    ns,
+    "--wait=false",
+  ]);
+  let pod: any = {};
+  const all = () => [
+    ...(pod.status?.initContainerStatuses ?? []),
+    ...(pod.status?.containerStatuses ?? []),
+  ];
+  await until("every container of ending terminated", 60_000, async () => {
+    pod = await podJson(node, "ending");
+    return all().length === 3 && all().every((c) => c.state?.terminated);
+  });
+  const why = JSON.stringify(pod.status);
+  const ended = (name: string) => {
+    const c = all().find((s) => s.name === name);
+    return {
+      code: c.state.terminated.exitCode,
+      at: Date.parse(c.state.terminated.finishedAt),
+    };
+  };
+  const [mca, caller, idle] = ["mca", "caller", "idle"].map(ended);
+  assert.equal(caller.code, 0, `caller's last call failed: ${why}`);
+  assert.equal(idle.code, 0, why);
+  // finishedAt has one-second resolution; mca's own log has milliseconds.
+  assert.ok(caller.at <= mca.at && idle.at <= mca.at, why);
+  const callerLog = await logsOf(node, "ending", "caller");
+  const exited = /call exited 0 at (\d+)/.exec(callerLog);
+  const termAt = /SIGTERM at (\d+)/.exec(callerLog);
+  assert.ok(exited && termAt, callerLog);
+  const entries = await mcaLog(node, "ending");
+  const stopped = entries.find((e) => e.msg === "stopped");
+  assert.ok(stopped, `mca logged no "stopped": ${JSON.stringify(entries)}`);
+  const stoppedAt = Date.parse(String(stopped.time));
+  assert.ok(
+    stoppedAt > Number(exited[1]),
+    `mca stopped at ${stoppedAt}, before the app's last call ended at ${
+      exited[1]
+    }`,
+  );
+  const calls = entries.filter((e) => e.msg === "api call");
+  const last = calls.find((c) =>
+    c.resource === "configmaps" && c.verb === "list" &&
+    Date.parse(String(c.time)) >= Number(termAt[1])
+  );
+  assert.equal(
+    last?.status,
+    200,
+    `the call after SIGTERM: ${JSON.stringify(calls)}`,
+  );
+  const failed = calls.filter((c) => c.level !== "info");
+  assert.deepEqual(failed, [], "mca logged failed calls");
+  console.log(
+    `deletion: app's last call ${
+      Number(exited[1]) - Number(termAt[1])
+    } ms after its SIGTERM, ` +
+      `mca stopped ${
+        stoppedAt - Number(exited[1])
+      } ms after the app's call ended`,
+  );
+  await node.cluster.kubectl([
+    "patch",
+    "pod",
+    "ending",
+    "-n",
+    ns,
+    "--type=json",
+    `-p=[{"op":"remove","path":"/metadata/finalizers"}]`,
+  ]);
+}
+
 Deno.test("node tier: real Pods on a real kubelet", async (t) => {
   const node = await startNode({ dir: DIR });
   const compat = compatReport();
@@ -421,6 +565,10 @@ Deno.test("node tier: real Pods on a real kubelet", async (t) => {
       await node.importImage(
         await buildAppImage(node, join(DIR, "images/app")),
       );
+      // Pods of later steps start now, alongside this one (wall time).
+      await node.cluster.kubectl(["apply", "-f", "-"], {
+        stdin: endingPod(node),
+      });
       const ns = node.cluster.namespace;
       const pod = {
         apiVersion: "v1",
@@ -675,6 +823,10 @@ Deno.test("node tier: real Pods on a real kubelet", async (t) => {
           apps.map((c) => `${c.name}=${c.restartCount}`).join(" "),
         );
       },
+    );
+    await t.step(
+      "Pod deletion: apps stop first, mca last",
+      () => deletionStep(node),
     );
   } finally {
     await compat.write(COMPAT_FILE, "v1.34.4").catch(() => {});
