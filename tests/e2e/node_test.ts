@@ -17,14 +17,21 @@ import {
 } from "../support/node.ts";
 import { buildMcaImage, MCA_IMAGE } from "../../deploy/image/build.ts";
 import { injectManifests } from "../../lib/inject/manifest.ts";
-import { injectPodSpec, type JsonObject } from "../../lib/inject/pod_spec.ts";
+import {
+  injectPodSpec,
+  type JsonObject,
+  REAL_SA_VOLUME,
+  SA_PATH,
+} from "../../lib/inject/pod_spec.ts";
 import { buildOciArchive, compileStatic } from "../support/oci_image.ts";
 import {
   app,
   buildAppImage,
   execIn,
   type ExecResult,
+  followLog,
   mcaLog,
+  parseLog,
   streamLines,
   type Target,
   toolApp,
@@ -447,6 +454,9 @@ async function deletionStep(node: Node) {
     "--for=condition=Ready",
     "--timeout=60s",
   ]);
+  // Follow both logs first: the kubelet may remove the containers (and
+  // their logs) soon after they stop.
+  const logs = ["caller", "mca"].map((c) => followLog(node, "ending", c));
   await node.cluster.kubectl([
     "delete",
     "pod",
@@ -477,11 +487,16 @@ async function deletionStep(node: Node) {
   assert.equal(idle.code, 0, why);
   // finishedAt has one-second resolution; mca's own log has milliseconds.
   assert.ok(caller.at <= mca.at && idle.at <= mca.at, why);
-  const callerLog = await logsOf(node, "ending", "caller");
+  const [callerLog, mcaText] = await Promise.race([
+    Promise.all(logs),
+    new Promise<never>((_, no) =>
+      setTimeout(() => no(new Error("logs -f of ending did not end")), 30_000)
+    ),
+  ]);
   const exited = /call exited 0 at (\d+)/.exec(callerLog);
   const termAt = /SIGTERM at (\d+)/.exec(callerLog);
   assert.ok(exited && termAt, callerLog);
-  const entries = await mcaLog(node, "ending");
+  const entries = parseLog(mcaText);
   const stopped = entries.find((e) => e.msg === "stopped");
   assert.ok(stopped, `mca logged no "stopped": ${JSON.stringify(entries)}`);
   const stoppedAt = Date.parse(String(stopped.time));
@@ -520,6 +535,102 @@ async function deletionStep(node: Node) {
     "--type=json",
     `-p=[{"op":"remove","path":"/metadata/finalizers"}]`,
   ]);
+}
+
+/**
+ * What `mca --inject` refuses, built by hand: an injected Pod switched to
+ * `shareProcessNamespace: true`. `same-uid` runs as mca's UID (65532, also
+ * distroless "nonroot"), `root` as the image's default root.
+ */
+function sharedPidPod(node: Node): string {
+  const pod = JSON.parse(injectedPod(node, { name: "shared-pid" }, {
+    terminationGracePeriodSeconds: 2,
+    containers: [
+      toolApp("same-uid", ["sleep"], {
+        securityContext: { runAsUser: 65532, runAsGroup: 65532 },
+      }),
+      toolApp("root", ["sleep"]),
+    ],
+  }));
+  pod.spec.shareProcessNamespace = true;
+  return JSON.stringify(pod);
+}
+
+/** FNV-1a 64 as /tool spy prints it: compares tokens without showing them. */
+function fnv1a(bytes: Uint8Array): string {
+  let h = 0xcbf29ce484222325n;
+  for (const b of bytes) {
+    h = BigInt.asUintN(64, (h ^ BigInt(b)) * 0x100000001b3n);
+  }
+  return h.toString(16).padStart(16, "0");
+}
+
+/** The kubelet's copy of a Pod's real token, on this node's disk. */
+function realTokenFile(node: Node, podUid: string): string {
+  return join(
+    node.dir,
+    "kubelet/root/pods",
+    podUid,
+    "volumes/kubernetes.io~projected",
+    REAL_SA_VOLUME,
+    "token",
+  );
+}
+
+/**
+ * Proves what an app of a shared-PID Pod can read of mca (by hash, never
+ * the token itself), then that the injector refuses such a Pod.
+ */
+async function sharedPidStep(node: Node) {
+  await node.cluster.kubectl([
+    "wait",
+    "pod/shared-pid",
+    "-n",
+    node.cluster.namespace,
+    "--for=condition=Ready",
+    "--timeout=60s",
+  ]);
+  const uid = (await podJson(node, "shared-pid")).metadata.uid;
+  const real = fnv1a(await Deno.readFile(realTokenFile(node, uid)));
+  const seen: Record<string, string> = {};
+  for (const container of ["same-uid", "root"]) {
+    const r = await execIn(node, { pod: "shared-pid", container }, [
+      "/tool",
+      "spy",
+      `${SA_PATH}/token`,
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    // mca is `deno` (the image's launcher execs it); the apps are `tool`.
+    const line = text(r.stdout).split("\n").find((l) => / comm=deno /.test(l));
+    assert.ok(
+      line,
+      `${container} does not see mca's process:\n${text(r.stdout)}`,
+    );
+    seen[container] = line.replaceAll(real, "<the real token>");
+  }
+  console.log("shareProcessNamespace, mca's process as each app sees it:");
+  for (const [c, line] of Object.entries(seen)) console.log(`  ${c}: ${line}`);
+  // The finding that makes inject refuse these Pods: an app with mca's UID
+  // reads the real token through /proc/<mca pid>/root.
+  assert.match(
+    seen["same-uid"],
+    /root=read len=\d+ fnv=<the real token> jwt=1/,
+  );
+  assert.match(seen["root"], /root=Permission denied/);
+  const refused = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-read", "--allow-env", "main.ts", "--inject"],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const w = refused.stdin.getWriter();
+  await w.write(new TextEncoder().encode(sharedPidPod(node)));
+  await w.close();
+  const out = await refused.output();
+  const stderr = new TextDecoder().decode(out.stderr);
+  assert.equal(out.code, 1, stderr);
+  assert.equal(out.stdout.length, 0);
+  assert.match(stderr, /^mca: .*shareProcessNamespace: true.*\n$/);
 }
 
 Deno.test("node tier: real Pods on a real kubelet", async (t) => {
@@ -568,6 +679,9 @@ Deno.test("node tier: real Pods on a real kubelet", async (t) => {
       // Pods of later steps start now, alongside this one (wall time).
       await node.cluster.kubectl(["apply", "-f", "-"], {
         stdin: endingPod(node),
+      });
+      await node.cluster.kubectl(["apply", "-f", "-"], {
+        stdin: sharedPidPod(node),
       });
       const ns = node.cluster.namespace;
       const pod = {
@@ -827,6 +941,10 @@ Deno.test("node tier: real Pods on a real kubelet", async (t) => {
     await t.step(
       "Pod deletion: apps stop first, mca last",
       () => deletionStep(node),
+    );
+    await t.step(
+      "shareProcessNamespace: the token is exposed; refused",
+      () => sharedPidStep(node),
     );
   } finally {
     await compat.write(COMPAT_FILE, "v1.34.4").catch(() => {});

@@ -186,7 +186,12 @@ export async function mcaLog(
     node.cluster.namespace,
     ...(opts.previous ? ["--previous"] : []),
   ], { check: false });
-  return r.stdout.split("\n").flatMap((line) => {
+  return parseLog(r.stdout);
+}
+
+/** The JSON lines of a log; other lines are skipped. */
+export function parseLog(text: string): McaCall[] {
+  return text.split("\n").flatMap((line) => {
     try {
       const entry = JSON.parse(line);
       return entry && typeof entry === "object" ? [entry] : [];
@@ -194,6 +199,28 @@ export async function mcaLog(
       return [];
     }
   });
+}
+
+/**
+ * Follows a container's log from the host (admin, straight to the
+ * apiserver) until the container exits. Started before a Pod is deleted,
+ * it keeps what the kubelet may remove with the containers.
+ */
+export function followLog(
+  node: Node,
+  pod: string,
+  container: string,
+): Promise<string> {
+  const child = adminKubectl(node, [
+    "logs",
+    "-f",
+    pod,
+    "-c",
+    container,
+    "-n",
+    node.cluster.namespace,
+  ], false);
+  return child.output().then((out) => new TextDecoder().decode(out.stdout));
 }
 
 /**
