@@ -1,10 +1,18 @@
 // deno-lint-ignore-file no-explicit-any -- Pod status JSON from kubectl
 /**
  * Node tier: a real kubelet + containerd against the proof tier's
- * kube-apiserver (tests/support/node.ts). First proof: the network guard.
- * A Pod reaches the `kubernetes` Service IP (DNAT to the local apiserver)
- * and nothing else: a connection to a TEST-NET address is dropped by the
- * egress guard before it can leave the machine.
+ * kube-apiserver (tests/support/node.ts). First the network guard: a Pod
+ * reaches the `kubernetes` Service IP (DNAT to the local apiserver) and
+ * nothing else. Then injected Pods: ordering, calls via mca, and every
+ * streaming call (exec, attach, port-forward, logs -f, cp) issued by a
+ * kubectl INSIDE an app container, so it goes app → mca → apiserver →
+ * kubelet; mca restarted by the kubelet; deletion order; why
+ * shareProcessNamespace is refused; the kubelet's token rotation.
+ *
+ * Wall time: the Pods of the later steps (deletion, shared PID, rotation)
+ * are applied beside the first injected Pod, so they are running when
+ * their steps come; the rotation (~480 s after its token was issued) is
+ * checked last and sets the tier's length.
  */
 
 import assert from "node:assert/strict";
@@ -633,6 +641,110 @@ async function sharedPidStep(node: Node) {
   assert.match(stderr, /^mca: .*shareProcessNamespace: true.*\n$/);
 }
 
+/**
+ * The rotation Pod: its real token is asked for 600 s (the API's minimum),
+ * so the kubelet replaces it once 80 % of that has passed (~480 s). It
+ * starts beside the first injected Pod and is checked last, so the wait
+ * overlaps the other steps.
+ */
+function rotatingPod(node: Node): string {
+  const pod = JSON.parse(injectedPod(node, { name: "rotating" }, {
+    terminationGracePeriodSeconds: 2,
+    containers: [app("rot", ["get", "configmaps", "--watch", "-o", "name"])],
+  }));
+  const volume = (pod.spec.volumes as any[]).find((v) =>
+    v.name === REAL_SA_VOLUME
+  );
+  const source = (volume.projected.sources as any[]).find((s) =>
+    s.serviceAccountToken
+  );
+  source.serviceAccountToken.expirationSeconds = 600;
+  return JSON.stringify(pod);
+}
+
+/** The claims of the kubelet's token on disk (read here, never printed). */
+async function tokenClaims(node: Node, podUid: string) {
+  const jwt = await Deno.readTextFile(realTokenFile(node, podUid));
+  const part = jwt.split(".")[1].replaceAll("-", "+").replaceAll("_", "/");
+  const claims = JSON.parse(atob(part + "=".repeat((4 - part.length % 4) % 4)));
+  return claims as { jti: string; iat: number; exp: number };
+}
+
+/** The credential the apiserver saw for an app's call through mca. */
+async function upstreamCredential(node: Node): Promise<string> {
+  const r = await execIn(node, { pod: "rotating", container: "rot" }, [
+    "/kubectl",
+    "auth",
+    "whoami",
+    "-o",
+    "json",
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  const user = JSON.parse(text(r.stdout)).status.userInfo;
+  return String(user.extra?.["authentication.kubernetes.io/credential-id"]);
+}
+
+interface RotationStart {
+  uid: string;
+  first: { jti: string; iat: number; exp: number };
+}
+
+/** Before rotation: the upstream sees the kubelet's first token. */
+async function rotationStart(node: Node): Promise<RotationStart> {
+  await node.cluster.kubectl([
+    "wait",
+    "pod/rotating",
+    "-n",
+    node.cluster.namespace,
+    "--for=condition=Ready",
+    "--timeout=60s",
+  ]);
+  const uid = (await podJson(node, "rotating")).metadata.uid;
+  const first = await tokenClaims(node, uid);
+  assert.equal(first.exp - first.iat, 600, "the kubelet's token lives 600 s");
+  assert.equal(await upstreamCredential(node), `JTI=${first.jti}`);
+  return { uid, first };
+}
+
+/**
+ * After rotation: the kubelet wrote a new token, the next call through mca
+ * carries it (the apiserver names its JTI) and no call failed.
+ */
+async function rotationEnd(node: Node, start: RotationStart) {
+  // Due at 80 % of 600 s; the token would expire at 600 s.
+  const deadline = (start.first.iat + 600) * 1000;
+  let next = start.first;
+  await until(
+    "the kubelet rotated the token",
+    deadline - Date.now(),
+    async () => {
+      next = await tokenClaims(node, start.uid);
+      return next.jti !== start.first.jti;
+    },
+  );
+  console.log(
+    `token rotation: new token issued ${
+      next.iat - start.first.iat
+    } s after the first`,
+  );
+  // The kubelet renews at 80 % of the lifetime minus a jitter of up to 10 s.
+  const after = next.iat - start.first.iat;
+  assert.ok(after >= 470 && after < 600, `rotated after ${after} s`);
+  // mca re-reads the token when the kubelet swaps ..data: bounded poll.
+  await until(
+    "the upstream sees the new token",
+    30_000,
+    async () => (await upstreamCredential(node)) === `JTI=${next.jti}`,
+  );
+  const calls = (await mcaLog(node, "rotating")).filter((c) =>
+    c.msg === "api call"
+  );
+  const bad = calls.filter((c) => c.level !== "info" || c.status === 401);
+  assert.deepEqual(bad, [], "calls failed across the rotation");
+  const rot = (await podJson(node, "rotating")).status.containerStatuses[0];
+  assert.equal(rot.restartCount, 0, "the watching app kept running");
+}
+
 Deno.test("node tier: real Pods on a real kubelet", async (t) => {
   const node = await startNode({ dir: DIR });
   const compat = compatReport();
@@ -682,6 +794,9 @@ Deno.test("node tier: real Pods on a real kubelet", async (t) => {
       });
       await node.cluster.kubectl(["apply", "-f", "-"], {
         stdin: sharedPidPod(node),
+      });
+      await node.cluster.kubectl(["apply", "-f", "-"], {
+        stdin: rotatingPod(node),
       });
       const ns = node.cluster.namespace;
       const pod = {
@@ -750,6 +865,14 @@ Deno.test("node tier: real Pods on a real kubelet", async (t) => {
       );
       assert.match(mcaLog, /"resource":"secrets"[^\n]*"status":403/);
     });
+
+    let rotation: RotationStart | undefined;
+    await t.step(
+      "token rotation, before: upstream sees the first token",
+      async () => {
+        rotation = await rotationStart(node);
+      },
+    );
 
     await t.step(
       "kubectl exec inside an app, through mca (WS and SPDY)",
@@ -946,6 +1069,10 @@ Deno.test("node tier: real Pods on a real kubelet", async (t) => {
       "shareProcessNamespace: the token is exposed; refused",
       () => sharedPidStep(node),
     );
+    await t.step("token rotation, after ~480 s: the new token is used", () => {
+      assert.ok(rotation, "the rotation Pod never started");
+      return rotationEnd(node, rotation);
+    });
   } finally {
     await compat.write(COMPAT_FILE, "v1.34.4").catch(() => {});
     await node.stop();
