@@ -79,6 +79,10 @@ Deno.test("cli: bad input -> one line on stderr, exit 1, nothing on stdout", asy
       /hostNetwork/,
     ],
     [
+      "kind: Pod\nspec: {shareProcessNamespace: true, containers: [{name: a}]}\n",
+      /shareProcessNamespace: true, so its apps could read mca's real/,
+    ],
+    [
       "kind: Pod\nspec: {containers: [{name: mca, image: nginx}]}\n",
       /named "mca"/,
     ],

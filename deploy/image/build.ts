@@ -17,6 +17,7 @@ import {
   buildOciArchive,
   compileStatic,
   run,
+  sharedLibs,
 } from "../../tests/support/oci_image.ts";
 
 export const MCA_IMAGE = "localhost/mca:dev";
@@ -69,12 +70,6 @@ export async function buildMcaImage(out: string): Promise<string> {
   });
   await Deno.remove(work, { recursive: true });
   return resolve(out);
-}
-
-/** The absolute paths `ldd` lists for a dynamically linked binary. */
-async function sharedLibs(binary: string): Promise<string[]> {
-  const out = await run("ldd", [binary]);
-  return [...out.matchAll(/(\/\S+\.so[.\d]*)/g)].map((m) => m[1]);
 }
 
 if (import.meta.main) {

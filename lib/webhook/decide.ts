@@ -36,7 +36,8 @@ export type SkipReason =
   | "pod_label_disabled"
   | "invalid_label"
   | "invalid_annotation"
-  | "host_network";
+  | "host_network"
+  | "share_process_namespace";
 
 /** The decision for one Pod. */
 export type Decision =
@@ -86,6 +87,13 @@ export function decide(pod: JsonObject, ctx: DecideContext): Decision {
     return skip(
       "host_network",
       "the Pod uses hostNetwork: true, so MCA cannot sit in front of its API calls; the Pod was admitted without the mca sidecar",
+      true,
+    );
+  }
+  if ((pod.spec as JsonObject | undefined)?.shareProcessNamespace === true) {
+    return skip(
+      "share_process_namespace",
+      "the Pod uses shareProcessNamespace: true, so its apps could read mca's real token through /proc/<mca pid>/root; the Pod was admitted without the mca sidecar",
       true,
     );
   }

@@ -1,14 +1,22 @@
 // deno-lint-ignore-file no-explicit-any -- Pod status JSON from kubectl
 /**
  * Node tier: a real kubelet + containerd against the proof tier's
- * kube-apiserver (tests/support/node.ts). First proof: the network guard.
- * A Pod reaches the `kubernetes` Service IP (DNAT to the local apiserver)
- * and nothing else: a connection to a TEST-NET address is dropped by the
- * egress guard before it can leave the machine.
+ * kube-apiserver (tests/support/node.ts). First the network guard: a Pod
+ * reaches the `kubernetes` Service IP (DNAT to the local apiserver) and
+ * nothing else. Then injected Pods: ordering, calls via mca, and every
+ * streaming call (exec, attach, port-forward, logs -f, cp) issued by a
+ * kubectl INSIDE an app container, so it goes app → mca → apiserver →
+ * kubelet; mca restarted by the kubelet; deletion order; why
+ * shareProcessNamespace is refused; the kubelet's token rotation.
+ *
+ * Wall time: the Pods of the later steps (deletion, shared PID, rotation)
+ * are applied beside the first injected Pod, so they are running when
+ * their steps come; the rotation (~480 s after its token was issued) is
+ * checked last and sets the tier's length.
  */
 
 import assert from "node:assert/strict";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import {
   type Node,
   NODE_NAME,
@@ -17,11 +25,31 @@ import {
 } from "../support/node.ts";
 import { buildMcaImage, MCA_IMAGE } from "../../deploy/image/build.ts";
 import { injectManifests } from "../../lib/inject/manifest.ts";
+import {
+  injectPodSpec,
+  type JsonObject,
+  REAL_SA_VOLUME,
+  SA_PATH,
+} from "../../lib/inject/pod_spec.ts";
 import { buildOciArchive, compileStatic } from "../support/oci_image.ts";
+import {
+  app,
+  buildAppImage,
+  execIn,
+  type ExecResult,
+  followLog,
+  mcaLog,
+  parseLog,
+  streamLines,
+  type Target,
+  toolApp,
+  until,
+  waitForCalls,
+} from "../support/node_apps.ts";
 
 const DIR = "tmp/e2e/node";
 const PROBE_IMAGE = "localhost/probe:mca";
-const KUBECTL_IMAGE = "localhost/kubectl:mca";
+const COMPAT_FILE = "tmp/e2e/node-compat.md";
 
 /** connect() to each ip:port with a 3 s timeout; prints "ip:port ok|fail". */
 const PROBE_C = `
@@ -70,20 +98,6 @@ async function buildProbeImage(dir: string): Promise<string> {
   });
 }
 
-async function buildKubectlImage(node: Node, dir: string): Promise<string> {
-  const rootfs = join(dir, "rootfs");
-  await Deno.mkdir(join(rootfs, "tmp"), { recursive: true });
-  await Deno.chmod(join(rootfs, "tmp"), 0o1777);
-  await Deno.copyFile(node.cluster.bin.kubectl, join(rootfs, "kubectl"));
-  return await buildOciArchive({
-    name: KUBECTL_IMAGE,
-    rootfs,
-    out: join(dir, "kubectl.tar"),
-    entrypoint: ["/kubectl"],
-    env: ["HOME=/tmp"],
-  });
-}
-
 /** Polls the Pod's phase until it is terminal; returns the Pod JSON. */
 async function waitTerminal(node: Node, name: string, ms: number) {
   const deadline = Date.now() + ms;
@@ -122,12 +136,618 @@ async function logsOf(node: Node, pod: string, container: string) {
   return r.stdout + r.stderr;
 }
 
-function app(name: string, args: string[]) {
-  return { name, image: KUBECTL_IMAGE, imagePullPolicy: "Never", args };
+/** Containers of the `streams` Pod that the stream steps talk to. */
+const STREAM_HELPERS = [
+  // Serves 127.0.0.1:8080 in the Pod (port-forward target, cp target: tar).
+  toolApp("echo", ["echo", "8080"]),
+  // Read stdin once, echo it: what `kubectl attach -i` talks to.
+  toolApp("attach-ws", ["cat"], { stdin: true, stdinOnce: true }),
+  toolApp("attach-spdy", ["cat"], { stdin: true, stdinOnce: true }),
+  // Writes 15 timed lines once poked on 127.0.0.1:9090, then exits.
+  toolApp("ticker", ["tick", "15", "200", "9090"]),
+];
+
+/** The kubectl columns of tmp/e2e/node-compat.md, filled as steps pass. */
+const COMPAT_OPS = [
+  "exec (WS)",
+  "exec (SPDY)",
+  "attach -i (WS)",
+  "attach -i (SPDY)",
+  "port-forward (WS)",
+  "port-forward (SPDY)",
+  "logs -f",
+  "cp (to Pod)",
+  "cp (from Pod)",
+] as const;
+
+function compatReport() {
+  const passed = new Set<string>();
+  return {
+    pass: (op: (typeof COMPAT_OPS)[number]) => void passed.add(op),
+    /** Writes the table; an op whose step did not pass is FAIL. */
+    async write(file: string, version: string) {
+      const cells = COMPAT_OPS.map((op) =>
+        passed.has(op) ? "pass" : "**FAIL**"
+      );
+      const text = [
+        "# MCA node tier: kubectl streaming calls through mca",
+        "",
+        `- generated: ${new Date().toISOString()} by tests/e2e/node_test.ts`,
+        "- kubectl runs inside an app container of an injected Pod on a real",
+        "  kubelet v1.34.4 + containerd; every call goes through mca",
+        "",
+        `| client | ${COMPAT_OPS.join(" | ")} |`,
+        `|---|${COMPAT_OPS.map(() => "---").join("|")}|`,
+        `| kubectl ${version} | ${cells.join(" | ")} |`,
+        "",
+      ].join("\n");
+      await Deno.mkdir(dirname(file), { recursive: true });
+      await Deno.writeTextFile(file, text);
+    },
+  };
+}
+
+type Compat = ReturnType<typeof compatReport>;
+const STREAMS: Target = { pod: "streams", container: "ws" };
+const at = (container: string): Target => ({ pod: "streams", container });
+const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+
+function randomBytes(n: number): Uint8Array {
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i += 65536) {
+    crypto.getRandomValues(out.subarray(i, Math.min(n, i + 65536)));
+  }
+  return out;
+}
+
+async function sha256(bytes: Uint8Array): Promise<string> {
+  const d = await crypto.subtle.digest(
+    "SHA-256",
+    bytes as Uint8Array<ArrayBuffer>,
+  );
+  return Array.from(new Uint8Array(d)).map((b) =>
+    b.toString(16).padStart(2, "0")
+  )
+    .join("");
+}
+
+/** How many calls mca (current instance) logged for `subresource`. */
+async function countCalls(node: Node, pod: string, subresource: string) {
+  return (await mcaLog(node, pod)).filter((c) =>
+    c.msg === "api call" && c.subresource === subresource
+  ).length;
+}
+
+/** kubectl attach -i from ws (WebSocket) and spdy (SPDY) containers. */
+async function attachStep(node: Node, compat: Compat) {
+  const before = await countCalls(node, "streams", "attach");
+  for (const from of ["ws", "spdy"]) {
+    const input = new TextEncoder().encode(
+      `attach via ${from}: ${crypto.randomUUID()}\n`.repeat(50),
+    );
+    const r = await execIn(node, at(from), [
+      "/kubectl",
+      "attach",
+      "-i",
+      "streams",
+      "-c",
+      `attach-${from}`,
+    ], { stdin: input });
+    assert.equal(r.code, 0, `${from}: ${r.stderr}`);
+    assert.equal(text(r.stdout), text(input), `${from}: ${r.stderr}`);
+    const bad = await execIn(node, at(from), [
+      "/kubectl",
+      "attach",
+      "-i",
+      "streams",
+      "-c",
+      "no-such-container",
+    ], { stdin: input });
+    assert.equal(bad.code, 1, `${from}: ${bad.code} ${bad.stderr}`);
+    assert.match(bad.stderr, /no-such-container/);
+    compat.pass(from === "ws" ? "attach -i (WS)" : "attach -i (SPDY)");
+    console.log(`attach -i via ${from}: ${r.ms} ms`);
+  }
+  await waitForCalls(node, "streams", (c) => c.subresource === "attach", {
+    count: before + 2,
+  });
+}
+
+/** kubectl port-forward inside ws, WebSocket tunnel then SPDY. */
+async function portForwardStep(node: Node, compat: Compat) {
+  const before = await countCalls(node, "streams", "portforward");
+  const payload = randomBytes(256 * 1024);
+  for (const [from, port] of [["ws", "18080"], ["spdy", "18081"]]) {
+    // /tool pf starts the port-forward, sends stdin through it to the echo
+    // server on 8080 once it listens, prints what comes back, stops it.
+    const r = await execIn(node, at(from), [
+      "/tool",
+      "pf",
+      port,
+      "/kubectl",
+      "port-forward",
+      "pod/streams",
+      `${port}:8080`,
+    ], { stdin: payload });
+    assert.equal(r.code, 0, `${from}: ${r.stderr}`);
+    assert.equal(r.stdout.length, payload.length, r.stderr);
+    assert.equal(await sha256(r.stdout), await sha256(payload));
+    compat.pass(from === "ws" ? "port-forward (WS)" : "port-forward (SPDY)");
+    console.log(`port-forward via ${from}: 256 KiB echoed, ${r.ms} ms`);
+  }
+  await waitForCalls(node, "streams", (c) => c.subresource === "portforward", {
+    count: before + 2,
+  });
+}
+
+/**
+ * kubectl logs -f inside ws: lines of the ticker arrive while it writes
+ * them and the follow ends when it exits; a follow the client stops ends.
+ */
+async function logsStep(node: Node, compat: Compat) {
+  const before = await countCalls(node, "streams", "log");
+  const follow = streamLines(node, STREAMS, [
+    "/kubectl",
+    "logs",
+    "-f",
+    "streams",
+    "-c",
+    "ticker",
+  ]);
+  try {
+    const poke = await execIn(node, at("echo"), ["/tool", "poke", "9090"]);
+    assert.equal(poke.code, 0, poke.stderr);
+    const end = await Promise.race([
+      follow.done,
+      new Promise<null>((r) => setTimeout(() => r(null), 30_000)),
+    ]);
+    assert.ok(end, `logs -f did not end after the ticker exited`);
+    assert.equal(end.code, 0, end.stderr);
+  } finally {
+    follow.kill();
+  }
+  const ticks = follow.lines.map((l) => ({
+    ...l,
+    m: /^tick (\d+) (\d+)$/.exec(l.text),
+  })).filter((l) => l.m);
+  assert.deepEqual(
+    ticks.map((l) => Number(l.m![1])),
+    Array.from({ length: 15 }, (_, i) => i + 1),
+    follow.lines.map((l) => l.text).join("\n"),
+  );
+  const written = ticks.map((l) => Number(l.m![2]));
+  const lags = ticks.map((l, i) => l.at - written[i]);
+  // Streamed, not buffered: the first line arrived before the last was
+  // written (2.8 s later), and no line waited long.
+  assert.ok(ticks[0].at < written[14], `first line at ${ticks[0].at}`);
+  assert.ok(Math.max(...lags) < 2_000, `lags ${lags.join(",")} ms`);
+  console.log(`logs -f: max line lag ${Math.max(...lags)} ms`);
+  // The client stops: /tool run-for SIGINTs kubectl after 1.5 s; exit 0
+  // means the follow was still open then (echo never exits).
+  const stopped = await execIn(node, STREAMS, [
+    "/tool",
+    "run-for",
+    "1500",
+    "/kubectl",
+    "logs",
+    "-f",
+    "streams",
+    "-c",
+    "echo",
+  ]);
+  assert.equal(stopped.code, 0, stopped.stderr);
+  assert.match(text(stopped.stdout), /echo listening on 8080/);
+  // Both follows ended inside mca too: it logs a stream when it closes.
+  await waitForCalls(node, "streams", (c) => c.subresource === "log", {
+    count: before + 2,
+  });
+  compat.pass("logs -f");
+}
+
+/** kubectl cp inside ws, to and from the echo container: 1 MiB each way. */
+async function cpStep(node: Node, compat: Compat) {
+  const before = await countCalls(node, "streams", "exec");
+  const up = randomBytes(1024 * 1024);
+  const down = randomBytes(1024 * 1024);
+  const ok = async (r: Promise<ExecResult>) => {
+    const done = await r;
+    assert.equal(done.code, 0, done.stderr);
+    return done;
+  };
+  await ok(execIn(node, STREAMS, ["/tool", "write", "/tmp/up.bin"], {
+    stdin: up,
+  }));
+  const cpUp = await ok(execIn(node, STREAMS, [
+    "/kubectl",
+    "cp",
+    "/tmp/up.bin",
+    "streams:/tmp/up.bin",
+    "-c",
+    "echo",
+  ]));
+  const landed = await ok(
+    execIn(node, at("echo"), ["/tool", "read", "/tmp/up.bin"]),
+  );
+  assert.equal(await sha256(landed.stdout), await sha256(up));
+  compat.pass("cp (to Pod)");
+  await ok(execIn(node, at("echo"), ["/tool", "write", "/tmp/down.bin"], {
+    stdin: down,
+  }));
+  const cpDown = await ok(execIn(node, STREAMS, [
+    "/kubectl",
+    "cp",
+    "streams:/tmp/down.bin",
+    "/tmp/down.bin",
+    "-c",
+    "echo",
+  ]));
+  const back = await ok(
+    execIn(node, STREAMS, ["/tool", "read", "/tmp/down.bin"]),
+  );
+  assert.equal(await sha256(back.stdout), await sha256(down));
+  compat.pass("cp (from Pod)");
+  console.log(
+    `kubectl cp 1 MiB: to Pod ${cpUp.ms} ms, from Pod ${cpDown.ms} ms`,
+  );
+  // Each kubectl cp is one exec (tar) through mca.
+  await waitForCalls(node, "streams", (c) => c.subresource === "exec", {
+    count: before + 2,
+  });
+}
+
+/** A Pod spec through the injector (the CLI's own function), as JSON. */
+function injectedPod(
+  node: Node,
+  metadata: Record<string, unknown>,
+  spec: JsonObject,
+): string {
+  return JSON.stringify({
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { namespace: node.cluster.namespace, ...metadata },
+    spec: injectPodSpec({
+      nodeName: NODE_NAME,
+      serviceAccountName: node.cluster.serviceAccount,
+      ...spec,
+    }, { image: MCA_IMAGE, imagePullPolicy: "Never" }),
+  });
+}
+
+/** Holds the `ending` Pod's object after deletion so its status can be read. */
+const HOLD = "mca.io/e2e-hold";
+
+/**
+ * The Pod of the deletion step, applied early so it is running by then:
+ * `caller` makes one API call after its SIGTERM (an app's last call while
+ * it shuts down), `idle` just stops.
+ */
+function endingPod(node: Node): string {
+  return injectedPod(node, { name: "ending", finalizers: [HOLD] }, {
+    terminationGracePeriodSeconds: 10,
+    containers: [
+      toolApp("caller", [
+        "on-term",
+        "/kubectl",
+        "get",
+        "configmaps",
+        "-o",
+        "name",
+      ]),
+      toolApp("idle", ["sleep"]),
+    ],
+  });
+}
+
+async function podJson(node: Node, name: string): Promise<any> {
+  const r = await node.cluster.kubectl([
+    "get",
+    "pod",
+    name,
+    "-n",
+    node.cluster.namespace,
+    "-o",
+    "json",
+  ]);
+  return JSON.parse(r.stdout);
+}
+
+/** Deletes `ending`: apps stop first, mca last and serving until then. */
+async function deletionStep(node: Node) {
+  const ns = node.cluster.namespace;
+  await node.cluster.kubectl([
+    "wait",
+    "pod/ending",
+    "-n",
+    ns,
+    "--for=condition=Ready",
+    "--timeout=60s",
+  ]);
+  // Follow both logs first: the kubelet may remove the containers (and
+  // their logs) soon after they stop.
+  const logs = ["caller", "mca"].map((c) => followLog(node, "ending", c));
+  await node.cluster.kubectl([
+    "delete",
+    "pod",
+    "ending",
+    "-n",
+    ns,
+    "--wait=false",
+  ]);
+  let pod: any = {};
+  const all = () => [
+    ...(pod.status?.initContainerStatuses ?? []),
+    ...(pod.status?.containerStatuses ?? []),
+  ];
+  await until("every container of ending terminated", 60_000, async () => {
+    pod = await podJson(node, "ending");
+    return all().length === 3 && all().every((c) => c.state?.terminated);
+  });
+  const why = JSON.stringify(pod.status);
+  const ended = (name: string) => {
+    const c = all().find((s) => s.name === name);
+    return {
+      code: c.state.terminated.exitCode,
+      at: Date.parse(c.state.terminated.finishedAt),
+    };
+  };
+  const [mca, caller, idle] = ["mca", "caller", "idle"].map(ended);
+  assert.equal(caller.code, 0, `caller's last call failed: ${why}`);
+  assert.equal(idle.code, 0, why);
+  // finishedAt has one-second resolution; mca's own log has milliseconds.
+  assert.ok(caller.at <= mca.at && idle.at <= mca.at, why);
+  const [callerLog, mcaText] = await Promise.race([
+    Promise.all(logs),
+    new Promise<never>((_, no) =>
+      setTimeout(() => no(new Error("logs -f of ending did not end")), 30_000)
+    ),
+  ]);
+  const exited = /call exited 0 at (\d+)/.exec(callerLog);
+  const termAt = /SIGTERM at (\d+)/.exec(callerLog);
+  assert.ok(exited && termAt, callerLog);
+  const entries = parseLog(mcaText);
+  const stopped = entries.find((e) => e.msg === "stopped");
+  assert.ok(stopped, `mca logged no "stopped": ${JSON.stringify(entries)}`);
+  const stoppedAt = Date.parse(String(stopped.time));
+  assert.ok(
+    stoppedAt > Number(exited[1]),
+    `mca stopped at ${stoppedAt}, before the app's last call ended at ${
+      exited[1]
+    }`,
+  );
+  const calls = entries.filter((e) => e.msg === "api call");
+  const last = calls.find((c) =>
+    c.resource === "configmaps" && c.verb === "list" &&
+    Date.parse(String(c.time)) >= Number(termAt[1])
+  );
+  assert.equal(
+    last?.status,
+    200,
+    `the call after SIGTERM: ${JSON.stringify(calls)}`,
+  );
+  const failed = calls.filter((c) => c.level !== "info");
+  assert.deepEqual(failed, [], "mca logged failed calls");
+  console.log(
+    `deletion: app's last call ${
+      Number(exited[1]) - Number(termAt[1])
+    } ms after its SIGTERM, ` +
+      `mca stopped ${
+        stoppedAt - Number(exited[1])
+      } ms after the app's call ended`,
+  );
+  await node.cluster.kubectl([
+    "patch",
+    "pod",
+    "ending",
+    "-n",
+    ns,
+    "--type=json",
+    `-p=[{"op":"remove","path":"/metadata/finalizers"}]`,
+  ]);
+}
+
+/**
+ * What `mca --inject` refuses, built by hand: an injected Pod switched to
+ * `shareProcessNamespace: true`. `same-uid` runs as mca's UID (65532, also
+ * distroless "nonroot"), `root` as the image's default root.
+ */
+function sharedPidPod(node: Node): string {
+  const pod = JSON.parse(injectedPod(node, { name: "shared-pid" }, {
+    terminationGracePeriodSeconds: 2,
+    containers: [
+      toolApp("same-uid", ["sleep"], {
+        securityContext: { runAsUser: 65532, runAsGroup: 65532 },
+      }),
+      toolApp("root", ["sleep"]),
+    ],
+  }));
+  pod.spec.shareProcessNamespace = true;
+  return JSON.stringify(pod);
+}
+
+/** FNV-1a 64 as /tool spy prints it: compares tokens without showing them. */
+function fnv1a(bytes: Uint8Array): string {
+  let h = 0xcbf29ce484222325n;
+  for (const b of bytes) {
+    h = BigInt.asUintN(64, (h ^ BigInt(b)) * 0x100000001b3n);
+  }
+  return h.toString(16).padStart(16, "0");
+}
+
+/** The kubelet's copy of a Pod's real token, on this node's disk. */
+function realTokenFile(node: Node, podUid: string): string {
+  return join(
+    node.dir,
+    "kubelet/root/pods",
+    podUid,
+    "volumes/kubernetes.io~projected",
+    REAL_SA_VOLUME,
+    "token",
+  );
+}
+
+/**
+ * Proves what an app of a shared-PID Pod can read of mca (by hash, never
+ * the token itself), then that the injector refuses such a Pod.
+ */
+async function sharedPidStep(node: Node) {
+  await node.cluster.kubectl([
+    "wait",
+    "pod/shared-pid",
+    "-n",
+    node.cluster.namespace,
+    "--for=condition=Ready",
+    "--timeout=60s",
+  ]);
+  const uid = (await podJson(node, "shared-pid")).metadata.uid;
+  const real = fnv1a(await Deno.readFile(realTokenFile(node, uid)));
+  const seen: Record<string, string> = {};
+  for (const container of ["same-uid", "root"]) {
+    const r = await execIn(node, { pod: "shared-pid", container }, [
+      "/tool",
+      "spy",
+      `${SA_PATH}/token`,
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    // mca is `deno` (the image's launcher execs it); the apps are `tool`.
+    const line = text(r.stdout).split("\n").find((l) => / comm=deno /.test(l));
+    assert.ok(
+      line,
+      `${container} does not see mca's process:\n${text(r.stdout)}`,
+    );
+    seen[container] = line.replaceAll(real, "<the real token>");
+  }
+  console.log("shareProcessNamespace, mca's process as each app sees it:");
+  for (const [c, line] of Object.entries(seen)) console.log(`  ${c}: ${line}`);
+  // The finding that makes inject refuse these Pods: an app with mca's UID
+  // reads the real token through /proc/<mca pid>/root.
+  assert.match(
+    seen["same-uid"],
+    /root=read len=\d+ fnv=<the real token> jwt=1/,
+  );
+  assert.match(seen["root"], /root=Permission denied/);
+  const refused = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-read", "--allow-env", "main.ts", "--inject"],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const w = refused.stdin.getWriter();
+  await w.write(new TextEncoder().encode(sharedPidPod(node)));
+  await w.close();
+  const out = await refused.output();
+  const stderr = new TextDecoder().decode(out.stderr);
+  assert.equal(out.code, 1, stderr);
+  assert.equal(out.stdout.length, 0);
+  assert.match(stderr, /^mca: .*shareProcessNamespace: true.*\n$/);
+}
+
+/**
+ * The rotation Pod: its real token is asked for 600 s (the API's minimum),
+ * so the kubelet replaces it once 80 % of that has passed (~480 s). It
+ * starts beside the first injected Pod and is checked last, so the wait
+ * overlaps the other steps.
+ */
+function rotatingPod(node: Node): string {
+  const pod = JSON.parse(injectedPod(node, { name: "rotating" }, {
+    terminationGracePeriodSeconds: 2,
+    containers: [app("rot", ["get", "configmaps", "--watch", "-o", "name"])],
+  }));
+  const volume = (pod.spec.volumes as any[]).find((v) =>
+    v.name === REAL_SA_VOLUME
+  );
+  const source = (volume.projected.sources as any[]).find((s) =>
+    s.serviceAccountToken
+  );
+  source.serviceAccountToken.expirationSeconds = 600;
+  return JSON.stringify(pod);
+}
+
+/** The claims of the kubelet's token on disk (read here, never printed). */
+async function tokenClaims(node: Node, podUid: string) {
+  const jwt = await Deno.readTextFile(realTokenFile(node, podUid));
+  const part = jwt.split(".")[1].replaceAll("-", "+").replaceAll("_", "/");
+  const claims = JSON.parse(atob(part + "=".repeat((4 - part.length % 4) % 4)));
+  return claims as { jti: string; iat: number; exp: number };
+}
+
+/** The credential the apiserver saw for an app's call through mca. */
+async function upstreamCredential(node: Node): Promise<string> {
+  const r = await execIn(node, { pod: "rotating", container: "rot" }, [
+    "/kubectl",
+    "auth",
+    "whoami",
+    "-o",
+    "json",
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  const user = JSON.parse(text(r.stdout)).status.userInfo;
+  return String(user.extra?.["authentication.kubernetes.io/credential-id"]);
+}
+
+interface RotationStart {
+  uid: string;
+  first: { jti: string; iat: number; exp: number };
+}
+
+/** Before rotation: the upstream sees the kubelet's first token. */
+async function rotationStart(node: Node): Promise<RotationStart> {
+  await node.cluster.kubectl([
+    "wait",
+    "pod/rotating",
+    "-n",
+    node.cluster.namespace,
+    "--for=condition=Ready",
+    "--timeout=60s",
+  ]);
+  const uid = (await podJson(node, "rotating")).metadata.uid;
+  const first = await tokenClaims(node, uid);
+  assert.equal(first.exp - first.iat, 600, "the kubelet's token lives 600 s");
+  assert.equal(await upstreamCredential(node), `JTI=${first.jti}`);
+  return { uid, first };
+}
+
+/**
+ * After rotation: the kubelet wrote a new token, the next call through mca
+ * carries it (the apiserver names its JTI) and no call failed.
+ */
+async function rotationEnd(node: Node, start: RotationStart) {
+  // Due at 80 % of 600 s; the token would expire at 600 s.
+  const deadline = (start.first.iat + 600) * 1000;
+  let next = start.first;
+  await until(
+    "the kubelet rotated the token",
+    deadline - Date.now(),
+    async () => {
+      next = await tokenClaims(node, start.uid);
+      return next.jti !== start.first.jti;
+    },
+  );
+  console.log(
+    `token rotation: new token issued ${
+      next.iat - start.first.iat
+    } s after the first`,
+  );
+  // The kubelet renews at 80 % of the lifetime minus a jitter of up to 10 s.
+  const after = next.iat - start.first.iat;
+  assert.ok(after >= 470 && after < 600, `rotated after ${after} s`);
+  // mca re-reads the token when the kubelet swaps ..data: bounded poll.
+  await until(
+    "the upstream sees the new token",
+    30_000,
+    async () => (await upstreamCredential(node)) === `JTI=${next.jti}`,
+  );
+  const calls = (await mcaLog(node, "rotating")).filter((c) =>
+    c.msg === "api call"
+  );
+  const bad = calls.filter((c) => c.level !== "info" || c.status === 401);
+  assert.deepEqual(bad, [], "calls failed across the rotation");
+  const rot = (await podJson(node, "rotating")).status.containerStatuses[0];
+  assert.equal(rot.restartCount, 0, "the watching app kept running");
 }
 
 Deno.test("node tier: real Pods on a real kubelet", async (t) => {
   const node = await startNode({ dir: DIR });
+  const compat = compatReport();
   try {
     await t.step("pods reach the Service IP and nothing else", async () => {
       await node.importImage(
@@ -166,8 +786,18 @@ Deno.test("node tier: real Pods on a real kubelet", async (t) => {
     await t.step("an injected Pod: mca first, app calls via mca", async () => {
       await node.importImage(await buildMcaImage(join(DIR, "images/mca.tar")));
       await node.importImage(
-        await buildKubectlImage(node, join(DIR, "images/kubectl")),
+        await buildAppImage(node, join(DIR, "images/app")),
       );
+      // Pods of later steps start now, alongside this one (wall time).
+      await node.cluster.kubectl(["apply", "-f", "-"], {
+        stdin: endingPod(node),
+      });
+      await node.cluster.kubectl(["apply", "-f", "-"], {
+        stdin: sharedPidPod(node),
+      });
+      await node.cluster.kubectl(["apply", "-f", "-"], {
+        stdin: rotatingPod(node),
+      });
       const ns = node.cluster.namespace;
       const pod = {
         apiVersion: "v1",
@@ -236,6 +866,14 @@ Deno.test("node tier: real Pods on a real kubelet", async (t) => {
       assert.match(mcaLog, /"resource":"secrets"[^\n]*"status":403/);
     });
 
+    let rotation: RotationStart | undefined;
+    await t.step(
+      "token rotation, before: upstream sees the first token",
+      async () => {
+        rotation = await rotationStart(node);
+      },
+    );
+
     await t.step(
       "kubectl exec inside an app, through mca (WS and SPDY)",
       async () => {
@@ -261,10 +899,10 @@ Deno.test("node tier: real Pods on a real kubelet", async (t) => {
         ]);
         const watch = ["get", "configmaps", "--watch", "-o", "name"];
         const spdy = app("spdy", watch) as Record<string, unknown>;
-        spdy.env = [{
-          name: "KUBECTL_REMOTE_COMMAND_WEBSOCKETS",
-          value: "false",
-        }];
+        spdy.env = [
+          { name: "KUBECTL_REMOTE_COMMAND_WEBSOCKETS", value: "false" },
+          { name: "KUBECTL_PORT_FORWARD_WEBSOCKETS", value: "false" },
+        ];
         const pod = {
           apiVersion: "v1",
           kind: "Pod",
@@ -273,7 +911,7 @@ Deno.test("node tier: real Pods on a real kubelet", async (t) => {
             nodeName: NODE_NAME,
             serviceAccountName: node.cluster.serviceAccount,
             terminationGracePeriodSeconds: 2,
-            containers: [app("ws", watch), spdy],
+            containers: [app("ws", watch), spdy, ...STREAM_HELPERS],
           },
         };
         await node.cluster.kubectl(["apply", "-f", "-"], {
@@ -319,6 +957,7 @@ Deno.test("node tier: real Pods on a real kubelet", async (t) => {
             1,
             `${from}: exit code ${bad.code} ${bad.stderr}`,
           );
+          compat.pass(`exec (${from === "ws" ? "WS" : "SPDY"})`);
         }
         // mca logs an upgrade when both sides have closed: poll (bounded).
         const logDeadline = Date.now() + 30_000;
@@ -331,6 +970,23 @@ Deno.test("node tier: real Pods on a real kubelet", async (t) => {
         }
         assert.match(mcaLog, /"subresource":"exec"/);
       },
+    );
+
+    await t.step(
+      "kubectl attach -i inside an app, through mca",
+      () => attachStep(node, compat),
+    );
+    await t.step(
+      "kubectl port-forward inside an app (WS and SPDY)",
+      () => portForwardStep(node, compat),
+    );
+    await t.step(
+      "kubectl logs -f inside an app: streamed, ends",
+      () => logsStep(node, compat),
+    );
+    await t.step(
+      "kubectl cp inside an app, both ways, exact bytes",
+      () => cpStep(node, compat),
     );
 
     await t.step(
@@ -405,7 +1061,20 @@ Deno.test("node tier: real Pods on a real kubelet", async (t) => {
         );
       },
     );
+    await t.step(
+      "Pod deletion: apps stop first, mca last",
+      () => deletionStep(node),
+    );
+    await t.step(
+      "shareProcessNamespace: the token is exposed; refused",
+      () => sharedPidStep(node),
+    );
+    await t.step("token rotation, after ~480 s: the new token is used", () => {
+      assert.ok(rotation, "the rotation Pod never started");
+      return rotationEnd(node, rotation);
+    });
   } finally {
+    await compat.write(COMPAT_FILE, "v1.34.4").catch(() => {});
     await node.stop();
   }
 });

@@ -114,6 +114,12 @@ export async function compileStatic(source: string, out: string) {
   await run("gcc", ["-static", "-O2", "-o", out, source]);
 }
 
+/** The absolute paths `ldd` lists for a dynamically linked binary. */
+export async function sharedLibs(binary: string): Promise<string[]> {
+  const out = await run("ldd", [binary]);
+  return [...out.matchAll(/(\/\S+\.so[.\d]*)/g)].map((m) => m[1]);
+}
+
 /** Runs a command and throws with its stderr when it fails. */
 export async function run(cmd: string, args: string[]): Promise<string> {
   const { code, stdout, stderr } = await new Deno.Command(cmd, {

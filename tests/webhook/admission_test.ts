@@ -70,6 +70,7 @@ Deno.test("admission: an already injected Pod gets no patch field", () => {
 Deno.test("admission: unjectable Pods are allowed unchanged with a warning", () => {
   const cases: [JsonObject, RegExp][] = [
     [pod({}, { hostNetwork: true }), /hostNetwork/],
+    [pod({}, { shareProcessNamespace: true }), /shareProcessNamespace/],
     [
       pod({}, { containers: [{ name: "mca", image: "nginx" }] }),
       /named "mca"/,
@@ -90,6 +91,24 @@ Deno.test("admission: unjectable Pods are allowed unchanged with a warning", () 
     assert.match((response.warnings as string[])[0], pattern);
     assert.equal(result.log.outcome, "skipped");
   }
+});
+
+Deno.test("admission: hostNetwork and shareProcessNamespace have reason codes", () => {
+  const cases: [JsonObject, string][] = [
+    [{ hostNetwork: true }, "host_network"],
+    // a shared PID namespace lets an app read mca's real token via /proc
+    // (proven on the node tier): refused before any other check of the spec
+    [{ shareProcessNamespace: true }, "share_process_namespace"],
+  ];
+  for (const [spec, reason] of cases) {
+    const result = review(reviewOf(pod({}, spec)), CTX);
+    assert.equal(result.log.reason, reason);
+    const response = result.review.response as JsonObject;
+    assert.equal(response.allowed, true);
+    assert.equal((response.warnings as string[]).length, 1);
+  }
+  const off = review(reviewOf(pod({}, { shareProcessNamespace: false })), CTX);
+  assert.equal(off.log.outcome, "injected");
 });
 
 Deno.test("admission: disabled label and protected namespaces: untouched, no warning", () => {
