@@ -60,6 +60,33 @@ function webhookConfig(
   };
 }
 
+/** The Pods matching `selector`, once there are `n` (60 s deadline). */
+async function podsOf(
+  cluster: Awaited<ReturnType<typeof startCluster>>,
+  namespace: string,
+  selector: string,
+  n: number,
+): Promise<Obj[]> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const got = JSON.parse(
+      (await cluster.kubectl([
+        "get",
+        "pods",
+        "-n",
+        namespace,
+        "-l",
+        selector,
+        "-o",
+        "json",
+      ])).stdout,
+    ).items as Obj[];
+    if (got.length >= n) return got;
+    assert.ok(Date.now() < deadline, `${n} Pods of ${selector} never came`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
 Deno.test("webhook e2e: a real API server injects opted-in Pods through mca --webhook", async () => {
   await ensureToolchain();
   const dir = join(
@@ -68,7 +95,10 @@ Deno.test("webhook e2e: a real API server injects opted-in Pods through mca --we
     "e2e",
     `webhook-${crypto.randomUUID().slice(0, 8)}`,
   );
-  const cluster = await startCluster({ dir });
+  const cluster = await startCluster({
+    dir,
+    controllers: ["deployment-controller", "replicaset-controller"],
+  });
   const ca = makeTestCa();
   const leaf = issueServerCert(ca);
   await Deno.writeTextFile(join(dir, "tls.crt"), leaf.certPem);
@@ -125,6 +155,34 @@ Deno.test("webhook e2e: a real API server injects opted-in Pods through mca --we
       })).stdout,
     ) as Obj;
     assert.deepEqual(names((disabled.spec as Obj).initContainers), []);
+
+    // A Deployment's Pods are made by the ReplicaSet controller, with
+    // generateName and no name yet when the webhook sees them.
+    await cluster.kubectl(["apply", "-f", "-"], {
+      stdin: JSON.stringify({
+        apiVersion: "apps/v1",
+        kind: "Deployment",
+        metadata: { name: "deployed", namespace: "inject-on" },
+        spec: {
+          replicas: 2,
+          selector: { matchLabels: { app: "deployed" } },
+          template: {
+            metadata: { labels: { app: "deployed" } },
+            spec: { containers: [{ name: "app", image: "example.com/app:1" }] },
+          },
+        },
+      }),
+    });
+    const deployed = await podsOf(cluster, "inject-on", "app=deployed", 2);
+    for (const p of deployed) {
+      const meta = p.metadata as Obj;
+      assert.match(String(meta.generateName), /^deployed-[a-z0-9]+-$/);
+      assert.equal(
+        names((p.spec as Obj).initContainers)[0],
+        "mca",
+        String(meta.name),
+      );
+    }
 
     const dry = await cluster.kubectl([
       "apply",

@@ -82,6 +82,11 @@ export interface StartClusterOptions {
   tokenLines?: readonly string[];
   /** Extra subjectAltName entries of the serving cert, e.g. `IP:10.96.0.1`. */
   serverSans?: readonly string[];
+  /**
+   * More kube-controller-manager controllers, e.g. `deployment-controller`
+   * and `replicaset-controller` so that Deployments create Pods.
+   */
+  controllers?: readonly string[];
 }
 
 /** Options of {@linkcode Cluster.kubectl}. */
@@ -377,7 +382,13 @@ export async function startCluster(
       dir,
       [
         `--kubeconfig=${adminKubeconfig}`,
-        "--controllers=root-ca-certificate-publisher-controller,serviceaccount-controller",
+        `--controllers=${
+          [
+            "root-ca-certificate-publisher-controller",
+            "serviceaccount-controller",
+            ...(options.controllers ?? []),
+          ].join(",")
+        }`,
         `--root-ca-file=${pki.caCert}`,
         "--leader-elect=false",
         "--bind-address=127.0.0.1",
