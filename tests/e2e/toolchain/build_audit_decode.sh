@@ -21,11 +21,8 @@ for arg in "$@"; do
       ;;
   esac
 done
-log() { echo "toolchain: $*" >&2; }
-die() {
-  echo "toolchain: ERROR: $*" >&2
-  exit 1
-}
+# shellcheck source=common.sh
+source "$here/common.sh"
 
 hash="$(cat "$module/go.mod" "$module/go.sum" "$module/main.go" | sha256sum | cut -c1-12)"
 cache_root="${MCA_CACHE_DIR:-$HOME/.cache/mca}"
@@ -33,21 +30,6 @@ dir="$cache_root/bin/audit-decode-$hash"
 out="$dir/audit-decode"
 mkdir -p "$dir"
 
-if command -v flock >/dev/null 2>&1; then
-  exec 9>"$cache_root/bin/.build.lock"
-  if ! flock -n 9; then
-    log "another build holds $cache_root/bin/.build.lock; waiting..."
-    flock 9
-  fi
-fi
-
-if [[ "$force" == 1 || ! -x "$out" ]]; then
-  command -v go >/dev/null 2>&1 || die "go is not on PATH; install Go >= 1.24 to build audit-decode"
-  tmp_out="$dir/.audit-decode.tmp.$$"
-  trap 'rm -f "$tmp_out"' EXIT
-  log "building audit-decode (cold: ~20 s)..."
-  (cd "$module" && CGO_ENABLED=0 go build -trimpath -buildvcs=false -mod=readonly -o "$tmp_out" .) ||
-    die "building audit-decode failed (see go's output above)"
-  mv -f "$tmp_out" "$out"
-fi
+lock_cache "$cache_root"
+go_build "$module" . "$out" "" "20 s"
 echo "audit-decode=$out"

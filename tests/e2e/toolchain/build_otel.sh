@@ -34,16 +34,12 @@ for arg in "$@"; do
   esac
 done
 
-log() { echo "toolchain: $*" >&2; }
-die() {
-  echo "toolchain: ERROR: $*" >&2
-  exit 1
-}
+# shellcheck source=common.sh
+source "$here/common.sh"
 
 # The version comes from the wrapper module, so go.mod is the single source of truth.
 receiver=go.opentelemetry.io/collector/receiver/otlpreceiver
-version="$(awk -v m="$receiver" '($1 == m) { print $2; exit } ($1 == "require" && $2 == m) { print $3; exit }' "$module/go.mod")"
-[[ -n "$version" ]] || die "cannot find $receiver in $module/go.mod"
+version="$(module_version "$module/go.mod" "$receiver")"
 hash="$(cat "$module/go.mod" "$module/go.sum" "$module/main.go" | sha256sum | cut -c1-12)"
 
 cache_root="${MCA_CACHE_DIR:-$HOME/.cache/mca}"
@@ -51,52 +47,7 @@ dir="$cache_root/bin/otel-$version-$hash"
 out="$dir/otlp-sink"
 mkdir -p "$dir"
 
-# One build at a time per cache: a second caller waits, then finds the binary.
-if command -v flock >/dev/null 2>&1; then
-  exec 9>"$cache_root/bin/.build.lock"
-  if ! flock -n 9; then
-    log "another build holds $cache_root/bin/.build.lock; waiting..."
-    flock 9
-  fi
-fi
-
-# On exit or interruption: stop a running `go build` and drop its partial output.
-tmp_out=""
-build_pid=""
-cleanup() {
-  if [[ -n "$build_pid" ]]; then
-    kill "$build_pid" 2>/dev/null || true
-    wait "$build_pid" 2>/dev/null || true
-  fi
-  [[ -z "$tmp_out" ]] || rm -f "$tmp_out"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-if [[ "$force" == 0 && -x "$out" ]]; then
-  log "otlp-sink: up to date ($out)"
-else
-  command -v go >/dev/null 2>&1 ||
-    die "go is not on PATH; install Go >= 1.26 (https://go.dev/dl/) to build otlp-sink"
-  log "using $(go version)"
-  log "building otlp-sink ($receiver $version; cold: ~1 min)..."
-  start=$SECONDS
-  tmp_out="$dir/.otlp-sink.tmp.$$"
-  # In the background + wait, so a signal reaches the trap (and go) at once.
-  (
-    cd "$module"
-    CGO_ENABLED=0 exec go build -trimpath -buildvcs=false -mod=readonly \
-      -ldflags "-s -w" -o "$tmp_out" .
-  ) &
-  build_pid=$!
-  rc=0
-  wait "$build_pid" || rc=$?
-  build_pid=""
-  [[ "$rc" == 0 ]] || die "building otlp-sink failed (exit $rc; see go's output above)"
-  mv -f "$tmp_out" "$out"
-  tmp_out=""
-  log "built otlp-sink in $((SECONDS - start)) s -> $out"
-fi
+lock_cache "$cache_root"
+go_build "$module" . "$out" "-s -w" "1 min"
 
 echo "otlp-sink=$out"
