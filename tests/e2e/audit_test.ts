@@ -16,6 +16,7 @@ import {
 } from "../../lib/audit/observer.ts";
 import { parseAuditPolicy } from "../../lib/audit/policy.ts";
 import { parseRequestInfo } from "../../lib/kube/request_info.ts";
+import { builtPath } from "../support/toolchain.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 
@@ -37,15 +38,8 @@ interface Summary {
   annotations?: Record<string, string>;
 }
 
-async function auditDecodeBinary(): Promise<string> {
-  const script = join(ROOT, "tests/e2e/toolchain/build_audit_decode.sh");
-  const out = await new Deno.Command("bash", {
-    args: [script],
-    stderr: "inherit",
-  }).output();
-  assert.equal(out.code, 0, "build_audit_decode.sh failed");
-  const line = new TextDecoder().decode(out.stdout).trim().split("\n").at(-1)!;
-  return line.slice("audit-decode=".length);
+function auditDecodeBinary(): Promise<string> {
+  return builtPath("build_audit_decode.sh", "audit-decode");
 }
 
 /** Decodes strictly; a field the Go types lack fails the test. */

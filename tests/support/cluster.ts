@@ -22,7 +22,7 @@
  */
 
 import { join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { buildScript } from "./toolchain.ts";
 
 /** Paths of the binaries the cluster runs. */
 export interface Toolchain {
@@ -207,52 +207,22 @@ export type ComponentName =
   | "kube-apiserver"
   | "kube-controller-manager";
 
-const TOOLCHAIN_DIR = fileURLToPath(
-  new URL("../e2e/toolchain/", import.meta.url),
-);
 const SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local";
 const POLL_INTERVAL_MS = 100;
 
-let toolchainPromise: Promise<Toolchain> | undefined;
-
 /**
- * Builds the cluster binaries if they are not cached yet by running
- * `tests/e2e/toolchain/build.sh`, whose progress is streamed to stderr
- * (cold: ~5 min on 2 cores plus module downloads; warm: well under 1 s).
- * Needs `go` on PATH only when something has to be built. Memoised per
- * process; a failed build is retried on the next call.
+ * Builds the cluster binaries if they are not cached yet
+ * (`tests/e2e/toolchain/build.sh`, progress on stderr; cold: ~5 min on 2
+ * cores plus module downloads; warm: well under 1 s). Needs `go` on PATH
+ * only when something has to be built.
  */
-export function ensureToolchain(): Promise<Toolchain> {
-  toolchainPromise ??= runBuildScript().catch((error) => {
-    toolchainPromise = undefined;
-    throw error;
-  });
-  return toolchainPromise;
-}
-
-async function runBuildScript(): Promise<Toolchain> {
-  const script = join(TOOLCHAIN_DIR, "build.sh");
-  const { code, stdout } = await new Deno.Command("bash", {
-    args: [script],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "inherit",
-  }).output();
-  if (code !== 0) {
-    throw new Error(
-      `${script} exited with code ${code}; its output is above (stderr)`,
-    );
-  }
-  const paths = new Map<string, string>();
-  for (const line of new TextDecoder().decode(stdout).split("\n")) {
-    const eq = line.indexOf("=");
-    if (eq > 0) paths.set(line.slice(0, eq), line.slice(eq + 1));
-  }
-  function path(name: string): string {
+export async function ensureToolchain(): Promise<Toolchain> {
+  const paths = await buildScript("build.sh");
+  const path = (name: string) => {
     const value = paths.get(name);
-    if (!value) throw new Error(`${script} did not report a path for ${name}`);
+    if (!value) throw new Error(`build.sh did not report a path for ${name}`);
     return value;
-  }
+  };
   return {
     etcd: path("etcd"),
     etcdctl: path("etcdctl"),

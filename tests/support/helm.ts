@@ -9,17 +9,12 @@
 
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-
-const TOOLCHAIN_DIR = fileURLToPath(
-  new URL("../e2e/toolchain/", import.meta.url),
-);
+import { builtPath } from "./toolchain.ts";
 
 /** The repository root (absolute, with a trailing slash). */
 export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 /** The chart. */
 export const CHART_DIR = join(ROOT, "deploy", "helm", "mca");
-
-let helmPromise: Promise<string> | undefined;
 
 /**
  * The path of the helm binary, built first if it is not cached yet
@@ -28,30 +23,7 @@ let helmPromise: Promise<string> | undefined;
  * process; a failed build is retried on the next call.
  */
 export function ensureHelm(): Promise<string> {
-  helmPromise ??= runBuildScript().catch((error) => {
-    helmPromise = undefined;
-    throw error;
-  });
-  return helmPromise;
-}
-
-async function runBuildScript(): Promise<string> {
-  const script = join(TOOLCHAIN_DIR, "build_helm.sh");
-  const { code, stdout } = await new Deno.Command("bash", {
-    args: [script],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "inherit",
-  }).output();
-  if (code !== 0) {
-    throw new Error(
-      `${script} exited with code ${code}; its output is above (stderr)`,
-    );
-  }
-  for (const line of new TextDecoder().decode(stdout).split("\n")) {
-    if (line.startsWith("helm=")) return line.slice("helm=".length);
-  }
-  throw new Error(`${script} did not report a path for helm`);
+  return builtPath("build_helm.sh", "helm");
 }
 
 /** Result of {@linkcode helm}. */

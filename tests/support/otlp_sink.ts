@@ -20,11 +20,7 @@
  */
 
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-
-const TOOLCHAIN_DIR = fileURLToPath(
-  new URL("../e2e/toolchain/", import.meta.url),
-);
+import { builtPath } from "./toolchain.ts";
 
 /** One span as the receiver decoded it, with its resource's service name. */
 export interface ReceivedSpan {
@@ -67,36 +63,13 @@ export interface OtlpSink {
   stop(): Promise<void>;
 }
 
-let binary: Promise<string> | undefined;
-
 /**
  * The path of `otlp-sink`, built first when it is not cached (cold: ~1 min
  * on 2 cores plus module downloads; warm: milliseconds). Memoised per
  * process; a failed build is retried on the next call.
  */
 export function ensureOtlpSink(): Promise<string> {
-  binary ??= runBuildScript().catch((error) => {
-    binary = undefined;
-    throw error;
-  });
-  return binary;
-}
-
-async function runBuildScript(): Promise<string> {
-  const script = join(TOOLCHAIN_DIR, "build_otel.sh");
-  const { code, stdout } = await new Deno.Command("bash", {
-    args: [script],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "inherit",
-  }).output();
-  if (code !== 0) {
-    throw new Error(`${script} exited with code ${code}; see its stderr`);
-  }
-  for (const line of new TextDecoder().decode(stdout).split("\n")) {
-    if (line.startsWith("otlp-sink=")) return line.slice("otlp-sink=".length);
-  }
-  throw new Error(`${script} did not report a path for otlp-sink`);
+  return builtPath("build_otel.sh", "otlp-sink");
 }
 
 /**
