@@ -6,7 +6,11 @@ import assert from "node:assert/strict";
 import { type AuditBackend, newCounters } from "../../lib/audit/backend.ts";
 import { AUDIT_BODY_BYTES, auditObserver } from "../../lib/audit/observer.ts";
 import { parseAuditPolicy } from "../../lib/audit/policy.ts";
-import { appCall, startFixture } from "../support/sidecar_fixture.ts";
+import {
+  appCall,
+  rawExchange,
+  startFixture,
+} from "../support/sidecar_fixture.ts";
 
 function memoryBackend(): AuditBackend & { lines: string[] } {
   const lines: string[] = [];
@@ -30,7 +34,11 @@ function completed(lines: string[]) {
   );
 }
 
-Deno.test("audit: a streamed create's body is recorded as requestObject, and sent upstream whole", async () => {
+/**
+ * Creates a ConfigMap through a sidecar auditing at `Request` level; gives
+ * the ResponseComplete event and the body size the upstream received.
+ */
+async function auditedCreate(data: Record<string, string>) {
   const backend = memoryBackend();
   const f = await startFixture({
     observers: [auditObserver(REQUEST_LEVEL, backend)],
@@ -40,7 +48,7 @@ Deno.test("audit: a streamed create's body is recorded as requestObject, and sen
       apiVersion: "v1",
       kind: "ConfigMap",
       metadata: { name: "settings" },
-      data: { a: "1" },
+      data,
     });
     const answer = await appCall(
       f,
@@ -49,17 +57,28 @@ Deno.test("audit: a streamed create's body is recorded as requestObject, and sen
       { body, headers: { "content-type": "application/json" } },
     );
     assert.ok(answer.status < 500, answer.text);
-    const [event] = completed(backend.lines);
-    assert.deepEqual(event.requestObject, JSON.parse(body));
-    assert.equal(event.objectRef.name, "settings");
     const sent = f.upstream.requests.find((r) => r.method === "POST");
     assert.equal(sent?.bodyBytes, new TextEncoder().encode(body).length);
+    return { event: completed(backend.lines)[0], body };
   } finally {
     await f.close();
   }
+}
+
+Deno.test("audit: a create's body is recorded as requestObject, and sent upstream whole", async () => {
+  const { event, body } = await auditedCreate({ a: "1" });
+  assert.deepEqual(event.requestObject, JSON.parse(body));
+  assert.equal(event.objectRef.name, "settings");
 });
 
 Deno.test("audit: a body over the audit bound is left out of the event, not cut, and still sent whole", async () => {
+  const { event } = await auditedCreate({
+    a: "x".repeat(AUDIT_BODY_BYTES + 10),
+  });
+  assert.equal(event.requestObject, undefined);
+});
+
+Deno.test("audit: a chunked (streamed) body is recorded from the copy kept beside the stream", async () => {
   const backend = memoryBackend();
   const f = await startFixture({
     observers: [auditObserver(REQUEST_LEVEL, backend)],
@@ -68,17 +87,21 @@ Deno.test("audit: a body over the audit bound is left out of the event, not cut,
     const body = JSON.stringify({
       apiVersion: "v1",
       kind: "ConfigMap",
-      metadata: { name: "big" },
-      data: { a: "x".repeat(AUDIT_BODY_BYTES + 10) },
+      metadata: { name: "streamed" },
     });
-    await appCall(f, "POST", "/api/v1/namespaces/team-a/configmaps", {
-      body,
-      headers: { "content-type": "application/json" },
-    });
+    const half = Math.floor(body.length / 2);
+    const chunk = (t: string) => `${t.length.toString(16)}\r\n${t}\r\n`;
+    const answer = await rawExchange(
+      f.port,
+      f.appCa(),
+      "POST /api/v1/namespaces/team-a/configmaps HTTP/1.1\r\nhost: localhost\r\n" +
+        "content-type: application/json\r\ntransfer-encoding: chunked\r\n" +
+        "connection: close\r\n\r\n" + chunk(body.slice(0, half)) +
+        chunk(body.slice(half)) + "0\r\n\r\n",
+    );
+    assert.match(answer, /^HTTP\/1\.1 2\d\d /);
     const [event] = completed(backend.lines);
-    assert.equal(event.requestObject, undefined);
-    const sent = f.upstream.requests.find((r) => r.method === "POST");
-    assert.equal(sent?.bodyBytes, new TextEncoder().encode(body).length);
+    assert.deepEqual(event.requestObject, JSON.parse(body));
   } finally {
     await f.close();
   }

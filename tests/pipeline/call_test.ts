@@ -1,6 +1,10 @@
 import assert from "node:assert/strict";
 import { connect } from "node:tls";
-import { appCall, startFixture } from "../support/sidecar_fixture.ts";
+import {
+  appCall,
+  rawExchange,
+  startFixture,
+} from "../support/sidecar_fixture.ts";
 import { calls, ROUTING, untilLogged } from "../support/multicluster.ts";
 import type { CallStart, Observer } from "../../lib/observe/observer.ts";
 
@@ -163,21 +167,6 @@ Deno.test("pipeline: a policy that denies every cluster gets a Forbidden Status"
 });
 
 /** Sends raw request bytes over TLS and returns the raw answer. */
-async function rawCall(port: number, ca: string, bytes: string) {
-  const socket = connect({
-    host: "127.0.0.1",
-    port,
-    ca,
-    servername: "localhost",
-  });
-  await new Promise((resolve) => socket.once("secureConnect", resolve));
-  const chunks: string[] = [];
-  socket.on("data", (c) => chunks.push(String(c)));
-  const ended = new Promise((resolve) => socket.once("close", resolve));
-  socket.write(bytes);
-  await ended;
-  return chunks.join("");
-}
 
 Deno.test("pipeline: targets MCA would decide on differently than the API server are refused with 400", async () => {
   const f = await startFixture({ remotes: ["east", "west"], routing: ROUTING });
@@ -190,14 +179,14 @@ Deno.test("pipeline: targets MCA would decide on differently than the API server
         "/api/v1/namespaces/a%2fb/pods",
       ]
     ) {
-      const answer = await rawCall(
+      const answer = await rawExchange(
         f.port,
         f.appCa(),
         `GET ${target} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n`,
       );
       assert.match(answer, /^HTTP\/1\.1 400 /, target);
       assert.match(answer, /"reason":"BadRequest"/, target);
-      const upgrade = await rawCall(
+      const upgrade = await rawExchange(
         f.port,
         f.appCa(),
         `GET ${target} HTTP/1.1\r\nhost: localhost\r\nconnection: Upgrade\r\n` +
@@ -304,7 +293,7 @@ Deno.test("pipeline: a LIST (fetch path) that never gets a head is a 504 too", a
 Deno.test("pipeline: an upgrade the API server never answers gets a 504", async () => {
   const f = await startFixture({ headTimeoutMs: 300 });
   try {
-    const answer = await rawCall(
+    const answer = await rawExchange(
       f.port,
       f.appCa(),
       "POST /api/v1/namespaces/hang/pods/p/exec?command=ls HTTP/1.1\r\n" +
@@ -322,7 +311,7 @@ Deno.test("pipeline: an upgrade to an API server that is down gets a 503 Status 
   const f = await startFixture({ connectTimeoutMs: 2000 });
   try {
     await f.upstream.close();
-    const answer = await rawCall(
+    const answer = await rawExchange(
       f.port,
       f.appCa(),
       "POST /api/v1/namespaces/a/pods/p/exec?command=ls HTTP/1.1\r\n" +

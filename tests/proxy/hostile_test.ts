@@ -10,27 +10,13 @@
 import assert from "node:assert/strict";
 import { connect as tcpConnect } from "node:net";
 import { connect } from "node:tls";
-import { appCall, startFixture } from "../support/sidecar_fixture.ts";
+import {
+  appCall,
+  rawExchange,
+  startFixture,
+} from "../support/sidecar_fixture.ts";
 import { startListener } from "../../lib/proxy/listener.ts";
 import { defaultTestTls } from "../support/test_certs.ts";
-
-/** Sends bytes over TLS; resolves with all that came back once closed. */
-async function raw(port: number, ca: string, bytes: string): Promise<string> {
-  const socket = connect({
-    host: "127.0.0.1",
-    port,
-    ca,
-    servername: "localhost",
-  });
-  await new Promise((resolve) => socket.once("secureConnect", resolve));
-  const chunks: string[] = [];
-  socket.on("data", (c) => chunks.push(String(c)));
-  socket.on("error", () => {});
-  const closed = new Promise((resolve) => socket.once("close", resolve));
-  socket.write(bytes);
-  await closed;
-  return chunks.join("");
-}
 
 const POST = "POST /api/v1/namespaces/a/configmaps HTTP/1.1\r\nhost: x\r\n";
 const CASES: Array<[string, string, number, string]> = [
@@ -119,7 +105,7 @@ Deno.test("hostile: malformed, smuggling and flooding requests get a Status and 
   const f = await startFixture();
   try {
     for (const [what, bytes, code, reason] of CASES) {
-      const answer = await raw(f.port, f.appCa(), bytes);
+      const answer = await rawExchange(f.port, f.appCa(), bytes);
       assert.match(answer, new RegExp(`^HTTP/1\\.1 ${code} `), what);
       const body = JSON.parse(answer.slice(answer.indexOf("\r\n\r\n") + 4));
       assert.equal(body.kind, "Status", what);

@@ -7,6 +7,7 @@
  */
 
 import { request } from "node:https";
+import { connect as connectTls } from "node:tls";
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http";
 import { join } from "node:path";
 import {
@@ -229,4 +230,29 @@ export function appCall(
   req.on("error", reject);
   req.end(options.body);
   return promise;
+}
+
+/**
+ * Sends raw bytes to a TLS listener and resolves with everything it answered
+ * once it closes the connection: for requests no HTTP client would send.
+ */
+export async function rawExchange(
+  port: number,
+  ca: string,
+  bytes: string,
+): Promise<string> {
+  const socket = connectTls({
+    host: "127.0.0.1",
+    port,
+    ca,
+    servername: "localhost",
+  });
+  socket.on("error", () => {});
+  await new Promise((resolve) => socket.once("secureConnect", resolve));
+  const chunks: string[] = [];
+  socket.on("data", (c) => chunks.push(String(c)));
+  const closed = new Promise((resolve) => socket.once("close", resolve));
+  socket.write(bytes);
+  await closed;
+  return chunks.join("");
 }
