@@ -56,6 +56,7 @@ export interface AuditEvent {
   objectRef?: AuditObjectRef;
   responseStatus?: AuditResponseStatus;
   requestObject?: unknown;
+  responseObject?: unknown;
   requestReceivedTimestamp: string;
   stageTimestamp: string;
   annotations?: Record<string, string>;
@@ -69,6 +70,7 @@ export type EventBase = Omit<
   | "stage"
   | "responseStatus"
   | "requestObject"
+  | "responseObject"
   | "stageTimestamp"
   | "annotations"
 >;
@@ -127,6 +129,7 @@ export function stageEvent(
     code?: number;
     message?: string;
     requestObject?: unknown;
+    responseObject?: unknown;
     annotations?: Record<string, string>;
   },
 ): AuditEvent {
@@ -154,6 +157,9 @@ export function stageEvent(
   }
   if (extra.requestObject !== undefined) {
     event.requestObject = extra.requestObject;
+  }
+  if (extra.responseObject !== undefined) {
+    event.responseObject = extra.responseObject;
   }
   event.requestReceivedTimestamp = base.requestReceivedTimestamp;
   event.stageTimestamp = extra.at;
@@ -207,6 +213,7 @@ export interface StageExtra {
   code?: number;
   message?: string;
   requestObject?: unknown;
+  responseObject?: unknown;
   annotations?: Record<string, string>;
 }
 
@@ -249,6 +256,9 @@ export function stageWriter(
     }
     if (extra.requestObject !== undefined) {
       out += `,"requestObject":${q(extra.requestObject)}`;
+    }
+    if (extra.responseObject !== undefined) {
+      out += `,"responseObject":${q(extra.responseObject)}`;
     }
     out += `,"requestReceivedTimestamp":${
       q(base.requestReceivedTimestamp)

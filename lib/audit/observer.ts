@@ -106,6 +106,18 @@ function auditedBody(config: AuditConfig, end: CallEnd): unknown {
   return requestObject(end.requestBody, config.omitManagedFields);
 }
 
+/**
+ * The answer's body at `RequestResponse`: JSON only, never a cut one (an
+ * answer over {@linkcode AUDIT_BODY_BYTES}, a watch or a merged answer is
+ * left out).
+ */
+function auditedResponse(config: AuditConfig, end: CallEnd): unknown {
+  if (config.level !== "RequestResponse" || end.responseBodyCut) {
+    return undefined;
+  }
+  return requestObject(end.responseBody, config.omitManagedFields);
+}
+
 function auditCall(call: AuditCallStart, ctx: CallContext): CallObservation {
   const { config, backend } = ctx;
   const clock = () => stamp(call, performance.now());
@@ -121,6 +133,9 @@ function auditCall(call: AuditCallStart, ctx: CallContext): CallObservation {
   const auditIds: Array<[string, string]> = [];
   return {
     requestBodyBytes: recordsBody(config) ? AUDIT_BODY_BYTES : undefined,
+    responseBodyBytes: config.level === "RequestResponse"
+      ? AUDIT_BODY_BYTES
+      : undefined,
     decided(d) {
       decision = d;
     },
@@ -151,6 +166,7 @@ function auditCall(call: AuditCallStart, ctx: CallContext): CallObservation {
         code: end.status,
         message: end.status >= 400 ? end.error : undefined,
         requestObject: body,
+        responseObject: auditedResponse(config, end),
         annotations: {
           ...annotations(decision, auditIds),
           ...outcomeAnnotation(end),

@@ -8,7 +8,8 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { RequestInfo } from "../kube/request_info.ts";
 import type { Plan } from "../routing/router.ts";
-import { forwardHttp, type Outcome } from "../proxy/transport.ts";
+import { forwardHttp, type Outcome, type Target } from "../proxy/transport.ts";
+import type { UpstreamAuth } from "../clusters/upstream.ts";
 import { forwardFetch } from "../proxy/fetch_forward.ts";
 import { respondFailure } from "../proxy/failure.ts";
 import { hasBody, readRequest, readsWholeBody } from "./request_body.ts";
@@ -48,21 +49,13 @@ export async function forwardOne(
     const last = i === candidates.length - 1;
     cluster = candidate;
     const auth = await upstream.auth();
-    const target = {
+    const target = targetOf(req, info, {
       url: upstream.url,
       auth,
-      connectTimeoutMs: options.connectTimeoutMs,
-      dedicated: isLongLived(info, req.url ?? ""),
+      cluster: candidate,
       body: body ?? (replayable ? EMPTY : undefined),
-      captureBodyBytes: options.observation?.requestBodyBytes,
-      headTimeoutMs: options.headTimeoutMs,
-      observation: options.observation?.upstream?.({
-        cluster: candidate,
-        method: req.method ?? "GET",
-        target: req.url ?? "/",
-        info,
-      }),
-    };
+      options,
+    });
     outcome = auth.client && mayBeLarge(req, info, body)
       ? await forwardFetch(req, res, { ...target, client: auth.client })
       : await forwardHttp(req, res, target);
@@ -79,4 +72,39 @@ export async function forwardOne(
   // A body read here is the body sent: hand it to the observers too.
   if (body !== undefined) outcome.requestBody ??= body;
   return { cluster, outcome };
+}
+
+/** Where one try of the call goes, and what the observers want of it. */
+function targetOf(
+  req: IncomingMessage,
+  info: RequestInfo,
+  to: {
+    url: URL;
+    auth: UpstreamAuth;
+    cluster: string;
+    body?: Uint8Array;
+    options: DispatchOptions;
+  },
+): Target {
+  const { options } = to;
+  const stream = isLongLived(info, req.url ?? "");
+  return {
+    url: to.url,
+    auth: to.auth,
+    connectTimeoutMs: options.connectTimeoutMs,
+    dedicated: stream,
+    body: to.body,
+    captureBodyBytes: options.observation?.requestBodyBytes,
+    // Streams (watches, followed logs) are never copied.
+    captureResponseBytes: stream
+      ? undefined
+      : options.observation?.responseBodyBytes,
+    headTimeoutMs: options.headTimeoutMs,
+    observation: options.observation?.upstream?.({
+      cluster: to.cluster,
+      method: req.method ?? "GET",
+      target: req.url ?? "/",
+      info,
+    }),
+  };
 }

@@ -150,6 +150,10 @@ export interface CallEnd {
   requestBody?: Uint8Array;
   /** The body was longer than `requestBodyBytes`: `requestBody` is its start. */
   requestBodyCut?: boolean;
+  /** The answer's body start, when asked for (`responseBodyBytes`). */
+  responseBody?: Uint8Array;
+  /** The answer was longer than `responseBodyBytes`. */
+  responseBodyCut?: boolean;
 }
 
 /** The observer of one call. */
@@ -160,6 +164,8 @@ export interface CallObservation {
    * streamed upstream as it comes; only this much is kept beside it.
    */
   requestBodyBytes?: number;
+  /** Likewise for the answer's body (audit at `RequestResponse`). */
+  responseBodyBytes?: number;
   decided?(decision: CallDecision): void;
   upstream?(start: UpstreamStart): UpstreamObservation | undefined;
   end(end: CallEnd): void;
@@ -190,6 +196,10 @@ export function combineObservers(observers: readonly Observer[]): Observer {
 function combineCall(calls: CallObservation[]): CallObservation {
   return {
     requestBodyBytes: Math.max(0, ...calls.map((c) => c.requestBodyBytes ?? 0)),
+    responseBodyBytes: Math.max(
+      0,
+      ...calls.map((c) => c.responseBodyBytes ?? 0),
+    ),
     decided(decision) {
       for (const c of calls) safely(() => c.decided?.(decision));
     },
@@ -259,6 +269,7 @@ export function withOutcomes(observation: CallObservation): CallObservation {
   const outcomes: ClusterOutcome[] = [];
   return {
     requestBodyBytes: observation.requestBodyBytes,
+    responseBodyBytes: observation.responseBodyBytes,
     decided: observation.decided?.bind(observation),
     traceId: observation.traceId?.bind(observation),
     upstream(start) {

@@ -100,6 +100,8 @@ function endCall(
     traceId: observation.traceId?.(),
     requestBody: outcome.requestBody,
     requestBodyCut: outcome.requestBodyCut,
+    responseBody: outcome.responseBody,
+    responseBodyCut: outcome.responseBodyCut,
   });
 }
 

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { Buffer } from "node:buffer";
 import type { ClientRequest } from "node:http";
 import type { Socket } from "node:net";
 import type { UpstreamAuth } from "../clusters/upstream.ts";
@@ -36,6 +37,8 @@ export interface Target {
   headTimeoutMs?: number;
   /** Keep up to this many bytes of a streamed request body in the outcome. */
   captureBodyBytes?: number;
+  /** Keep up to this many bytes of the answer's body in the outcome. */
+  captureResponseBytes?: number;
 }
 
 /** How a call ended, for the observers. */
@@ -50,6 +53,10 @@ export interface Outcome {
   requestBody?: Uint8Array;
   /** The body was longer than what was captured. */
   requestBodyCut?: boolean;
+  /** The start of the answer's body, when the target asked to capture it. */
+  responseBody?: Uint8Array;
+  /** The answer was longer than what was captured. */
+  responseBodyCut?: boolean;
   /**
    * No answer came and nothing was written to the app: the caller tries
    * another cluster or answers through `respondFailure`.
@@ -151,4 +158,28 @@ export function recordFailure(
     // A timed-out upstream took the call: not unreachable, no failover.
     if (!timedOut) outcome.unreachable = true;
   }
+}
+
+/**
+ * A copy of the first `limit` bytes of a stream, kept beside it for the
+ * observers (audit bodies): the stream itself is never held back.
+ */
+export function boundedCopy(limit: number): {
+  add(chunk: Uint8Array): void;
+  /** The bytes kept, and whether the stream was longer. */
+  result(): { bytes: Uint8Array; cut: boolean };
+} {
+  const kept: Uint8Array[] = [];
+  let size = 0;
+  let cut = false;
+  return {
+    add(chunk) {
+      if (size >= limit) return void (cut = true);
+      const part = chunk.subarray(0, limit - size);
+      if (part.length < chunk.length) cut = true;
+      kept.push(part.slice());
+      size += part.length;
+    },
+    result: () => ({ bytes: Buffer.concat(kept, size), cut }),
+  };
 }

@@ -20,6 +20,7 @@ import {
   upstreamHref,
 } from "../clusters/connection.ts";
 import {
+  boundedCopy,
   type Exchange,
   HEAD_TIMEOUT_MS,
   type Outcome,
@@ -213,14 +214,22 @@ async function relayAnswer(
     return settle();
   }
   const chunks = lastChunkHolder(headers["content-length"] !== undefined);
+  const capture = args.target.captureResponseBytes ?? 0;
+  const copy = capture > 0 ? boundedCopy(capture) : undefined;
   try {
     for await (const chunk of answer.body) {
       outcome.bytesOut += chunk.length;
+      copy?.add(chunk);
       const next = chunks.next(chunk);
       if (next !== undefined && !res.write(next)) await drained(res);
       if (res.destroyed) break;
     }
     res.end(chunks.last());
+    if (copy) {
+      const { bytes, cut } = copy.result();
+      outcome.responseBody = bytes;
+      if (cut) outcome.responseBodyCut = true;
+    }
     settle();
   } catch (error) {
     res.destroy();

@@ -20,11 +20,11 @@ import type {
   OutgoingHttpHeaders,
   ServerResponse,
 } from "node:http";
-import { Buffer } from "node:buffer";
 import type { Readable, Writable } from "node:stream";
 import { lastChunkHolder, requestOptionsFor } from "../clusters/connection.ts";
 import {
   boundConnect,
+  boundedCopy,
   boundHead,
   type Exchange,
   HEAD_TIMEOUT_MS,
@@ -122,11 +122,21 @@ function relayResponse(
   }
   // A sized body's last chunk goes to end(); a streamed one (a watch) is
   // written at once, every chunk.
+  const capture = args.target.captureResponseBytes ?? 0;
+  const copy = capture > 0 ? boundedCopy(capture) : undefined;
   pipeHeld(upRes, res, {
     hold: sized,
     counted: (n) => outcome.bytesOut += n,
-    ended: () => settle(),
+    ended: () => {
+      if (copy) {
+        const { bytes, cut } = copy.result();
+        outcome.responseBody = bytes;
+        if (cut) outcome.responseBodyCut = true;
+      }
+      settle();
+    },
   });
+  if (copy) upRes.on("data", (chunk: Uint8Array) => copy.add(chunk));
   upRes.on("error", (error) => {
     res.destroy();
     settle(`upstream response: ${error.message}`);
@@ -144,17 +154,14 @@ function streamBody(
   args: { outcome: Outcome; capture: number },
 ): void {
   const { outcome, capture } = args;
-  const kept: Uint8Array[] = [];
-  let size = 0;
   if (capture > 0) {
-    req.on("data", (chunk: Uint8Array) => {
-      if (size >= capture) return void (outcome.requestBodyCut = true);
-      const part = chunk.subarray(0, capture - size);
-      if (part.length < chunk.length) outcome.requestBodyCut = true;
-      kept.push(part.slice());
-      size += part.length;
+    const copy = boundedCopy(capture);
+    req.on("data", (chunk: Uint8Array) => copy.add(chunk));
+    req.on("end", () => {
+      const { bytes, cut } = copy.result();
+      outcome.requestBody = bytes;
+      if (cut) outcome.requestBodyCut = true;
     });
-    req.on("end", () => outcome.requestBody = Buffer.concat(kept, size));
   }
   pipeHeld(req, upReq, {
     hold: true,

@@ -106,3 +106,43 @@ Deno.test("audit: a chunked (streamed) body is recorded from the copy kept besid
     await f.close();
   }
 });
+
+const REQUEST_RESPONSE = parseAuditPolicy(
+  "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: RequestResponse\n",
+  { file: "p" },
+);
+
+Deno.test("audit: RequestResponse records the answer as responseObject, on both upstream paths, and never for a watch", async () => {
+  const backend = memoryBackend();
+  const f = await startFixture({
+    observers: [auditObserver(REQUEST_RESPONSE, backend)],
+  });
+  try {
+    for (
+      const path of [
+        "/api/v1/namespaces/team-a/configmaps/c", // node:https path
+        "/api/v1/namespaces/team-a/configmaps", // fetch path (a LIST)
+      ]
+    ) {
+      const answer = await appCall(f, "GET", path);
+      const event = completed(backend.lines).at(-1);
+      assert.deepEqual(event.responseObject, JSON.parse(answer.text), path);
+    }
+    const metadata = parseAuditPolicy(
+      "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: Request\n",
+      { file: "p" },
+    );
+    const other = memoryBackend();
+    const g = await startFixture({
+      observers: [auditObserver(metadata, other)],
+    });
+    try {
+      await appCall(g, "GET", "/api/v1/namespaces/team-a/configmaps/c");
+      assert.equal(completed(other.lines).at(-1).responseObject, undefined);
+    } finally {
+      await g.close();
+    }
+  } finally {
+    await f.close();
+  }
+});
