@@ -97,9 +97,10 @@ async function oneCall(mca: Mca, kind: number): Promise<boolean> {
     }
     const buf = new Uint8Array(65536);
     let first = "";
-    let n: number | null;
-    while ((n = await conn.read(buf)) !== null) {
-      if (first === "") first = new TextDecoder().decode(buf.subarray(0, 12));
+    for (;;) {
+      const n = await conn.read(buf);
+      if (n === null) break;
+      if (first === "") first = new TextDecoder().decode(buf.subarray(0, n));
     }
     return first.startsWith("HTTP/1.1 200");
   } catch {
