@@ -26,6 +26,7 @@ import {
 import { issueServerCert, makeTestCa } from "../support/test_certs.ts";
 import {
   containerNames,
+  createStored,
   createUntilInjected,
   type Obj,
   podYaml,
@@ -481,40 +482,34 @@ Deno.test("helm install into a real API server: labelled namespaces get the side
       "the chart's sidecar memory limit",
     );
     // The same Pod as mca --inject with the chart's flags, stored unlabelled.
-    const cli = JSON.parse(
-      (await cluster.kubectl(["create", "-o", "json", "-f", "-"], {
-        stdin: injectManifests(podYaml("cli", "plain"), {
-          image: "mca-e2e:chart",
-          memoryLimit: "300Mi",
-        }),
-      })).stdout,
-    ) as Obj;
+    const cli = await createStored(
+      cluster,
+      injectManifests(podYaml("cli", "plain"), {
+        image: "mca-e2e:chart",
+        memoryLimit: "300Mi",
+      }),
+    );
     assert.deepEqual(
       withoutServiceAccountVolume(spec),
       withoutServiceAccountVolume(cli.spec as Obj),
       "the chart's webhook and mca --inject give the same Pod spec",
     );
 
-    const plain = JSON.parse(
-      (await cluster.kubectl(["create", "-o", "json", "-f", "-"], {
-        stdin: podYaml("untouched", "plain"),
-      })).stdout,
-    ) as Obj;
+    const plain = await createStored(cluster, podYaml("untouched", "plain"));
     assert.deepEqual(containerNames((plain.spec as Obj).initContainers), []);
     assert.equal(
       ((plain.spec as Obj).containers as Obj[])[0].env as unknown,
       undefined,
     );
 
-    const optedOut = JSON.parse(
-      (await cluster.kubectl(["create", "-o", "json", "-f", "-"], {
-        stdin: podYaml(
-          "opted-out",
-          "x",
-          "  labels: {mca.io/inject: disabled}\n",
-        ),
-      })).stdout,
-    ) as Obj;
+    const optedOut = await createStored(
+      cluster,
+      podYaml(
+        "opted-out",
+        "x",
+        "  labels: {mca.io/inject: disabled}\n",
+      ),
+    );
     assert.deepEqual(
       containerNames((optedOut.spec as Obj).initContainers),
       [],

@@ -12,6 +12,7 @@ import { ensureToolchain, startCluster } from "../support/cluster.ts";
 import { issueServerCert, makeTestCa } from "../support/test_certs.ts";
 import {
   containerNames as names,
+  createStored,
   createUntilInjected,
   type Obj,
   podYaml as pod,
@@ -127,11 +128,7 @@ Deno.test("webhook e2e: a real API server injects opted-in Pods through mca --we
 
     // The same Pod through the CLI, stored in the unlabelled namespace.
     const cli = injectManifests(pod("cli", "inject-off"), { image: "mca:e2e" });
-    const stored = JSON.parse(
-      (await cluster.kubectl(["create", "-o", "json", "-f", "-"], {
-        stdin: cli,
-      })).stdout,
-    ) as Obj;
+    const stored = await createStored(cluster, cli);
     const strip = withoutServiceAccountVolume;
     assert.deepEqual(
       strip(spec),
@@ -139,21 +136,16 @@ Deno.test("webhook e2e: a real API server injects opted-in Pods through mca --we
       "CLI and webhook give the same Pod spec",
     );
 
-    const off = JSON.parse(
-      (await cluster.kubectl(["create", "-o", "json", "-f", "-"], {
-        stdin: pod("plain", "inject-off"),
-      })).stdout,
-    ) as Obj;
+    const off = await createStored(cluster, pod("plain", "inject-off"));
     assert.deepEqual(names((off.spec as Obj).initContainers), []);
-    const disabled = JSON.parse(
-      (await cluster.kubectl(["create", "-o", "json", "-f", "-"], {
-        stdin: pod(
-          "opted-out",
-          "inject-on",
-          "  labels: {mca.io/inject: disabled}\n",
-        ),
-      })).stdout,
-    ) as Obj;
+    const disabled = await createStored(
+      cluster,
+      pod(
+        "opted-out",
+        "inject-on",
+        "  labels: {mca.io/inject: disabled}\n",
+      ),
+    );
     assert.deepEqual(names((disabled.spec as Obj).initContainers), []);
 
     // A Deployment's Pods are made by the ReplicaSet controller, with
@@ -211,15 +203,14 @@ Deno.test("webhook e2e: a real API server injects opted-in Pods through mca --we
       [],
     );
 
-    const annotated = JSON.parse(
-      (await cluster.kubectl(["create", "-o", "json", "-f", "-"], {
-        stdin: pod(
-          "routed",
-          "inject-on",
-          "  annotations: {mca.io/routing-configmap: routes, mca.io/clusters-secret: kc}\n",
-        ),
-      })).stdout,
-    ) as Obj;
+    const annotated = await createStored(
+      cluster,
+      pod(
+        "routed",
+        "inject-on",
+        "  annotations: {mca.io/routing-configmap: routes, mca.io/clusters-secret: kc}\n",
+      ),
+    );
     assert.deepEqual(
       ((annotated.spec as Obj).initContainers as Obj[])[0].args,
       [

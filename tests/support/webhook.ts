@@ -116,6 +116,18 @@ export async function startWebhookProcess(
 /** JSON-ish object. */
 export type Obj = { [key: string]: unknown };
 
+/** Creates `manifest` with kubectl and returns the object as stored. */
+export async function createStored(
+  cluster: { kubectl: Cluster["kubectl"] },
+  manifest: string,
+): Promise<Obj> {
+  return JSON.parse(
+    (await cluster.kubectl(["create", "-o", "json", "-f", "-"], {
+      stdin: manifest,
+    })).stdout,
+  ) as Obj;
+}
+
 /** A one-container Pod manifest (YAML); `extra` goes under `metadata`. */
 export function podYaml(name: string, ns: string, extra = ""): string {
   return `apiVersion: v1\nkind: Pod\nmetadata:\n  name: ${name}\n  namespace: ${ns}\n${extra}` +
