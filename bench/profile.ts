@@ -198,7 +198,7 @@ async function main(): Promise<void> {
     const port = Number(listen.slice(listen.lastIndexOf(":") + 1));
     const ca = await Deno.readTextFile(join(run, "mca-sa", "ca.crt"));
     const path = flags.workload === "LIST"
-      ? "/big?bytes=1048576"
+      ? "/big?bytes=1048576&chunk=1600"
       : "/api/v1/namespaces/default/configmaps/bench";
     const got = await getOnce(port, path, { ca, token: "x", keepBody: false });
     if (got.status !== 200) throw new Error(`sanity: ${got.status}`);

@@ -14,11 +14,7 @@
  */
 
 import type { IncomingMessage, ServerResponse } from "node:http";
-import {
-  lastChunkHolder,
-  tlsReachable,
-  upstreamHref,
-} from "../clusters/connection.ts";
+import { tlsReachable, upstreamHref } from "../clusters/connection.ts";
 import {
   boundedCopy,
   type Exchange,
@@ -28,6 +24,8 @@ import {
   settler,
   type Target,
 } from "./exchange.ts";
+import { bodyChunks } from "./body_chunks.ts";
+import { coalescer } from "./coalesce.ts";
 import { HOP_BY_HOP, targetHeaders } from "./headers.ts";
 import { forwardHttp } from "./transport.ts";
 
@@ -213,18 +211,19 @@ async function relayAnswer(
     res.end();
     return settle();
   }
-  const chunks = lastChunkHolder(headers["content-length"] !== undefined);
+  const out = coalescer(res, {
+    holdLast: headers["content-length"] !== undefined,
+  });
   const capture = args.target.captureResponseBytes ?? 0;
   const copy = capture > 0 ? boundedCopy(capture) : undefined;
   try {
-    for await (const chunk of answer.body) {
+    for await (const chunk of bodyChunks(answer.body)) {
       outcome.bytesOut += chunk.length;
       copy?.add(chunk);
-      const next = chunks.next(chunk);
-      if (next !== undefined && !res.write(next)) await drained(res);
+      if (!out.push(chunk)) await drained(res);
       if (res.destroyed) break;
     }
-    res.end(chunks.last());
+    res.end(out.finish());
     if (copy) {
       const { bytes, cut } = copy.result();
       outcome.responseBody = bytes;
@@ -232,6 +231,7 @@ async function relayAnswer(
     }
     settle();
   } catch (error) {
+    out.finish();
     res.destroy();
     settle(`upstream response: ${(error as Error).message}`);
   }

@@ -340,6 +340,48 @@ Deno.test("proxy: keep-alive connections stay usable after watches", async () =>
   }
 });
 
+Deno.test("proxy: large answers in kube-apiserver's 1.6 KB chunks arrive whole, and the connection stays usable", async () => {
+  const f = await startFixture();
+  const agent = new Agent({ keepAlive: true, maxSockets: 1, ca: f.appCa() });
+  function get(path: string): Promise<{ status: number; body: Buffer }> {
+    const { promise, resolve, reject } = Promise.withResolvers<
+      { status: number; body: Buffer }
+    >();
+    const req = request(
+      { host: "127.0.0.1", port: f.port, path, agent },
+      (res) => {
+        const parts: Buffer[] = [];
+        res.on("data", (c: Buffer) => parts.push(c));
+        res.on(
+          "end",
+          () =>
+            resolve({
+              status: res.statusCode ?? 0,
+              body: Buffer.concat(parts),
+            }),
+        );
+      },
+    );
+    req.on("error", reject);
+    req.end();
+    return promise;
+  }
+  try {
+    const size = 1024 * 1024 + 7;
+    for (const sized of ["", "&length=1"]) {
+      const got = await get(`/big?bytes=${size}&chunk=1600${sized}`);
+      assert.equal(got.status, 200);
+      assert.equal(got.body.length, size);
+      assert.equal(JSON.parse(got.body.toString()).kind, "List");
+      // the same keep-alive connection carries the next call at once
+      assert.equal((await get("/version")).status, 200);
+    }
+  } finally {
+    agent.destroy();
+    await f.close();
+  }
+});
+
 Deno.test("proxy: a call after one with a body is not stalled (pooled upstream socket)", async () => {
   const f = await startFixture();
   try {

@@ -174,8 +174,9 @@ interface State {
  *   (list); `?watch=1` streams events given to `pushWatchEvent`
  * - `POST|PUT|PATCH /api/v1/namespaces/{ns}/configmaps[/...]` → JSON
  *   `{received, sha256}` (201 for POST)
- * - `GET /big?bytes=N[&length=1]` → N bytes in 64 KiB chunks (chunked, or
- *   with Content-Length when `length=1`)
+ * - `GET /big?bytes=N[&length=1][&chunk=C]` → N bytes in writes of C bytes
+ *   (64 KiB by default; `chunk=1600` is how kube-apiserver sends a large
+ *   LIST), chunked, or with Content-Length when `length=1`
  * - `GET /slow?ms=N` → answers after N ms
  * - `GET /status/{code}` → that code with a Status body
  * - `GET /gzip` → {@linkcode GZIP_WIRE_BODY} with `Content-Encoding: gzip`
@@ -463,7 +464,10 @@ function route(
     });
     res.end(GZIP_WIRE_BODY);
   } else if (method === "GET" && path === "/big") {
-    streamBig(res, Number(q.get("bytes") ?? "0"), q.get("length") === "1");
+    streamBig(res, Number(q.get("bytes") ?? "0"), {
+      withLength: q.get("length") === "1",
+      chunk: Number(q.get("chunk") ?? BIG_CHUNK),
+    });
   } else if (method === "GET" && path === "/slow") {
     const ms = Number(q.get("ms") ?? "0");
     const timer = setTimeout(function onSlow() {
@@ -593,10 +597,15 @@ function bigChunk(total: number, offset: number, length: number): Buffer {
 function streamBig(
   res: ServerResponse,
   total: number,
-  withLength: boolean,
+  options: { withLength: boolean; chunk: number },
 ): void {
+  const { withLength, chunk: step } = options;
   if (!Number.isSafeInteger(total) || total < 0) {
     sendStatus(res, 400, "bytes must be a non-negative integer");
+    return;
+  }
+  if (!Number.isSafeInteger(step) || step < 1 || step > BIG_CHUNK) {
+    sendStatus(res, 400, `chunk must be an integer in 1..${BIG_CHUNK}`);
     return;
   }
   const headers: Record<string, string> = {
@@ -608,7 +617,7 @@ function streamBig(
   function pump(): void {
     while (offset < total) {
       if (res.destroyed) return;
-      const length = Math.min(BIG_CHUNK, total - offset);
+      const length = Math.min(step, total - offset);
       const chunk = bigChunk(total, offset, length);
       offset += length;
       if (!res.write(chunk)) {
