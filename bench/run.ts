@@ -207,7 +207,7 @@ const fakeWorkloads: Workload[] = [
     path: "/api/v1/namespaces/default/configmaps/bench",
     approxBytes: 260,
   },
-  { name: "LIST", path: "/big?bytes=1048576", approxBytes: 1048576 },
+  { name: "LIST", path: "/big?bytes=1048576&chunk=1600", approxBytes: 1048576 },
 ];
 
 function mcaPath(mca: Mca): PathSpec {
@@ -677,7 +677,7 @@ async function main(): Promise<number> {
     "nginx: 1 worker process, TLS 1.2/1.3 both sides, keep-alive upstream pool, proxy_buffering off (watches must stream) with proxy_buffer_size 64k, Authorization replaced, one access-log line per request (mca writes one JSON line per call to a pipe; both count).",
     "mca runs as `deno run -A main.ts` from a copy of main.ts + lib/ taken when the run started (tmp/bench/snapshot), as a separate process; its call log goes through a pipe to a file. Apps send any bearer token; mca swaps in the real one.",
     "Every request sends `Accept-Encoding: identity`, so every path moves the same bytes (kubectl proxy's Go transport would otherwise ask for gzip by itself).",
-    "Fake upstream = tests/support/fake_upstream.ts (node:https under Deno) in its own process: GET = one ConfigMap, LIST = /big?bytes=1048576 (chunked).",
+    "Fake upstream = tests/support/fake_upstream.ts (node:https under Deno) in its own process: GET = one ConfigMap, LIST = /big?bytes=1048576&chunk=1600 (chunked, in the 1.6 KB pieces kube-apiserver sends).",
   ];
   const errors: string[] = [];
   const out = {
