@@ -211,8 +211,12 @@ async function relayAnswer(
     res.end();
     return settle();
   }
+  const stream = args.target.dedicated === true; // a followed log
+  if (stream) res.flushHeaders(); // its reader must see the head at once
   const out = coalescer(res, {
     holdLast: headers["content-length"] !== undefined,
+    // a stream's every chunk goes out at once
+    flushBytes: stream ? 1 : undefined,
   });
   const capture = args.target.captureResponseBytes ?? 0;
   const copy = capture > 0 ? boundedCopy(capture) : undefined;

@@ -38,6 +38,14 @@ import { auditIdOf, downstreamHeaders, targetHeaders } from "./headers.ts";
 export type { Outcome, Target } from "./exchange.ts";
 
 /**
+ * How far an app may fall behind on a watch before MCA closes it. Deno's
+ * `node:https` client cannot push back on the API server (ADR 0007), so
+ * without a bound one app that stops reading a busy watch would grow the
+ * sidecar until the kubelet kills it, and every call of the Pod with it.
+ */
+export const STREAM_MAX_BEHIND_BYTES = 16 * 1024 * 1024;
+
+/**
  * Forwards one plain HTTP call and streams the answer back.
  *
  * Resolves when the exchange is over (finished, failed or abandoned by the
@@ -127,6 +135,16 @@ function relayResponse(
   pipeHeld(upRes, res, {
     hold: sized,
     counted: (n) => outcome.bytesOut += n,
+    maxBehindBytes: args.target.dedicated ? STREAM_MAX_BEHIND_BYTES : undefined,
+    overflow: () => {
+      upRes.destroy();
+      res.destroy();
+      settle(
+        `the app fell more than ${STREAM_MAX_BEHIND_BYTES >> 20} MiB behind ` +
+          "on this stream; it was closed (kube-apiserver drops an " +
+          "unresponsive watcher the same way; clients watch again)",
+      );
+    },
     ended: () => {
       if (copy) {
         const { bytes, cut } = copy.result();
@@ -176,15 +194,28 @@ function streamBody(
 function pipeHeld(
   source: Readable,
   sink: Writable,
-  options: { hold: boolean; counted(bytes: number): void; ended?(): void },
+  options: {
+    hold: boolean;
+    counted(bytes: number): void;
+    ended?(): void;
+    /** Stream mode: never pause; past this many bytes unsent, overflow. */
+    maxBehindBytes?: number;
+    overflow?(): void;
+  },
 ): void {
   const chunks = lastChunkHolder(options.hold);
+  const limit = options.maxBehindBytes;
   source.on("data", (chunk: Uint8Array) => {
     options.counted(chunk.length);
     const out = chunks.next(chunk);
-    if (out !== undefined && !sink.write(out)) {
+    if (out === undefined || sink.write(out)) return;
+    if (limit === undefined) {
       source.pause();
       sink.once("drain", () => source.resume());
+    } else if (sink.writableLength > limit) {
+      // Pausing would not help: Deno's client reads on into memory anyway
+      // (ADR 0007). What waits for the app is counted here instead.
+      options.overflow?.();
     }
   });
   source.on("end", () => {

@@ -9,7 +9,7 @@ import {
 } from "../support/fake_upstream.ts";
 import { runProbe } from "../../lib/sidecar/probe.ts";
 import { PLACEHOLDER_TOKEN } from "../../lib/sidecar/service_account.ts";
-import { untilLogged } from "../support/multicluster.ts";
+import { openWatch, untilLogged } from "../support/multicluster.ts";
 import { connect } from "node:tls";
 
 function callLines(logs: string[]) {
@@ -305,6 +305,62 @@ Deno.test("proxy: a restarted mca is still trusted by the app's loaded ca.crt", 
     );
     assert.deepEqual(ready.map((r) => r.caReused), [false, true]);
   } finally {
+    await f.close();
+  }
+});
+
+Deno.test("proxy: a followed log streams line by line over the back-pressured path", async () => {
+  const f = await startFixture();
+  try {
+    const log = openWatch(
+      f,
+      "/api/v1/namespaces/team-a/pods/p/log?follow=true",
+    );
+    await log.head; // the head comes before any line
+    await f.upstream.waitForWatches(1);
+    f.upstream.pushWatchEvent({ line: 1 });
+    await log.until(1); // delivered while the stream is still open
+    f.upstream.pushWatchEvent({ line: 2 });
+    await log.until(2);
+    f.upstream.closeWatches();
+    await log.ended;
+    assert.deepEqual(log.lines, [{ line: 1 }, { line: 2 }]);
+    const seen = f.upstream.requests.find((r) => r.url.includes("/log?"));
+    assert.equal(seen?.headers["accept-encoding"], "identity"); // fetch path
+  } finally {
+    await f.close();
+  }
+});
+
+Deno.test("proxy: an app that stops reading a busy watch loses it past 16 MiB, and the upstream watch is closed", async () => {
+  const f = await startFixture();
+  // A raw TLS client that sends the watch and then never reads: its kernel
+  // buffer fills and what MCA cannot send waits in MCA.
+  const conn = await Deno.connectTls({
+    hostname: "127.0.0.1",
+    port: f.port,
+    caCerts: [f.appCa()],
+  });
+  try {
+    await conn.write(new TextEncoder().encode(
+      "GET /api/v1/namespaces/team-a/configmaps?watch=1 HTTP/1.1\r\n" +
+        "Host: kubernetes.default.svc\r\nAuthorization: Bearer x\r\n\r\n",
+    ));
+    await f.upstream.waitForWatches(1);
+    const pad = "x".repeat(1024 * 1024);
+    // bounded: 64 MiB at most, far past the 16 MiB MCA may hold
+    for (let i = 0; i < 64 && f.upstream.abortedRequests() === 0; i++) {
+      f.upstream.pushWatchEvent({ type: "ADDED", object: { i, pad } });
+      await new Promise((r) => setImmediate(r)); // let the bytes move
+    }
+    await f.upstream.waitForAborts(1, 20_000);
+    await untilLogged(
+      f,
+      (l) =>
+        l.verb === "watch" && /behind on this stream/.test(String(l.error)),
+    );
+  } finally {
+    conn.close();
     await f.close();
   }
 });

@@ -177,6 +177,8 @@ interface State {
  * - `GET /big?bytes=N[&length=1][&chunk=C]` → N bytes in writes of C bytes
  *   (64 KiB by default; `chunk=1600` is how kube-apiserver sends a large
  *   LIST), chunked, or with Content-Length when `length=1`
+ * - `GET /api/v1/namespaces/{ns}/pods/{name}/log` → one line; with
+ *   `follow=true` a stream of what `pushWatchEvent` sends, like a watch
  * - `GET /slow?ms=N` → answers after N ms
  * - `GET /status/{code}` → that code with a Status body
  * - `GET /gzip` → {@linkcode GZIP_WIRE_BODY} with `Content-Encoding: gzip`
@@ -479,6 +481,14 @@ function route(
       clearTimeout(timer);
       state.timers.delete(timer);
     });
+  } else if (
+    method === "GET" &&
+    /^\/api\/v1\/namespaces\/[^/]+\/pods\/[^/]+\/log$/.test(path)
+  ) {
+    if (TRUE_VALUES.has(q.get("follow") ?? "")) openWatch(state, res);
+    else {
+      res.writeHead(200, { "content-type": "text/plain" }).end("a log line\n");
+    }
   } else if (
     (m = path.match(
       /^\/api\/v1\/(watch\/)?namespaces\/([^/]+)\/configmaps(?:\/([^/]+))?$/,
