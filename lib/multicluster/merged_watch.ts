@@ -18,7 +18,7 @@
 import type { IncomingMessage } from "node:http";
 import { readBody, readLines } from "../clusters/upstream_call.ts";
 import { writeStatus } from "../kube/status.ts";
-import type { Outcome } from "../proxy/transport.ts";
+import { fellBehind, type Outcome } from "../proxy/transport.ts";
 import { type FanoutCall, send, targetFor } from "./fanout_call.ts";
 import { queryParam, requestedVersions } from "./fanout_request.ts";
 import { parseJsonBytes, warning } from "./answer_rewrite.ts";
@@ -134,7 +134,11 @@ async function serveMerged(
       if (ended) return;
       const line = JSON.stringify(event) + "\n";
       bytesOut += Buffer.byteLength(line);
-      call.res.write(line);
+      // An app that stopped reading loses its watch, as kube-apiserver does.
+      if (!call.res.write(line) && fellBehind(call.res)) {
+        call.res.destroy();
+        merged.finish();
+      }
     },
     finish(event) {
       if (event !== undefined) merged.write(event);

@@ -9,7 +9,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { RequestInfo } from "../kube/request_info.ts";
 import type { Plan } from "../routing/router.ts";
-import type { Outcome } from "../proxy/transport.ts";
+import { fellBehind, type Outcome } from "../proxy/transport.ts";
 import { readBody, readLines } from "../clusters/upstream_call.ts";
 import { failureStatus, statusResponse } from "../kube/status.ts";
 import { type FanoutCall, send } from "./fanout.ts";
@@ -91,6 +91,11 @@ async function relayWatch(
       if (text === undefined) continue;
       bytesOut += text.length;
       res.write(text);
+      if (fellBehind(res)) {
+        // the app stopped reading: drop its watch, as kube-apiserver would
+        res.destroy();
+        break;
+      }
     }
   } catch {
     // the app or the cluster went away: end the stream

@@ -46,6 +46,15 @@ export type { Outcome, Target } from "./exchange.ts";
 export const STREAM_MAX_BEHIND_BYTES = 16 * 1024 * 1024;
 
 /**
+ * Whether the app is so far behind on a stream MCA writes (a merged or
+ * rewritten watch) that the stream must be closed; see
+ * {@linkcode STREAM_MAX_BEHIND_BYTES}.
+ */
+export function fellBehind(sink: { readonly writableLength: number }): boolean {
+  return sink.writableLength > STREAM_MAX_BEHIND_BYTES;
+}
+
+/**
  * Forwards one plain HTTP call and streams the answer back.
  *
  * Resolves when the exchange is over (finished, failed or abandoned by the

@@ -1,5 +1,9 @@
 import assert from "node:assert/strict";
-import { startFixture } from "../support/sidecar_fixture.ts";
+import {
+  floodWatches,
+  openUnreadWatch,
+  startFixture,
+} from "../support/sidecar_fixture.ts";
 import { startFakeUpstream } from "../support/fake_upstream.ts";
 import { lastWatchUrl, openWatch, ROUTING } from "../support/multicluster.ts";
 import {
@@ -206,6 +210,43 @@ Deno.test("multi-cluster: on a partial rule, a watch from a list that left a clu
     assert.doesNotMatch(west.requests.at(-1)!.url, /resourceVersion=/);
     watch.close();
   } finally {
+    await f.close();
+  }
+});
+
+Deno.test("multi-cluster: an app that stops reading a merged WATCH loses it past 16 MiB, and every cluster's watch is closed", async () => {
+  const f = await startFixture({ remotes: ["east", "west"], routing: ROUTING });
+  const conn = await openUnreadWatch(
+    f,
+    "/api/v1/namespaces/spread-1/configmaps?watch=1&resourceVersion=0",
+  );
+  try {
+    const east = f.remotes.get("east")!;
+    const west = f.remotes.get("west")!;
+    await east.waitForWatches(1);
+    await west.waitForWatches(1);
+    await floodWatches(east);
+    await east.waitForAborts(1, 20_000);
+    await west.waitForAborts(1, 20_000);
+  } finally {
+    conn.close();
+    await f.close();
+  }
+});
+
+Deno.test("multi-cluster: an app that stops reading a namespace-mapped WATCH loses it past 16 MiB, and the cluster's watch is closed", async () => {
+  const f = await startFixture({ remotes: ["east", "west"], routing: ROUTING });
+  const conn = await openUnreadWatch(
+    f,
+    "/api/v1/namespaces/app-ns/configmaps?watch=1",
+  );
+  try {
+    const east = f.remotes.get("east")!;
+    await east.waitForWatches(1);
+    await floodWatches(east);
+    await east.waitForAborts(1, 20_000);
+  } finally {
+    conn.close();
     await f.close();
   }
 });

@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { Agent, request } from "node:https";
-import { appCall, startFixture } from "../support/sidecar_fixture.ts";
+import {
+  appCall,
+  floodWatches,
+  openUnreadWatch,
+  startFixture,
+} from "../support/sidecar_fixture.ts";
 import {
   DEFAULT_FAKE_TOKEN,
   GZIP_PLAIN_BODY,
@@ -334,25 +339,13 @@ Deno.test("proxy: a followed log streams line by line over the back-pressured pa
 
 Deno.test("proxy: an app that stops reading a busy watch loses it past 16 MiB, and the upstream watch is closed", async () => {
   const f = await startFixture();
-  // A raw TLS client that sends the watch and then never reads: its kernel
-  // buffer fills and what MCA cannot send waits in MCA.
-  const conn = await Deno.connectTls({
-    hostname: "127.0.0.1",
-    port: f.port,
-    caCerts: [f.appCa()],
-  });
+  const conn = await openUnreadWatch(
+    f,
+    "/api/v1/namespaces/team-a/configmaps?watch=1",
+  );
   try {
-    await conn.write(new TextEncoder().encode(
-      "GET /api/v1/namespaces/team-a/configmaps?watch=1 HTTP/1.1\r\n" +
-        "Host: kubernetes.default.svc\r\nAuthorization: Bearer x\r\n\r\n",
-    ));
     await f.upstream.waitForWatches(1);
-    const pad = "x".repeat(1024 * 1024);
-    // bounded: 64 MiB at most, far past the 16 MiB MCA may hold
-    for (let i = 0; i < 64 && f.upstream.abortedRequests() === 0; i++) {
-      f.upstream.pushWatchEvent({ type: "ADDED", object: { i, pad } });
-      await new Promise((r) => setImmediate(r)); // let the bytes move
-    }
+    await floodWatches(f.upstream);
     await f.upstream.waitForAborts(1, 20_000);
     await untilLogged(
       f,

@@ -256,3 +256,47 @@ export async function rawExchange(
   await closed;
   return chunks.join("");
 }
+
+/**
+ * Sends a watch request on a raw TLS connection and never reads: the
+ * client's kernel buffer fills, and what MCA cannot send waits in MCA.
+ * Close the returned connection when done.
+ */
+export async function openUnreadWatch(
+  f: Fixture,
+  path: string,
+): Promise<Deno.TlsConn> {
+  const conn = await Deno.connectTls({
+    hostname: "127.0.0.1",
+    port: f.port,
+    caCerts: [f.appCa()],
+  });
+  await conn.write(new TextEncoder().encode(
+    `GET ${path} HTTP/1.1\r\n` +
+      "Host: kubernetes.default.svc\r\nAuthorization: Bearer x\r\n\r\n",
+  ));
+  return conn;
+}
+
+/**
+ * Pushes 1 MiB watch events to `upstream` until it sees a client go away,
+ * at most `maxMiB` of them (a bound, so a proxy that never gives up fails
+ * the caller's wait instead of looping).
+ */
+export async function floodWatches(
+  upstream: FakeUpstream,
+  maxMiB = 64,
+): Promise<void> {
+  const pad = "x".repeat(1024 * 1024);
+  for (let i = 0; i < maxMiB && upstream.abortedRequests() === 0; i++) {
+    upstream.pushWatchEvent({
+      type: "ADDED",
+      object: {
+        kind: "ConfigMap",
+        metadata: { name: `c${i}`, resourceVersion: String(100 + i) },
+        pad,
+      },
+    });
+    await new Promise((r) => setImmediate(r)); // let the bytes move
+  }
+}
