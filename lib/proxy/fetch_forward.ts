@@ -125,6 +125,9 @@ function headDeadline(target: Target, aborter: AbortController): {
   };
 }
 
+/** Request headers `fetch` fills in by itself when they are missing. */
+const FETCH_DEFAULTS = ["accept", "accept-language", "user-agent"];
+
 /** `fetch` refuses an answer whose head has more than 100 header lines. */
 function headTooLarge(error: Error): boolean {
   return /message head is too large/.test(String(error.cause ?? ""));
@@ -143,6 +146,12 @@ function fetchHeaders(req: IncomingMessage, target: Target): Headers {
   // would compress an answer the app did not ask to have compressed.
   if (!headers.has("accept-encoding")) {
     headers.set("accept-encoding", "identity");
+  }
+  // `fetch` adds its own values of these when a request has none (`*/*`,
+  // `*`, `Deno/<version>`). An empty field goes out instead, which
+  // kube-apiserver (Go's `Header.Get`) reads exactly as an absent one.
+  for (const name of FETCH_DEFAULTS) {
+    if (!headers.has(name)) headers.set(name, "");
   }
   return headers;
 }

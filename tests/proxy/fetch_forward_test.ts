@@ -192,6 +192,29 @@ Deno.test("fetch path: no Accept-Encoding from the app means identity upstream",
   }
 });
 
+Deno.test("fetch path: fetch's own Accept, Accept-Language and User-Agent never reach the upstream", async () => {
+  const up = await upstream((_req, res) => res.end("{}"));
+  try {
+    await call(up.url); // the app sent none of the three
+    const sent = up.seen[0].headers;
+    for (const name of ["accept", "accept-language", "user-agent"]) {
+      // empty is what Go's Header.Get (kube-apiserver) reads for absent too
+      assert.equal(sent[name] ?? "", "", `${name}: ${sent[name]}`);
+    }
+    const app = {
+      accept: "application/json",
+      "accept-language": "de",
+      "user-agent": "kubectl/v1.34.4",
+    };
+    await call(up.url, { headers: app });
+    for (const [name, value] of Object.entries(app)) {
+      assert.equal(up.seen[1].headers[name], value);
+    }
+  } finally {
+    await up.close();
+  }
+});
+
 Deno.test("fetch path: an upstream that accepts TCP and never speaks TLS fails within the connect timeout", async () => {
   const hole = await blackhole();
   try {
