@@ -281,9 +281,12 @@ export async function runCommand(
   cmd: string,
   args: string[],
   timeoutMs: number,
+  options: { cwd?: string; env?: Record<string, string> } = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const child = new Deno.Command(cmd, {
     args,
+    cwd: options.cwd,
+    env: options.env,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",

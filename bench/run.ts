@@ -22,6 +22,7 @@ import {
 } from "../tests/support/cluster.ts";
 import { defaultTestTls } from "../tests/support/test_certs.ts";
 import { type Controlled, startControlled } from "./control.ts";
+import { buildRelay, startRelay } from "./rtt.ts";
 import {
   type Competitor,
   startKubectlProxy,
@@ -85,6 +86,7 @@ const SETTINGS = {
     clusterConfigMaps: 200,
     retryAbovePct: 15,
     retries: 12,
+    rttsMs: [1, 5],
   },
   quick: {
     durationS: 1,
@@ -101,6 +103,7 @@ const SETTINGS = {
     clusterConfigMaps: 200,
     retryAbovePct: 15,
     retries: 4,
+    rttsMs: [5],
   },
 };
 type Settings = typeof SETTINGS.full;
@@ -123,7 +126,8 @@ if (flags.help) {
       "deno task bench [--quick] [--skip-cluster] [--only SECTIONS] [--main FILE]",
       "  --quick          ~2 minute smoke run (short cells, fewer events)",
       "  --skip-cluster   leave out the real kube-apiserver",
-      "  --only SECTIONS  comma-separated subset of startup,load,metrics,governance,watch,stream,cluster",
+      "  --only SECTIONS  comma-separated subset of startup,load,rtt,metrics,governance,watch,stream,cluster",
+      "                   (rtt = the load matrix with the upstream behind a 1 ms / 5 ms round trip)",
       "                   (metrics = the cost of metrics and of tracing at 100 % and 1 %)",
       "  --main FILE      benchmark another copy of mca's main.ts (e.g. a patched one)",
       "  --out DIR        write results and logs there (default tmp/bench; keep it under tmp/)",
@@ -136,6 +140,7 @@ const mode = flags.quick ? "quick" : "full";
 const SECTIONS = [
   "startup",
   "load",
+  "rtt",
   "metrics",
   "governance",
   "watch",
@@ -346,6 +351,9 @@ async function fakeUpstreamSuite(
         out,
       );
     }
+    if (only.has("rtt")) {
+      await rttSuite({ up, target, toolchain, out });
+    }
     if (only.has("governance")) {
       log("fake upstream: governance (audit on vs off)");
       out.governance = await section("governance", () =>
@@ -391,6 +399,42 @@ async function fakeUpstreamSuite(
     }
   } finally {
     await upstream.stop();
+  }
+}
+
+/**
+ * The load matrix again with the fake upstream behind a relay that adds a
+ * round trip (bench/rtt.ts): every path, direct included, goes through it,
+ * as every client in a cluster reaches its API server over the network.
+ */
+async function rttSuite(args: {
+  up: UpstreamSpec;
+  target: McaTarget;
+  toolchain: Toolchain;
+  out: { load: Cell[]; rss: Record<string, Record<string, number>> };
+}): Promise<void> {
+  const bin = await buildRelay(LOGS);
+  for (const rttMs of S.rttsMs) {
+    const relay = await startRelay(bin, {
+      port: args.up.port,
+      rttMs,
+      logBase: join(LOGS, `rtt-relay-${rttMs}ms`),
+    });
+    try {
+      const label = `fake upstream, ${rttMs} ms RTT`;
+      log(`${label}: load`);
+      await section(label, () =>
+        loadSuite(
+          label,
+          { ...args.up, port: relay.port },
+          { ...args.target, port: relay.port },
+          fakeWorkloads,
+          args.toolchain,
+          args.out,
+        ));
+    } finally {
+      await relay.stop();
+    }
   }
 }
 

@@ -1,0 +1,3 @@
+module mca.local/rtt-relay
+
+go 1.22
