@@ -68,6 +68,9 @@ const TMP_E2E = join(ROOT, "tmp", "e2e");
 const SCRIPTS = fileURLToPath(new URL("./multicluster/", import.meta.url));
 
 const NS = "mca-e2e";
+/** Step 8's namespace-mapped namespace: the app's, and east's behind it. */
+const PB_APP = "pb-app";
+const PB_REMOTE = "pb-remote";
 const CLUSTERS_MOUNT = "/etc/mca/clusters";
 const ROUTING_MOUNT = "/etc/mca/routing";
 const ROUTING_FILE = `${ROUTING_MOUNT}/routing.yaml`;
@@ -75,7 +78,7 @@ const HEALTH_INTERVAL_MS = 500;
 const CLUSTER_ANNOTATION = "mca.io/cluster";
 const REJECTED = "routing configuration rejected; keeping the previous one";
 
-/** The rules in force at start (version 1: four rules). */
+/** The rules in force at start (version 1: five rules). */
 const ROUTING_V1 = `# multicluster e2e: routing version 1
 discovery: local
 default: local
@@ -94,6 +97,10 @@ rules:
     match: {namespaces: [${NS}]}
     clusters: [local, east]
     strategy: round-robin
+  - name: mapped
+    match: {namespaces: [${PB_APP}]}
+    cluster: east
+    namespace: ${PB_REMOTE}
 `;
 /** Version 2: a fifth rule sends namespace probe-ns to east (v1: default, local). */
 const ROUTING_V2 = ROUTING_V1.replace("version 1", "version 2") +
@@ -1076,8 +1083,8 @@ function brokenV1(from: string, to: string): [string, number] {
 }
 
 function reloadChanges(kubeconfig: string): Change[] {
-  const v1 = { loaded: { rules: 4, probe: "local" as const } };
-  const v2 = { loaded: { rules: 5, probe: "east" as const } };
+  const v1 = { loaded: { rules: 5, probe: "local" as const } };
+  const v2 = { loaded: { rules: 6, probe: "east" as const } };
   const file = ROUTING_FILE.replaceAll(".", "\\.");
   const [badSelector, selectorLine] = brokenV1(
     '"placement=east"',
@@ -1284,6 +1291,66 @@ async function logChecks(w: World): Promise<void> {
   assert.deepEqual(notJson, [], "mca's stdout has non-JSON lines");
 }
 
+/** The protobuf media type client-go's typed clients send and prefer. */
+const PROTOBUF = "application/vnd.kubernetes.protobuf";
+
+/**
+ * 8: client-go's typed clients with their default protobuf bodies
+ * (tests/e2e/informer/protobuf.go): create, get, update on the spread set
+ * (an update carries the composite version and the cluster mark back),
+ * create, get, update and server-side apply in a namespace mapped to
+ * another on east, a merged list and a watch from its version, deletes.
+ */
+async function protobufBodies(w: World): Promise<void> {
+  const from = w.mca.lines.length;
+  const run = await runApp(
+    w.app,
+    "client-go protobuf",
+    w.informer("protobuf", NS, PB_APP),
+    { check: false, timeoutMs: 150_000 },
+  );
+  const detail = () => `${run.stdout}\n${run.stderr}\n${mcaTail(w)}`;
+  const checks = run.json.filter((l) => l.check !== undefined);
+  assert.deepEqual(checks.filter((c) => !c.ok), [], detail());
+  assert.equal(checks.length, 24, `every check ran\n${detail()}`);
+  assert.equal(run.code, 0, detail());
+  const http = run.json.filter((l) => l.http !== undefined);
+  const writes = http.filter((l) => l.http === "POST" || l.http === "PUT");
+  assert.ok(writes.length >= 14, detail());
+  for (const l of writes) {
+    assert.ok(
+      l.sent.startsWith(PROTOBUF),
+      `sent protobuf: ${JSON.stringify(l)}`,
+    );
+  }
+  // One-cluster answers (spread-set writes, the mapped namespace) come back
+  // in the protobuf client-go asked for first.
+  for (const l of http.filter((l) => l.http !== "PATCH" && l.query === "")) {
+    if (l.path.includes(`/namespaces/${PB_APP}/`) || l.http !== "GET") {
+      assert.ok(
+        l.got.startsWith(PROTOBUF),
+        `answered protobuf: ${JSON.stringify(l)}`,
+      );
+    }
+  }
+  const mine = callLines(w.mca.lines.slice(from)).filter((c) =>
+    c.userAgent === "mca-e2e-protobuf"
+  );
+  const mapped = mine.filter((c) => c.path?.includes(`/namespaces/${PB_APP}/`));
+  assert.ok(mapped.length >= 6, JSON.stringify(mine));
+  assert.ok(mapped.every((c) => c.cluster === "east"), JSON.stringify(mapped));
+  assert.deepEqual(
+    mine.filter((c) => (c.status ?? 0) >= 400),
+    [],
+    JSON.stringify(mine),
+  );
+  assert.deepEqual(
+    (await namesOn(w.B, PB_REMOTE)).filter((n) => n.startsWith("pb-")),
+    [],
+    "made on east, deleted through mca",
+  );
+}
+
 // ---------------------------------------------------------------------------
 
 Deno.test({
@@ -1333,7 +1400,7 @@ Deno.test({
       A.writeServiceAccountDir(dirs.sa),
       B.mintToken({ duration: "1h" }),
       prepareCluster(A, "local", ["ha", "probe-ns"]),
-      prepareCluster(B, "east", ["ha", "probe-ns", "team-east"]),
+      prepareCluster(B, "east", ["ha", "probe-ns", "team-east", PB_REMOTE]),
     ]);
     const eastKubeconfig = kubeconfigFor(
       "east",
@@ -1391,7 +1458,7 @@ Deno.test({
     timings.mcaReadyMs = Math.round(performance.now() - t0);
     const ready = parseJsonLines(mca.lines).find((l) => l.msg === "ready");
     assert.deepEqual(ready?.clusters, ["east", "local"], "mca's clusters");
-    assert.equal(ready?.rules, 4, "mca's rules");
+    assert.equal(ready?.rules, 5, "mca's rules");
     progress(`mca is ready (${timings.mcaReadyMs} ms)`);
 
     const w: World = {
@@ -1437,6 +1504,7 @@ Deno.test({
         reloadUnderLoad,
       ],
       ["7 every call line names its cluster, no token logged", logChecks],
+      ["8 client-go's default protobuf bodies", protobufBodies],
     ];
     for (const [name, fn] of steps) {
       progress(`step ${name}`);
