@@ -60,6 +60,12 @@ interface Source {
 
 const sources = new WeakMap<object, Source>();
 
+/** True for a stub {@link decodeObject} made (a merged body built from protobuf answers). */
+export function isStub(value: unknown): boolean {
+  return value !== null && typeof value === "object" &&
+    sources.get(value)?.unknown !== undefined;
+}
+
 /** True for a `Content-Type` (or one `Accept` entry) naming Kubernetes protobuf. */
 export function isProtobuf(contentType: string | undefined): boolean {
   return (contentType ?? "").trim().toLowerCase().startsWith(PROTOBUF);

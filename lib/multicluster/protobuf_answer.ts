@@ -10,13 +10,23 @@
  * @module
  */
 
-import type { IncomingMessage } from "node:http";
+import type {
+  IncomingMessage,
+  OutgoingHttpHeaders,
+  ServerResponse,
+} from "node:http";
 import {
   decodeObject,
   encodeObject,
   isProtobuf,
+  isStub,
   PROTOBUF,
+  ProtobufError,
 } from "../kube/protobuf_object.ts";
+import { readBody } from "../clusters/upstream_call.ts";
+import { failureStatus, type Status } from "../kube/status.ts";
+import { parseJsonBytes } from "./answer_rewrite.ts";
+import { sendJson } from "./fanout_call.ts";
 import {
   decodeWatchEvent,
   encodeWatchEvent,
@@ -67,4 +77,77 @@ export async function* rewriteWatchFrames(
       yield lengthPrefixed(encodeWatchEvent(event));
     }
   }
+}
+
+/** A merged call whose clusters are asked for protobuf when the app asks for it first. */
+export function withAnswerFormat<
+  T extends { req: IncomingMessage; headers: OutgoingHttpHeaders },
+>(
+  call: T,
+): T {
+  return prefersProtobuf(call.req.headers.accept)
+    ? { ...call, headers: { ...call.headers, accept: PROTOBUF_ACCEPT } }
+    : call;
+}
+
+/**
+ * One cluster's answer to a merged LIST, parsed: JSON, or a protobuf body
+ * as its stub. A protobuf body MCA cannot rewrite becomes a 502 Status
+ * naming the cluster (passed on as that cluster's refusal), never a list
+ * missing its objects.
+ */
+export async function readListAnswer(
+  res: IncomingMessage,
+  cluster: string,
+): Promise<{ status: number; body: Record<string, unknown> | undefined }> {
+  const raw = await readBody(res);
+  const status = res.statusCode ?? 502;
+  if (!isProtobuf(String(res.headers["content-type"] ?? ""))) {
+    return { status, body: parseJsonBytes(raw) as Record<string, unknown> };
+  }
+  try {
+    return { status, body: decodeObject(raw) };
+  } catch (error) {
+    if (!(error instanceof ProtobufError)) throw error;
+    return {
+      status: 502,
+      body: cannotRewrite(cluster, error) as unknown as Record<string, unknown>,
+    };
+  }
+}
+
+function cannotRewrite(cluster: string, error: Error): Status {
+  return failureStatus(
+    502,
+    "InternalError",
+    `mca: cluster ${cluster} answered a protobuf body mca cannot rewrite (${error.message}); ask for JSON (Accept: application/json)`,
+  );
+}
+
+/**
+ * Writes a merged answer: a stub as protobuf, anything else as JSON; a
+ * stub that cannot be written (clusters that answered in different
+ * formats) is a 502. Returns the bytes written.
+ */
+export function sendAnswer(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: OutgoingHttpHeaders = {},
+): number {
+  if (!isStub(body)) return sendJson(res, status, body, headers);
+  let bytes: Uint8Array;
+  try {
+    bytes = encodeObject(body as Record<string, unknown>);
+  } catch (error) {
+    if (!(error instanceof ProtobufError)) throw error;
+    return sendJson(res, 502, cannotRewrite("(merged)", error));
+  }
+  res.writeHead(status, {
+    ...headers,
+    "content-type": PROTOBUF,
+    "content-length": bytes.length,
+  });
+  res.end(bytes);
+  return bytes.length;
 }
