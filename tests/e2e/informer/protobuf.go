@@ -81,7 +81,9 @@ func runProtobuf(spreadNS, mappedNS string) int {
 		check("spread update "+name, err == nil && updated.Annotations[clusterKey] == where && updated.Data["v"] == "2" && composite(updated.ResourceVersion), describeErr(updated, err))
 	}
 	mapped := client.CoreV1().ConfigMaps(mappedNS)
-	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "pb-mapped", Labels: map[string]string{"app": "pb"}}, Data: map[string]string{"v": "1"}}
+	// The object names its namespace, as apps often do: the body must say the
+	// cluster's namespace, as the path does, or kube-apiserver answers 400.
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "pb-mapped", Namespace: mappedNS, Labels: map[string]string{"app": "pb"}}, Data: map[string]string{"v": "1"}}
 	created, err := mapped.Create(ctx, cm, metav1.CreateOptions{})
 	check("mapped create", err == nil && created.Namespace == mappedNS, describeErr(created, err))
 	got, err := mapped.Get(ctx, "pb-mapped", metav1.GetOptions{})
