@@ -16,15 +16,20 @@
  */
 
 import {
+  decodeObject,
+  encodeObject,
+  MAGIC,
+  ProtobufError,
+} from "./protobuf_object.ts";
+import {
   concat,
   lengthField,
   payload,
-  ProtobufError,
   readFields,
   replaceFields,
   text,
+  varintField,
 } from "./protobuf_wire.ts";
-import { decodeObject, encodeObject } from "./protobuf_object.ts";
 
 type Json = Record<string, unknown>;
 
@@ -110,4 +115,31 @@ export class FrameReader {
   get pending(): number {
     return this.#buffer.length;
   }
+}
+
+/**
+ * A watch event MCA makes itself (an `ERROR` with its own `Status`, e.g.
+ * `410 Expired`), written as kube-apiserver writes one: a `WatchEvent` whose
+ * object is a whole protobuf body of kind `Status` (metadata 1, status 2,
+ * message 3, reason 4, code 6).
+ */
+export function encodeStatusEvent(event: Json): Uint8Array {
+  const status = (event.object ?? {}) as Json;
+  const str = (value: unknown) => typeof value === "string" ? value : "";
+  const message = concat([
+    lengthField(1, new Uint8Array(0)),
+    lengthField(2, str(status.status)),
+    lengthField(3, str(status.message)),
+    lengthField(4, str(status.reason)),
+    varintField(6, Number(status.code ?? 0)),
+  ]);
+  const unknown = concat([
+    lengthField(1, concat([lengthField(1, "v1"), lengthField(2, "Status")])),
+    lengthField(2, message),
+  ]);
+  const body = concat([MAGIC, unknown]);
+  return concat([
+    lengthField(1, str(event.type)),
+    lengthField(2, lengthField(1, body)),
+  ]);
 }

@@ -16,12 +16,13 @@
  */
 
 import type { IncomingMessage } from "node:http";
-import { readBody, readLines } from "../clusters/upstream_call.ts";
+import { readBody } from "../clusters/upstream_call.ts";
 import { writeStatus } from "../kube/status.ts";
 import type { Outcome } from "../proxy/transport.ts";
 import { type FanoutCall, send, targetFor } from "./fanout_call.ts";
 import { queryParam, requestedVersions } from "./fanout_request.ts";
 import { parseJsonBytes, warning } from "./answer_rewrite.ts";
+import * as protobuf from "./protobuf_answer.ts";
 import {
   goneEvent,
   isTransient,
@@ -58,7 +59,8 @@ interface Merged {
 }
 
 /** Serves a merged WATCH; resolves when it ends. */
-export async function fanoutWatch(call: FanoutCall): Promise<Outcome> {
+export async function fanoutWatch(asked: FanoutCall): Promise<Outcome> {
+  const call = protobuf.withAnswerFormat(asked); // if the app asks for it first
   const url = call.req.url ?? "/";
   const requested = requestedVersions(url);
   const names = call.clusters.map((c) => c.name);
@@ -116,8 +118,9 @@ async function serveMerged(
 ): Promise<Outcome> {
   const { state, aborter, deadline, first } = args;
   const denied = call.denied ?? [];
+  const format = protobuf.watchFormat(call.req.headers.accept, first);
   call.res.writeHead(200, {
-    "content-type": "application/json",
+    "content-type": format.contentType,
     "cache-control": "no-cache, private",
     ...(denied.length > 0 ? { warning: warning(denied) } : {}),
   });
@@ -132,9 +135,10 @@ async function serveMerged(
     deadline,
     write(event) {
       if (ended) return;
-      const line = JSON.stringify(event) + "\n";
-      bytesOut += Buffer.byteLength(line);
-      call.res.write(line);
+      const chunk = format.encode(event);
+      if (chunk === undefined) return merged.finish(); // a format it cannot write
+      bytesOut += Buffer.byteLength(chunk);
+      call.res.write(chunk);
     },
     finish(event) {
       if (event !== undefined) merged.write(event);
@@ -216,7 +220,7 @@ async function relay(
   res: IncomingMessage,
 ): Promise<"end" | "again"> {
   try {
-    for await (const line of readLines(res)) {
+    for await (const line of protobuf.watchItems(res)) {
       const step = mergeEvent(merged.state, name, line);
       if (step.kind === "write") merged.write(step.event);
       if (step.kind === "end") {
@@ -264,7 +268,7 @@ function relayRefusal(
   refused: { status: number; body: Uint8Array },
 ): Outcome {
   call.res.writeHead(refused.status, {
-    "content-type": "application/json",
+    "content-type": protobuf.contentTypeOf(refused.body),
   }).end(refused.body);
   return { status: refused.status, bytesIn: 0, bytesOut: refused.body.length };
 }

@@ -20,15 +20,17 @@ import {
   encodeObject,
   isProtobuf,
   isStub,
+  MAGIC,
   PROTOBUF,
   ProtobufError,
 } from "../kube/protobuf_object.ts";
-import { readBody } from "../clusters/upstream_call.ts";
+import { readBody, readLines } from "../clusters/upstream_call.ts";
 import { failureStatus, type Status } from "../kube/status.ts";
 import { parseJsonBytes } from "./answer_rewrite.ts";
 import { sendJson } from "./fanout_call.ts";
 import {
   decodeWatchEvent,
+  encodeStatusEvent,
   encodeWatchEvent,
   FrameReader,
   lengthPrefixed,
@@ -150,4 +152,77 @@ export function sendAnswer(
   });
   res.end(bytes);
   return bytes.length;
+}
+
+/**
+ * The events of one cluster's watch as they arrive: JSON lines as text, a
+ * protobuf stream's frames as their stubs (`mergeEvent` takes either). A
+ * frame that cannot be read throws `ProtobufError`: the stream is then
+ * treated as broken, never relayed half-converted.
+ */
+export async function* watchItems(
+  res: IncomingMessage,
+): AsyncGenerator<string | Record<string, unknown>> {
+  if (!isProtobuf(String(res.headers["content-type"] ?? ""))) {
+    yield* readLines(res);
+    return;
+  }
+  const reader = new FrameReader();
+  for await (const chunk of res) {
+    for (const frame of reader.push(chunk as Uint8Array)) {
+      yield decodeWatchEvent(frame);
+    }
+  }
+}
+
+/** How a merged watch writes its events. */
+export interface WatchFormat {
+  contentType: string;
+  /** An event's bytes; undefined when it cannot be written in this format (the watch ends). */
+  encode(event: unknown): string | Uint8Array | undefined;
+}
+
+/**
+ * The format of a merged watch: protobuf when the app asks for it first and
+ * every cluster that answered streams protobuf, else JSON. An event that
+ * does not fit (a cluster that came back in the other format) cannot be
+ * written: the caller ends the watch, and the app watches again.
+ */
+export function watchFormat(
+  accept: string | undefined,
+  opened: Array<{ kind: string; res?: IncomingMessage }>,
+): WatchFormat {
+  const streams = opened.flatMap((o) =>
+    o.kind === "open" && o.res ? [o.res] : []
+  );
+  const protobuf = prefersProtobuf(accept) && streams.length > 0 &&
+    streams.every((s) => isProtobuf(String(s.headers["content-type"] ?? "")));
+  if (!protobuf) {
+    return {
+      contentType: "application/json",
+      encode: (event) =>
+        isStub((event as { object?: unknown })?.object)
+          ? undefined
+          : JSON.stringify(event) + "\n",
+    };
+  }
+  return {
+    contentType: `${PROTOBUF};stream=watch`,
+    encode(event) {
+      const object = (event as { object?: Record<string, unknown> }).object;
+      if (isStub(object)) {
+        return lengthPrefixed(
+          encodeWatchEvent(event as Record<string, unknown>),
+        );
+      }
+      return object?.kind === "Status"
+        ? lengthPrefixed(encodeStatusEvent(event as Record<string, unknown>))
+        : undefined;
+    },
+  };
+}
+
+/** A cluster's error body passed on as it came: protobuf when it starts with the magic, else JSON. */
+export function contentTypeOf(body: Uint8Array): string {
+  return MAGIC.every((b, i) => body[i] === b) ? PROTOBUF : "application/json";
 }

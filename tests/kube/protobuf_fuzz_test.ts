@@ -24,6 +24,7 @@ import {
 } from "../../lib/kube/protobuf_object.ts";
 import {
   decodeWatchEvent,
+  encodeStatusEvent,
   encodeWatchEvent,
   FrameReader,
   lengthPrefixed,
@@ -35,6 +36,7 @@ import {
   undecorateObject,
 } from "../../lib/multicluster/rewrite.ts";
 import { mergeListAnswers } from "../../lib/multicluster/list_merge.ts";
+import { goneEvent } from "../../lib/multicluster/watch_merge.ts";
 import { encodeResourceVersion } from "../../lib/kube/resource_version.ts";
 
 type Json = Record<string, unknown>;
@@ -312,4 +314,27 @@ Deno.test("protobuf: a body without the magic is refused", () => {
     () => decodeObject(new TextEncoder().encode('{"kind":"ConfigMap"}')),
     ProtobufError,
   );
+});
+
+Deno.test("protobuf: MCA's own ERROR event decodes as kube-apiserver's", () => {
+  const event = goneEvent("the set of clusters changed; list again");
+  const frame = encodeStatusEvent(event);
+  const decoded = oracleDecode("WatchEvent", frame);
+  assert.equal(decoded.type, "ERROR");
+  const raw = (decoded.object as { raw: string }).raw;
+  const inner = oracleReadBody(
+    Uint8Array.from(atob(raw), (c) => c.charCodeAt(0)),
+  );
+  assert.equal(inner.kind, "Status");
+  const status = event.object as Record<string, unknown>;
+  assert.deepEqual(inner.object, {
+    metadata: {},
+    status: "Failure",
+    message: status.message,
+    reason: "Expired",
+    code: 410,
+  });
+  // and MCA reads it back as the same event
+  const stub = decodeWatchEvent(frame);
+  assert.equal((stub.object as Record<string, unknown>).code, 410);
 });
