@@ -73,6 +73,8 @@ const NS = "mca-e2e";
 /** Step 7's namespace-mapped namespace: the app's, and east's behind it. */
 const PB_APP = "pb-app";
 const PB_REMOTE = "pb-remote";
+/** The protobuf media type client-go's typed clients send and prefer. */
+const PROTOBUF = "application/vnd.kubernetes.protobuf";
 const CLUSTERS_MOUNT = "/etc/mca/clusters";
 const ROUTING_MOUNT = "/etc/mca/routing";
 const ROUTING_FILE = `${ROUTING_MOUNT}/routing.yaml`;
@@ -967,6 +969,21 @@ async function informersThroughOutage(w: World): Promise<void> {
       () => informers.every((p) => p.json().some((l) => l.ev === "synced")),
       detail,
     );
+    // client-go's default: the merged LIST or watch-list it synced from came
+    // in protobuf (the informer's `http` lines, one per exchange)
+    for (const p of informers) {
+      const reads = p.json().filter((l) =>
+        l.http === "GET" && l.path === `/api/v1/namespaces/${NS}/configmaps` &&
+        l.status === 200
+      );
+      assert.ok(reads.length > 0, `${p.name}: ${p.dump()}`);
+      for (const l of reads) {
+        assert.ok(
+          l.got?.startsWith(PROTOBUF),
+          `${p.name}: ${JSON.stringify(l)}`,
+        );
+      }
+    }
     await Promise.all([
       createOn(w.A, batch("a1", 4), made),
       createOn(w.B, batch("b1", 4), made),
@@ -1292,9 +1309,6 @@ async function logChecks(w: World): Promise<void> {
   });
   assert.deepEqual(notJson, [], "mca's stdout has non-JSON lines");
 }
-
-/** The protobuf media type client-go's typed clients send and prefer. */
-const PROTOBUF = "application/vnd.kubernetes.protobuf";
 
 /**
  * 7: client-go's typed clients with their default protobuf bodies

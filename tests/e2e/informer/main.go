@@ -4,6 +4,7 @@
 //
 //	{"ev": "synced", "t": <unix ms>}
 //	{"ev": "add"|"update"|"delete", "name": "...", "cluster": "...", "t": <unix ms>}
+//	{"http": "GET", "path": "...", "query": "...", "got": "<Content-Type>", ...}
 //
 // The test counts lost, late and false events from these lines. With
 // KUBE_FEATURE_WatchListClient=true in the environment, client-go's own
@@ -16,6 +17,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"sync"
 	"time"
@@ -68,6 +70,9 @@ func main() {
 	}
 	// NAME tells the runs apart in mca's log (user agent mca-e2e-informer/NAME).
 	config.UserAgent = "mca-e2e-informer/" + os.Args[2]
+	// Each HTTP exchange is a line too (protobuf.go's recorder): the test
+	// checks the LIST and WATCH answers came in client-go's default protobuf.
+	config.WrapTransport = func(rt http.RoundTripper) http.RoundTripper { return recorder{rt} }
 	client := kubernetes.NewForConfigOrDie(config)
 	factory := informers.NewSharedInformerFactoryWithOptions(
 		client, 0, informers.WithNamespace(os.Args[1]))
