@@ -148,3 +148,44 @@ Deno.test("protobuf: an unreadable body MCA must rewrite is a 400, sent nowhere"
     await f.close();
   }
 });
+
+Deno.test("protobuf: an answer MCA cannot rewrite is a 502 naming the cluster, never passed on", async () => {
+  const f = await startFixture({ remotes: ["east", "west"], routing: ROUTING });
+  try {
+    const accept = `${PROTOBUF},application/json`;
+    // one cluster (mapped namespace): the object is unreadable
+    const one = await appCall(
+      f,
+      "GET",
+      "/api/v1/namespaces/app-ns/configmaps/pb-bad",
+      {
+        headers: { accept },
+      },
+    );
+    assert.equal(one.status, 502, one.text);
+    assert.equal(
+      f.remotes.get("east")!.requests.at(-1)!.headers.accept,
+      accept,
+    );
+    assert.match(
+      JSON.parse(one.text).message,
+      /^mca: cluster east answered a protobuf body mca cannot rewrite/,
+    );
+    // a merged LIST: no list without that cluster's objects
+    const merged = await appCall(
+      f,
+      "GET",
+      "/api/v1/namespaces/spread-pb-bad/configmaps",
+      {
+        headers: { accept },
+      },
+    );
+    assert.equal(merged.status, 502, merged.text);
+    assert.match(
+      JSON.parse(merged.text).message,
+      /^mca: cluster east answered a protobuf body mca cannot rewrite/,
+    );
+  } finally {
+    await f.close();
+  }
+});
