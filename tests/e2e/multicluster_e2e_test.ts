@@ -1315,20 +1315,21 @@ async function logChecks(w: World): Promise<void> {
  * (tests/e2e/informer/protobuf.go): create, get, update on the spread set
  * (an update carries the composite version and the cluster mark back),
  * create, get, update and server-side apply in a namespace mapped to
- * another on east, a merged list and a watch from its version, deletes.
+ * another on east, a merged list and a watch from its version, deletes; a
+ * create routed by the labels of its protobuf body (rule by-label).
  */
 async function protobufBodies(w: World): Promise<void> {
   const from = w.mca.lines.length;
   const run = await runApp(
     w.app,
     "client-go protobuf",
-    w.informer("protobuf", NS, PB_APP),
+    w.informer("protobuf", NS, PB_APP, "probe-ns"),
     { check: false, timeoutMs: 150_000 },
   );
   const detail = () => `${run.stdout}\n${run.stderr}\n${mcaTail(w)}`;
   const checks = run.json.filter((l) => l.check !== undefined);
   assert.deepEqual(checks.filter((c) => !c.ok), [], detail());
-  assert.equal(checks.length, 24, `every check ran\n${detail()}`);
+  assert.equal(checks.length, 25, `every check ran\n${detail()}`);
   assert.equal(run.code, 0, detail());
   const http = run.json.filter((l) => l.http !== undefined);
   const writes = http.filter((l) => l.http === "POST" || l.http === "PUT");
@@ -1345,8 +1346,8 @@ async function protobufBodies(w: World): Promise<void> {
   // set (a search) answer JSON, which client-go decodes by Content-Type.
   const spreadList = `/api/v1/namespaces/${NS}/configmaps`;
   const protobufAnswers = http.filter((l) =>
-    l.path.includes(`/namespaces/${PB_APP}/`) || l.http === "POST" ||
-    l.http === "PUT" ||
+    l.path.includes(`/namespaces/${PB_APP}/`) ||
+    l.path.startsWith(spreadList) && ["POST", "PUT"].includes(l.http) ||
     l.http === "GET" && l.path === spreadList
   );
   assert.equal(protobufAnswers.length, 20, detail());
@@ -1380,6 +1381,13 @@ async function protobufBodies(w: World): Promise<void> {
     [],
     "made on east, deleted through mca",
   );
+  // the labels of a protobuf body route it (placement=east → east)
+  const labeled = mine.filter((c) =>
+    c.method === "POST" && c.namespace === "probe-ns"
+  );
+  assert.deepEqual(labeled.map((c) => c.cluster), ["east"]);
+  assert.ok((await namesOn(w.B, "probe-ns")).includes("pb-labeled"));
+  await w.B.kubectl(["delete", "configmap", "pb-labeled", "-n", "probe-ns"]);
 }
 
 // ---------------------------------------------------------------------------

@@ -10,7 +10,7 @@
 // KUBE_FEATURE_WatchListClient=true in the environment, client-go's own
 // feature gate makes the reflector use a watch-list (sendInitialEvents)
 // instead of LIST + WATCH. It runs until stdin closes. `informer protobuf
-// SPREAD_NS MAPPED_NS` runs the protobuf checks of protobuf.go instead.
+// SPREAD_NS MAPPED_NS LABELED_NS` runs the protobuf checks of protobuf.go instead.
 package main
 
 import (
@@ -56,8 +56,8 @@ func describe(obj any, ev string) map[string]any {
 }
 
 func main() {
-	if len(os.Args) == 4 && os.Args[1] == "protobuf" {
-		os.Exit(runProtobuf(os.Args[2], os.Args[3]))
+	if len(os.Args) == 5 && os.Args[1] == "protobuf" {
+		os.Exit(runProtobuf(os.Args[2], os.Args[3], os.Args[4]))
 	}
 	if len(os.Args) != 3 {
 		fmt.Fprintln(os.Stderr, "usage: informer NAMESPACE NAME")

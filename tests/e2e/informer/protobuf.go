@@ -1,7 +1,8 @@
-// protobuf SPREAD_NS MAPPED_NS: client-go's typed clients with their default
+// protobuf SPREAD_NS MAPPED_NS LABELED_NS: client-go's typed clients with their default
 // protobuf bodies (Content-Type and Accept application/vnd.kubernetes.protobuf)
 // through mca: creates, gets, updates, server-side apply, a list, a watch and
-// deletes on a spread set and in a namespace-mapped namespace. Prints one JSON
+// deletes on a spread set and in a namespace-mapped namespace, and a create
+// routed by its labels (placement=east) in LABELED_NS. Prints one JSON
 // line per check ({"check": ..., "ok": ..., "detail": ...}) and one per HTTP
 // exchange ({"http": method, "path", "sent", "got", "status"}) so the test can
 // see the content types that crossed; exits 1 when a check failed.
@@ -51,7 +52,7 @@ func check(name string, ok bool, detail string) {
 
 func composite(rv string) bool { return strings.HasPrefix(rv, "mca.") }
 
-func runProtobuf(spreadNS, mappedNS string) int {
+func runProtobuf(spreadNS, mappedNS, labeledNS string) int {
 	config, err := rest.InClusterConfig()
 	if err != nil {
 		fmt.Println("in-cluster config:", err)
@@ -96,6 +97,9 @@ func runProtobuf(spreadNS, mappedNS string) int {
 	apply := corev1apply.ConfigMap("pb-applied", mappedNS).WithData(map[string]string{"v": "1"})
 	applied, err := mapped.Apply(ctx, apply, metav1.ApplyOptions{FieldManager: "mca-e2e", Force: true})
 	check("mapped apply", err == nil && applied.Namespace == mappedNS && applied.Data["v"] == "1", describeErr(applied, err))
+	labeled := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "pb-labeled", Labels: map[string]string{"placement": "east"}}}
+	_, err = client.CoreV1().ConfigMaps(labeledNS).Create(ctx, labeled, metav1.CreateOptions{})
+	check("labeled create", err == nil, describeErr(nil, err))
 	listAndWatch(ctx, spread, names)
 	for _, name := range names {
 		err := spread.Delete(ctx, name, metav1.DeleteOptions{})
