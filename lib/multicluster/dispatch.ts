@@ -22,7 +22,9 @@ import {
   MAX_BODY,
   parseBody,
   readRequest,
+  serializeBody,
 } from "./request_body.ts";
+import { ProtobufError } from "../kube/protobuf_object.ts";
 import { forwardOne } from "./forward_one.ts";
 import type { Dispatched, DispatchOptions } from "./dispatch_options.ts";
 import { forwardTransformed } from "./transformed.ts";
@@ -83,7 +85,14 @@ async function decide(
       );
       return { plan: look, answered };
     }
-    const parsed = parseBody(body, String(req.headers["content-type"] ?? ""));
+    const contentType = String(req.headers["content-type"] ?? "");
+    let parsed: unknown;
+    try {
+      parsed = parseBody(body, contentType);
+    } catch (error) {
+      if (!(error instanceof ProtobufError)) throw error;
+      return { plan: look, answered: unreadable(res, error) };
+    }
     if (parsed !== undefined) {
       const labels = objectLabels(parsed);
       const objectCluster = undecorateObject(parsed);
@@ -91,7 +100,7 @@ async function decide(
       if (plan.namespace && info.namespace) {
         rewriteBodyNamespace(parsed, info.namespace, plan.namespace);
       }
-      body = new TextEncoder().encode(JSON.stringify(parsed));
+      body = serializeBody(parsed, contentType);
     } else if (plan.kind === "one" && plan.decorate) {
       plan = planner.plan(info); // take the turn
     }
@@ -104,6 +113,20 @@ async function decide(
     return { plan, answered: writeForbidden(res, info) };
   }
   return { plan: checked.plan, body };
+}
+
+/**
+ * A protobuf body MCA must rewrite (its marks, its namespace) but cannot
+ * read: refused as kube-apiserver refuses a body it cannot decode (400),
+ * rather than sent on half-converted.
+ */
+function unreadable(res: ServerResponse, error: ProtobufError): Outcome {
+  return writeStatus(
+    res,
+    400,
+    "BadRequest",
+    `mca: the protobuf request body cannot be read (${error.message}); this call needs it rewritten: send a valid body, or send it as JSON`,
+  );
 }
 
 /** Plans and serves one HTTP call: decide once, then forward. */

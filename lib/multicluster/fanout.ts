@@ -10,7 +10,6 @@
  * @module
  */
 
-import { readJson } from "../clusters/upstream_call.ts";
 import { writeStatus } from "../kube/status.ts";
 import type { Outcome } from "../proxy/transport.ts";
 import { listRefusal, versionFor } from "./fanout_request.ts";
@@ -20,15 +19,22 @@ import {
   type ListAnswer,
   mergeListAnswers,
 } from "./list_merge.ts";
-import { type FanoutCall, send, sendJson, targetFor } from "./fanout_call.ts";
+import { type FanoutCall, send, targetFor } from "./fanout_call.ts";
 import { pagedList } from "./paged_list.ts";
+import {
+  readListAnswer,
+  sendAnswer,
+  withAnswerFormat,
+} from "./protobuf_answer.ts";
 
 export { type FanoutCall, send, sendJson, targetFor } from "./fanout_call.ts";
 
 type Json = Record<string, unknown>;
 
 /** Merged LIST (and deletecollection, whose answer is a list too). */
-export async function fanoutList(call: FanoutCall): Promise<Outcome> {
+export async function fanoutList(asked: FanoutCall): Promise<Outcome> {
+  // protobuf answers for an app that asks for it first, merged on their stubs
+  const call = withAnswerFormat(asked);
   const url = call.req.url ?? "/";
   const paged = isPaged(call.req.method, url);
   if (call.missing.length > 0 && (!call.partial || paged)) {
@@ -61,14 +67,14 @@ export async function fanoutList(call: FanoutCall): Promise<Outcome> {
     return {
       status: merged.status,
       bytesIn: 0,
-      bytesOut: sendJson(call.res, merged.status, merged.body),
+      bytesOut: sendAnswer(call.res, merged.status, merged.body),
     };
   }
   const headers = merged.warning ? { warning: merged.warning } : {};
   return {
     status: 200,
     bytesIn: 0,
-    bytesOut: sendJson(call.res, 200, merged.body, headers),
+    bytesOut: sendAnswer(call.res, 200, merged.body, headers),
   };
 }
 
@@ -85,11 +91,7 @@ async function listOne(call: FanoutCall, name: string): Promise<ListAnswer> {
       headers: call.headers,
       connectTimeoutMs: call.connectTimeoutMs,
     });
-    return {
-      name,
-      status: res.statusCode ?? 502,
-      body: await readJson(res) as Json | undefined,
-    };
+    return { name, ...await readListAnswer(res, name) };
   } catch (error) {
     call.onClusterError(name, error as Error);
     return { name, status: 0, body: undefined };

@@ -16,12 +16,14 @@
  */
 
 import type { IncomingMessage } from "node:http";
-import { readBody, readLines } from "../clusters/upstream_call.ts";
+import { readBody } from "../clusters/upstream_call.ts";
+import { pause } from "./pause.ts";
 import { writeStatus } from "../kube/status.ts";
 import { fellBehind, type Outcome } from "../proxy/transport.ts";
 import { type FanoutCall, send, targetFor } from "./fanout_call.ts";
 import { queryParam, requestedVersions } from "./fanout_request.ts";
 import { parseJsonBytes, warning } from "./answer_rewrite.ts";
+import * as protobuf from "./protobuf_answer.ts";
 import {
   goneEvent,
   isTransient,
@@ -58,7 +60,8 @@ interface Merged {
 }
 
 /** Serves a merged WATCH; resolves when it ends. */
-export async function fanoutWatch(call: FanoutCall): Promise<Outcome> {
+export async function fanoutWatch(asked: FanoutCall): Promise<Outcome> {
+  const call = protobuf.withAnswerFormat(asked); // if the app asks for it first
   const url = call.req.url ?? "/";
   const requested = requestedVersions(url);
   const names = call.clusters.map((c) => c.name);
@@ -116,8 +119,9 @@ async function serveMerged(
 ): Promise<Outcome> {
   const { state, aborter, deadline, first } = args;
   const denied = call.denied ?? [];
+  const format = protobuf.watchFormat(call.req.headers.accept, first);
   call.res.writeHead(200, {
-    "content-type": "application/json",
+    "content-type": format.contentType,
     "cache-control": "no-cache, private",
     ...(denied.length > 0 ? { warning: warning(denied) } : {}),
   });
@@ -132,10 +136,11 @@ async function serveMerged(
     deadline,
     write(event) {
       if (ended) return;
-      const line = JSON.stringify(event) + "\n";
-      bytesOut += Buffer.byteLength(line);
+      const chunk = format.encode(event);
+      if (chunk === undefined) return merged.finish(); // a format it cannot write
+      bytesOut += Buffer.byteLength(chunk);
       // An app that stopped reading loses its watch, as kube-apiserver does.
-      if (!call.res.write(line) && fellBehind(call.res)) {
+      if (!call.res.write(chunk) && fellBehind(call.res)) {
         call.res.destroy();
         merged.finish();
       }
@@ -220,7 +225,7 @@ async function relay(
   res: IncomingMessage,
 ): Promise<"end" | "again"> {
   try {
-    for await (const line of readLines(res)) {
+    for await (const line of protobuf.watchItems(res)) {
       const step = mergeEvent(merged.state, name, line);
       if (step.kind === "write") merged.write(step.event);
       if (step.kind === "end") {
@@ -268,7 +273,7 @@ function relayRefusal(
   refused: { status: number; body: Uint8Array },
 ): Outcome {
   call.res.writeHead(refused.status, {
-    "content-type": "application/json",
+    "content-type": protobuf.contentTypeOf(refused.body),
   }).end(refused.body);
   return { status: refused.status, bytesIn: 0, bytesOut: refused.body.length };
 }
@@ -278,19 +283,6 @@ function left(deadline: number | undefined): number | undefined {
   return deadline === undefined
     ? undefined
     : Math.max(0, deadline - Date.now());
-}
-
-/** Waits `ms`, or less when `signal` aborts (a back-off, not synchronisation). */
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done);
-  });
 }
 
 function watchGone(call: FanoutCall, message: string): Outcome {

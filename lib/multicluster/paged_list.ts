@@ -9,13 +9,13 @@
  * @module
  */
 
-import { readJson } from "../clusters/upstream_call.ts";
 import { writeStatus } from "../kube/status.ts";
 import type { VersionVector } from "../kube/resource_version.ts";
 import type { Outcome } from "../proxy/transport.ts";
 import { listRefusal, queryParam, snapshotQuery } from "./fanout_request.ts";
 import { finishPage, pageParams, pageState } from "./list_merge.ts";
-import { type FanoutCall, send, sendJson, targetFor } from "./fanout_call.ts";
+import { type FanoutCall, send, targetFor } from "./fanout_call.ts";
+import { readListAnswer, sendAnswer } from "./protobuf_answer.ts";
 
 type Json = Record<string, unknown>;
 
@@ -60,7 +60,7 @@ export async function pagedList(call: FanoutCall): Promise<Outcome> {
     return {
       status: failed.status,
       bytesIn: 0,
-      bytesOut: sendJson(call.res, failed.status, failed.body),
+      bytesOut: sendAnswer(call.res, failed.status, failed.body),
     };
   }
   const versions: VersionVector = { ...state.versions };
@@ -73,7 +73,7 @@ export async function pagedList(call: FanoutCall): Promise<Outcome> {
     clusters: names,
     namespace: call.namespace,
   });
-  return { status: 200, bytesIn: 0, bytesOut: sendJson(call.res, 200, body) };
+  return { status: 200, bytesIn: 0, bytesOut: sendAnswer(call.res, 200, body) };
 }
 
 /** One LIST of one cluster, read whole; status 0 when it failed. */
@@ -89,8 +89,7 @@ async function read(
       headers: call.headers,
       connectTimeoutMs: call.connectTimeoutMs,
     });
-    const body = await readJson(res) as Json | undefined;
-    return { cluster, status: res.statusCode ?? 502, body };
+    return { cluster, ...await readListAnswer(res, cluster) };
   } catch (error) {
     call.onClusterError(cluster, error as Error);
     return { cluster, status: 0, body: undefined };

@@ -9,6 +9,11 @@
 import type { IncomingMessage } from "node:http";
 import { parse as parseYaml } from "yaml";
 import { Buffer } from "node:buffer";
+import {
+  decodeObject,
+  encodeObject,
+  isProtobuf,
+} from "../kube/protobuf_object.ts";
 
 /** The largest body MCA reads to decide (kube-apiserver's own limit is 3 MiB). */
 export const MAX_BODY = 3 * 1024 * 1024;
@@ -72,11 +77,36 @@ export function readsWholeBody(req: IncomingMessage): boolean {
     req.headers["transfer-encoding"] === undefined;
 }
 
+/**
+ * The body as the JSON shape MCA's rewrites work on: YAML or JSON parsed,
+ * undefined when it does not parse; a protobuf body as its stub
+ * (lib/kube/protobuf_object.ts), which throws `ProtobufError` when it
+ * cannot be rewritten safely (the caller refuses the call: sent on
+ * unchanged, a composite resourceVersion or the app's namespace would reach
+ * the cluster).
+ */
 export function parseBody(body: Uint8Array, contentType: string): unknown {
+  if (isProtobuf(contentType)) return decodeObject(body);
   const text = new TextDecoder().decode(body);
   try {
     return contentType.includes("yaml") ? parseYaml(text) : JSON.parse(text);
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The bytes of a body {@link parseBody} parsed and a rewrite changed: a
+ * protobuf stub written back as protobuf (only the changed fields encoded
+ * again), anything else as JSON (valid YAML too, so a YAML `Content-Type`
+ * stays true).
+ */
+export function serializeBody(
+  parsed: unknown,
+  contentType: string,
+): Uint8Array {
+  if (isProtobuf(contentType)) {
+    return encodeObject(parsed as Record<string, unknown>);
+  }
+  return new TextEncoder().encode(JSON.stringify(parsed));
 }

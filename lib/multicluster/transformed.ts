@@ -19,6 +19,14 @@ import {
   rewriteJsonBytes,
   rewriteJsonLine,
 } from "./answer_rewrite.ts";
+import {
+  isProtobuf,
+  prefersProtobuf,
+  PROTOBUF_ACCEPT,
+  ProtobufError,
+  rewriteProtobufBytes,
+  rewriteWatchFrames,
+} from "./protobuf_answer.ts";
 
 /** One cluster, with the answer rewritten (namespace mapping, spread-set marks). */
 export async function forwardTransformed(
@@ -31,11 +39,15 @@ export async function forwardTransformed(
   const aborter = new AbortController();
   res.on("close", () => aborter.abort());
   let upRes: IncomingMessage;
+  // An app that asks for protobuf first gets it (rewritten on its stub).
+  const headers = prefersProtobuf(req.headers.accept)
+    ? { ...call.headers, accept: PROTOBUF_ACCEPT }
+    : call.headers;
   try {
     upRes = await send(call, plan.cluster, {
       method: req.method ?? "GET",
       target: mapTarget(req.url ?? "/", call.namespace),
-      headers: call.headers,
+      headers,
       body: args.body,
       dedicated: info.verb === "watch",
       connectTimeoutMs: call.connectTimeoutMs,
@@ -52,10 +64,28 @@ export async function forwardTransformed(
       cluster: plan.decorate ? plan.cluster : undefined,
     });
   const bytesIn = args.body?.length ?? 0;
+  const protobuf = isProtobuf(String(upRes.headers["content-type"] ?? ""));
   const bytesOut = info.verb === "watch" && status === 200
-    ? await relayWatch(upRes, res, edit)
-    : await relayBuffered(upRes, res, edit);
+    ? await (protobuf ? relayProtobufWatch : relayWatch)(upRes, res, edit)
+    : await relayBuffered(upRes, res, { edit, cluster: plan.cluster });
   return { status, bytesIn, bytesOut };
+}
+
+/** A protobuf answer MCA cannot rewrite: a 502, as a gateway that got a bad answer. */
+function unrewritable(
+  res: ServerResponse,
+  cluster: string,
+  error: ProtobufError,
+): number {
+  const { headers, body } = statusResponse(
+    failureStatus(
+      502,
+      "InternalError",
+      `mca: cluster ${cluster} answered a protobuf body mca cannot rewrite (${error.message}); ask for JSON (Accept: application/json)`,
+    ),
+  );
+  res.writeHead(502, headers).end(body);
+  return body.length;
 }
 
 /** The cluster could not be reached: a 503 the SDK retries. */
@@ -104,13 +134,51 @@ async function relayWatch(
   return bytesOut;
 }
 
-/** Any other answer, read whole and rewritten; returns the bytes written. */
-async function relayBuffered(
+/** A protobuf watch, rewritten frame by frame; returns the bytes written. */
+async function relayProtobufWatch(
   upRes: IncomingMessage,
   res: ServerResponse,
   edit: (value: unknown) => void,
 ): Promise<number> {
-  const out = rewriteJsonBytes(await readBody(upRes), edit);
+  let bytesOut = 0;
+  res.writeHead(200, { "content-type": String(upRes.headers["content-type"]) });
+  res.flushHeaders();
+  try {
+    for await (const frame of rewriteWatchFrames(upRes, edit)) {
+      bytesOut += frame.length;
+      res.write(frame);
+    }
+  } catch {
+    // the app or the cluster went away, or a frame MCA cannot rewrite: end
+    // the stream (the app watches again) rather than send it half-converted
+    upRes.destroy();
+  }
+  res.end();
+  return bytesOut;
+}
+
+/**
+ * Any other answer, read whole and rewritten; returns the bytes written. A
+ * protobuf answer MCA cannot rewrite is a 502 naming the cluster, never
+ * passed on half-converted.
+ */
+async function relayBuffered(
+  upRes: IncomingMessage,
+  res: ServerResponse,
+  args: { edit: (value: unknown) => void; cluster: string },
+): Promise<number> {
+  const raw = await readBody(upRes);
+  let out: Uint8Array;
+  if (isProtobuf(String(upRes.headers["content-type"] ?? ""))) {
+    try {
+      out = rewriteProtobufBytes(raw, args.edit);
+    } catch (error) {
+      if (!(error instanceof ProtobufError)) throw error;
+      return unrewritable(res, args.cluster, error);
+    }
+  } else {
+    out = rewriteJsonBytes(raw, args.edit);
+  }
   res.writeHead(upRes.statusCode ?? 502, {
     "content-type": String(upRes.headers["content-type"] ?? "application/json"),
     "content-length": out.length,

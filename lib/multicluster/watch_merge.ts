@@ -120,11 +120,12 @@ export function isTransient(code: number): boolean {
 export function mergeEvent(
   state: WatchState,
   cluster: string,
-  line: string,
+  line: string | Json,
 ): WatchStep {
   let event: Json;
   try {
-    event = JSON.parse(line);
+    // a protobuf event comes as its stub (lib/kube/protobuf_watch.ts)
+    event = typeof line === "string" ? JSON.parse(line) : line;
   } catch {
     return { kind: "skip" };
   }

@@ -25,7 +25,9 @@
  * routing file and the clusters Secret under load, invalid versions
  * (unknown cluster, bad selector, bad glob, broken kubeconfig) rejected
  * with file and line while the last good one serves, no failed call;
- * (7) every call line of the log names its cluster and no line holds a
+ * (7) client-go's typed clients with their default protobuf bodies on the
+ * spread set and in a namespace-mapped namespace; (8) every call line of
+ * the log names its cluster and no line holds a
  * token. A failed step stops the run; everything is stopped in any case and
  * the logs of a failed run are kept under `tmp/e2e/multicluster-*`.
  *
@@ -68,6 +70,11 @@ const TMP_E2E = join(ROOT, "tmp", "e2e");
 const SCRIPTS = fileURLToPath(new URL("./multicluster/", import.meta.url));
 
 const NS = "mca-e2e";
+/** Step 7's namespace-mapped namespace: the app's, and east's behind it. */
+const PB_APP = "pb-app";
+const PB_REMOTE = "pb-remote";
+/** The protobuf media type client-go's typed clients send and prefer. */
+const PROTOBUF = "application/vnd.kubernetes.protobuf";
 const CLUSTERS_MOUNT = "/etc/mca/clusters";
 const ROUTING_MOUNT = "/etc/mca/routing";
 const ROUTING_FILE = `${ROUTING_MOUNT}/routing.yaml`;
@@ -75,7 +82,7 @@ const HEALTH_INTERVAL_MS = 500;
 const CLUSTER_ANNOTATION = "mca.io/cluster";
 const REJECTED = "routing configuration rejected; keeping the previous one";
 
-/** The rules in force at start (version 1: four rules). */
+/** The rules in force at start (version 1: five rules). */
 const ROUTING_V1 = `# multicluster e2e: routing version 1
 discovery: local
 default: local
@@ -94,6 +101,10 @@ rules:
     match: {namespaces: [${NS}]}
     clusters: [local, east]
     strategy: round-robin
+  - name: mapped
+    match: {namespaces: [${PB_APP}]}
+    cluster: east
+    namespace: ${PB_REMOTE}
 `;
 /** Version 2: a fifth rule sends namespace probe-ns to east (v1: default, local). */
 const ROUTING_V2 = ROUTING_V1.replace("version 1", "version 2") +
@@ -958,6 +969,21 @@ async function informersThroughOutage(w: World): Promise<void> {
       () => informers.every((p) => p.json().some((l) => l.ev === "synced")),
       detail,
     );
+    // client-go's default: the merged LIST or watch-list it synced from came
+    // in protobuf (the informer's `http` lines, one per exchange)
+    for (const p of informers) {
+      const reads = p.json().filter((l) =>
+        l.http === "GET" && l.path === `/api/v1/namespaces/${NS}/configmaps` &&
+        l.status === 200
+      );
+      assert.ok(reads.length > 0, `${p.name}: ${p.dump()}`);
+      for (const l of reads) {
+        assert.ok(
+          l.got?.startsWith(PROTOBUF),
+          `${p.name}: ${JSON.stringify(l)}`,
+        );
+      }
+    }
     await Promise.all([
       createOn(w.A, batch("a1", 4), made),
       createOn(w.B, batch("b1", 4), made),
@@ -1076,8 +1102,8 @@ function brokenV1(from: string, to: string): [string, number] {
 }
 
 function reloadChanges(kubeconfig: string): Change[] {
-  const v1 = { loaded: { rules: 4, probe: "local" as const } };
-  const v2 = { loaded: { rules: 5, probe: "east" as const } };
+  const v1 = { loaded: { rules: 5, probe: "local" as const } };
+  const v2 = { loaded: { rules: 6, probe: "east" as const } };
   const file = ROUTING_FILE.replaceAll(".", "\\.");
   const [badSelector, selectorLine] = brokenV1(
     '"placement=east"',
@@ -1284,6 +1310,86 @@ async function logChecks(w: World): Promise<void> {
   assert.deepEqual(notJson, [], "mca's stdout has non-JSON lines");
 }
 
+/**
+ * 7: client-go's typed clients with their default protobuf bodies
+ * (tests/e2e/informer/protobuf.go): create, get, update on the spread set
+ * (an update carries the composite version and the cluster mark back),
+ * create, get, update and server-side apply in a namespace mapped to
+ * another on east, a merged list and a watch from its version, deletes; a
+ * create routed by the labels of its protobuf body (rule by-label).
+ */
+async function protobufBodies(w: World): Promise<void> {
+  const from = w.mca.lines.length;
+  const run = await runApp(
+    w.app,
+    "client-go protobuf",
+    w.informer("protobuf", NS, PB_APP, "probe-ns"),
+    { check: false, timeoutMs: 150_000 },
+  );
+  const detail = () => `${run.stdout}\n${run.stderr}\n${mcaTail(w)}`;
+  const checks = run.json.filter((l) => l.check !== undefined);
+  assert.deepEqual(checks.filter((c) => !c.ok), [], detail());
+  assert.equal(checks.length, 25, `every check ran\n${detail()}`);
+  assert.equal(run.code, 0, detail());
+  const http = run.json.filter((l) => l.http !== undefined);
+  const writes = http.filter((l) => l.http === "POST" || l.http === "PUT");
+  assert.ok(writes.length >= 14, detail());
+  for (const l of writes) {
+    assert.ok(
+      l.sent.startsWith(PROTOBUF),
+      `sent protobuf: ${JSON.stringify(l)}`,
+    );
+  }
+  // Answers come back in the protobuf client-go asked for first: every call
+  // in the mapped namespace, creates and updates on the spread set, the
+  // merged LIST and the merged WATCH. By-name reads and deletes on the spread
+  // set (a search) answer JSON, which client-go decodes by Content-Type.
+  const spreadList = `/api/v1/namespaces/${NS}/configmaps`;
+  const protobufAnswers = http.filter((l) =>
+    l.path.includes(`/namespaces/${PB_APP}/`) ||
+    l.path.startsWith(spreadList) && ["POST", "PUT"].includes(l.http) ||
+    l.http === "GET" && l.path === spreadList
+  );
+  assert.equal(protobufAnswers.length, 20, detail());
+  for (const l of protobufAnswers) {
+    assert.ok(
+      l.got.startsWith(PROTOBUF),
+      `answered protobuf: ${JSON.stringify(l)}`,
+    );
+  }
+  const mineNow = () =>
+    callLines(w.mca.lines.slice(from)).filter((c) =>
+      c.userAgent === "mca-e2e-protobuf"
+    );
+  // a call is logged once its answer has been sent: the last may come later
+  await until(
+    "mca to log the calls in the mapped namespace",
+    5_000,
+    () => mineNow().filter((c) => c.namespace === PB_APP).length === 6,
+    () => JSON.stringify(mineNow()),
+  );
+  const mine = mineNow();
+  const mapped = mine.filter((c) => c.namespace === PB_APP);
+  assert.ok(mapped.every((c) => c.cluster === "east"), JSON.stringify(mapped));
+  assert.deepEqual(
+    mine.filter((c) => (c.status ?? 0) >= 400),
+    [],
+    JSON.stringify(mine),
+  );
+  assert.deepEqual(
+    (await namesOn(w.B, PB_REMOTE)).filter((n) => n.startsWith("pb-")),
+    [],
+    "made on east, deleted through mca",
+  );
+  // the labels of a protobuf body route it (placement=east → east)
+  const labeled = mine.filter((c) =>
+    c.method === "POST" && c.namespace === "probe-ns"
+  );
+  assert.deepEqual(labeled.map((c) => c.cluster), ["east"]);
+  assert.ok((await namesOn(w.B, "probe-ns")).includes("pb-labeled"));
+  await w.B.kubectl(["delete", "configmap", "pb-labeled", "-n", "probe-ns"]);
+}
+
 // ---------------------------------------------------------------------------
 
 Deno.test({
@@ -1333,7 +1439,7 @@ Deno.test({
       A.writeServiceAccountDir(dirs.sa),
       B.mintToken({ duration: "1h" }),
       prepareCluster(A, "local", ["ha", "probe-ns"]),
-      prepareCluster(B, "east", ["ha", "probe-ns", "team-east"]),
+      prepareCluster(B, "east", ["ha", "probe-ns", "team-east", PB_REMOTE]),
     ]);
     const eastKubeconfig = kubeconfigFor(
       "east",
@@ -1391,7 +1497,7 @@ Deno.test({
     timings.mcaReadyMs = Math.round(performance.now() - t0);
     const ready = parseJsonLines(mca.lines).find((l) => l.msg === "ready");
     assert.deepEqual(ready?.clusters, ["east", "local"], "mca's clusters");
-    assert.equal(ready?.rules, 4, "mca's rules");
+    assert.equal(ready?.rules, 5, "mca's rules");
     progress(`mca is ready (${timings.mcaReadyMs} ms)`);
 
     const w: World = {
@@ -1436,9 +1542,13 @@ Deno.test({
         "6 reloads under load, invalid versions rejected",
         reloadUnderLoad,
       ],
-      ["7 every call line names its cluster, no token logged", logChecks],
+      ["7 client-go's default protobuf bodies", protobufBodies],
+      ["8 every call line names its cluster, no token logged", logChecks],
     ];
+    // MCA_E2E_STEPS=7 (or 1,7) runs only those steps, to work on one; unset: all.
+    const only = Deno.env.get("MCA_E2E_STEPS")?.split(",");
     for (const [name, fn] of steps) {
+      if (only && !only.includes(name[0])) continue;
       progress(`step ${name}`);
       const s0 = performance.now();
       const ok = await t.step(name, () => fn(w));

@@ -170,6 +170,9 @@ interface State {
  *
  * Routes (all need the token; otherwise 401 with a Kubernetes Status):
  * - `GET /version`
+ * - `GET` of the configmaps of a namespace, or of a configmap, whose name
+ *   holds `pb-bad` → a truncated body labelled
+ *   `application/vnd.kubernetes.protobuf`
  * - `GET /api/v1/namespaces/{ns}/configmaps/{name}`, `GET .../configmaps`
  *   (list); `?watch=1` streams events given to `pushWatchEvent`
  * - `POST|PUT|PATCH /api/v1/namespaces/{ns}/configmaps[/...]` → JSON
@@ -498,7 +501,9 @@ function route(
     const watch = watchPrefix !== undefined || TRUE_VALUES.has(
       q.get("watch") ?? "",
     );
-    if (method === "GET" && watch) {
+    if (method === "GET" && (name ?? ns).includes("pb-bad")) {
+      sendBadProtobuf(res);
+    } else if (method === "GET" && watch) {
       openWatch(state, res);
     } else if (method === "GET" && name !== undefined) {
       sendJson(res, 200, configMap(ns, name));
@@ -551,6 +556,16 @@ function statusObject(code: number, message: string): object {
     reason: REASONS[code] ?? (code >= 500 ? "InternalError" : "Unknown"),
     code,
   };
+}
+
+/** The protobuf magic and a field whose length runs past the end. */
+function sendBadProtobuf(res: ServerResponse): void {
+  const body = Uint8Array.of(0x6b, 0x38, 0x73, 0x00, 0x12, 0x7f, 0x0a);
+  res.writeHead(200, {
+    "Content-Type": "application/vnd.kubernetes.protobuf",
+    "Content-Length": String(body.length),
+  });
+  res.end(body);
 }
 
 function sendJson(res: ServerResponse, code: number, body: unknown): void {

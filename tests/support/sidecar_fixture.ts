@@ -194,7 +194,11 @@ export function appCall(
   fixture: Fixture,
   method: string,
   path: string,
-  options: { headers?: OutgoingHttpHeaders; body?: string; ca?: string } = {},
+  options: {
+    headers?: OutgoingHttpHeaders;
+    body?: string | Uint8Array;
+    ca?: string;
+  } = {},
 ): Promise<Answer> {
   const { promise, resolve, reject } = Promise.withResolvers<Answer>();
   const req = request({

@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
 # multicluster e2e: a client-go shared informer (client-go pinned in go.mod;
-# modules from the Go module proxy). Builds ./main.go into ~/.cache/mca/informer/prog.
-# Idempotent: rebuilt only when go.mod, go.sum, main.go or Go change.
+# modules from the Go module proxy). Builds ./*.go into ~/.cache/mca/informer/<source hash>/prog.
+# Idempotent: rebuilt only when go.mod, go.sum, a .go file or Go change.
 # Last stdout line: {"command": [...], "version": "..."}.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-out="${MCA_CACHE_DIR:-$HOME/.cache/mca}/informer"
-mkdir -p "$out"
 command -v go >/dev/null || {
   echo "informer: go not found on PATH" >&2
   exit 1
 }
 
-stamp="$(cat "$here/go.mod" "$here/go.sum" "$here/main.go" | sha256sum | cut -d' ' -f1)-$(go env GOVERSION)"
+stamp="$(cat "$here/go.mod" "$here/go.sum" "$here"/*.go | sha256sum | cut -d' ' -f1)-$(go env GOVERSION)"
+# One directory per source version: worktrees building different versions
+# at once never overwrite each other's program.
+out="${MCA_CACHE_DIR:-$HOME/.cache/mca}/informer/${stamp:0:16}"
+mkdir -p "$out"
 if [[ ! -x "$out/prog" || "$(cat "$out/.stamp" 2>/dev/null)" != "$stamp" ]]; then
   echo "informer: go build (first build downloads modules and compiles client-go)" >&2
   rm -f "$out/.stamp"

@@ -4,17 +4,20 @@
 //
 //	{"ev": "synced", "t": <unix ms>}
 //	{"ev": "add"|"update"|"delete", "name": "...", "cluster": "...", "t": <unix ms>}
+//	{"http": "GET", "path": "...", "query": "...", "got": "<Content-Type>", ...}
 //
 // The test counts lost, late and false events from these lines. With
 // KUBE_FEATURE_WatchListClient=true in the environment, client-go's own
 // feature gate makes the reflector use a watch-list (sendInitialEvents)
-// instead of LIST + WATCH. It runs until stdin closes.
+// instead of LIST + WATCH. It runs until stdin closes. `informer protobuf
+// SPREAD_NS MAPPED_NS LABELED_NS` runs the protobuf checks of protobuf.go instead.
 package main
 
 import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"sync"
 	"time"
@@ -53,6 +56,9 @@ func describe(obj any, ev string) map[string]any {
 }
 
 func main() {
+	if len(os.Args) == 5 && os.Args[1] == "protobuf" {
+		os.Exit(runProtobuf(os.Args[2], os.Args[3], os.Args[4]))
+	}
 	if len(os.Args) != 3 {
 		fmt.Fprintln(os.Stderr, "usage: informer NAMESPACE NAME")
 		os.Exit(2)
@@ -64,6 +70,9 @@ func main() {
 	}
 	// NAME tells the runs apart in mca's log (user agent mca-e2e-informer/NAME).
 	config.UserAgent = "mca-e2e-informer/" + os.Args[2]
+	// Each HTTP exchange is a line too (protobuf.go's recorder): the test
+	// checks the LIST and WATCH answers came in client-go's default protobuf.
+	config.WrapTransport = func(rt http.RoundTripper) http.RoundTripper { return recorder{rt} }
 	client := kubernetes.NewForConfigOrDie(config)
 	factory := informers.NewSharedInformerFactoryWithOptions(
 		client, 0, informers.WithNamespace(os.Args[1]))
