@@ -3,6 +3,7 @@
  *
  *   deno run -A bench/profile.ts [--workload GET|LIST] [-c 16] [--seconds 10]
  *                                [--main path/to/main.ts] [--summary FILE]
+ *                                [--rtt MS]
  *
  * Starts the fake upstream (own process) and mca with `--cpu-prof`, drives
  * it with h2load, stops it (SIGTERM → Deno.exit writes the profile), then
@@ -22,6 +23,7 @@ import { getOnce } from "./client.ts";
 import { runH2load } from "./h2load.ts";
 import { cpuSeconds, memory, spawn, stopAll } from "./procs.ts";
 import { writeFakeSaDir } from "./mca.ts";
+import { buildRelay, startRelay } from "./rtt.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const OUT = join(ROOT, "tmp", "bench", "profile");
@@ -150,6 +152,7 @@ async function main(): Promise<void> {
       main: { type: "string" },
       summary: { type: "string" },
       "no-prof": { type: "boolean" },
+      rtt: { type: "string" },
     },
   }).values;
   const mainTs = resolve(flags.main ?? join(ROOT, "main.ts"));
@@ -165,6 +168,16 @@ async function main(): Promise<void> {
   try {
     const saDir = join(run, "real-sa");
     await writeFakeSaDir(saDir, token, String(upstream.ready.caPem));
+    // --rtt MS: the upstream behind a relay that adds that round trip.
+    const relay = flags.rtt === undefined ? undefined : await startRelay(
+      await buildRelay(OUT),
+      {
+        port: Number(upstream.ready.port),
+        rttMs: Number(flags.rtt),
+        logBase: join(run, "rtt-relay"),
+      },
+    );
+    const upstreamPort = relay?.port ?? Number(upstream.ready.port);
     const mca = spawn("mca", Deno.execPath(), {
       args: [
         "run",
@@ -186,7 +199,7 @@ async function main(): Promise<void> {
       ],
       env: {
         KUBERNETES_SERVICE_HOST: "127.0.0.1",
-        KUBERNETES_SERVICE_PORT: String(upstream.ready.port),
+        KUBERNETES_SERVICE_PORT: String(upstreamPort),
       },
       logBase: join(run, "mca"),
       stdoutLogLimit: 4 << 20,

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { renderPerPodCost } from "./per_pod.ts";
 import type { Cell } from "./matrix.ts";
 import type { StartupResult } from "./startup.ts";
 import type { StreamResult } from "./stream.ts";
@@ -301,6 +302,8 @@ export function renderMarkdown(r: Results): string {
     }
     lines.push("");
   }
+
+  lines.push(...renderPerPodCost(r.load, r.rssAfterLoadMiB));
 
   if (r.watches.length) {
     lines.push(
