@@ -8,6 +8,7 @@
  * round; a second all-off mca is the A/A control of that pairing.
  *
  *   deno run -A bench/cpu_ab.ts [--rounds 5] [--seconds 6] [-c 16]
+ *                               [--main path/to/main.ts]
  *
  * Variants: `off`, `off-b` (A/A), `governance` (the 100-rule call policy of
  * `governance.ts` + audit at Metadata to a file), `metrics` (/metrics
@@ -23,7 +24,7 @@ import { fileURLToPath } from "node:url";
 import { startControlled } from "./control.ts";
 import { runH2load } from "./h2load.ts";
 import { cpuSeconds, stopAll } from "./procs.ts";
-import { type Mca, startMca, writeFakeSaDir } from "./mca.ts";
+import { type Mca, startMca, useMain, writeFakeSaDir } from "./mca.ts";
 import { policyOf100Rules } from "./governance.ts";
 import { startSpanSink } from "./observe_cost.ts";
 import { median, round } from "./stats.ts";
@@ -114,8 +115,11 @@ async function main(): Promise<void> {
       rounds: { type: "string", default: "5" },
       seconds: { type: "string", default: "6" },
       c: { type: "string", short: "c", default: "16" },
+      /** Another copy of mca (e.g. an older commit under tmp/). */
+      main: { type: "string" },
     },
   }).values;
+  if (flags.main) useMain(flags.main);
   const dir = join(ROOT, "tmp", "bench", `cpu-ab-${Date.now()}`);
   await Deno.mkdir(dir, { recursive: true });
   const upstream = await startControlled(
