@@ -31,6 +31,7 @@ import {
   writeProjectedVolume,
 } from "../support/cluster.ts";
 import { buildSdk } from "../support/mca_pod.ts";
+import { inProcessOptions } from "../support/in_process.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const SCRIPT = fileURLToPath(new URL("./policy/iso.py", import.meta.url));
@@ -373,13 +374,7 @@ Deno.test({
     await Deno.writeTextFile(join(files, "audit.yaml"), AUDIT_POLICY);
     const auditLog = join(dir, "audit.log");
     sidecar = await startSidecar({
-      saDir,
-      mcaSaDir: join(dir, "app"),
-      stateDir: join(dir, "state"),
-      hosts: ["127.0.0.1"],
-      port: 0,
-      env: A.serviceEnv(),
-      clustersDir,
+      ...inProcessOptions(dir, A, { saDir, clustersDir }),
       routingConfig: join(files, "routing.yaml"),
       policyFile: join(files, "policy.yaml"),
       audit: { policyFile: join(files, "audit.yaml"), logPath: auditLog },
