@@ -119,7 +119,7 @@ async function serveMerged(
   call.res.writeHead(200, {
     "content-type": "application/json",
     "cache-control": "no-cache, private",
-    ...(denied.length > 0 ? { warning: warning(denied) } : {}),
+    ...(denied.length > 0 ? { warning: warning([], denied) } : {}),
   });
   call.res.flushHeaders();
   let bytesOut = 0;

@@ -76,7 +76,7 @@ export async function pagedList(call: FanoutCall): Promise<Outcome> {
   });
   // clusters the call policy kept out are named on every page, as unpaged
   const denied = call.denied ?? [];
-  const headers = denied.length > 0 ? { warning: warning(denied) } : {};
+  const headers = denied.length > 0 ? { warning: warning([], denied) } : {};
   return {
     status: 200,
     bytesIn: 0,
