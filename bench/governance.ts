@@ -1,7 +1,7 @@
 /**
  * Governance cost (issue 15): throughput of mca with the audit log at
- * `Metadata` level for every call (and, once the policy half lands, a
- * 100-rule call policy: pass its flags in `onArgs`) against the same mca
+ * `Metadata` level for every call and a 100-rule call policy
+ * ({@linkcode policyOf100Rules}) against the same mca
  * with both off, in the same run, on the same fake upstream. Rounds
  * rotate the order so a slow drift of the shared machine hits all alike;
  * the ratio is of the medians. A second, identical "off" mca is measured
@@ -63,6 +63,45 @@ rules:
   - level: Metadata
 `;
 
+/**
+ * A call policy of 100 rules, none of which the benchmark's GET of a
+ * ConfigMap in `default` matches but the last, so every call is checked
+ * against all of them: denies of other resources, grants of other
+ * namespaces (globs), rules for other service accounts and clusters.
+ */
+export function policyOf100Rules(): string {
+  const rules: string[] = [];
+  for (let i = 0; i < 99; i++) {
+    const kind = i % 3;
+    rules.push(
+      `  - name: rule-${i}`,
+      `    effect: ${kind === 0 ? "deny" : "allow"}`,
+      `    verbs: [get, list, watch${kind === 1 ? ", create" : ""}]`,
+      kind === 0
+        ? `    resources: [widgets-${i}, "gadgets-${i}/status"]`
+        : `    resources: [configmaps, secrets]`,
+      kind === 1
+        ? `    namespaces: ["team-${i}-*", "shared-${i}"]`
+        : `    serviceAccounts: ["team-${i}/app"]`,
+      `    clusters: ["*"]`,
+    );
+  }
+  rules.push(
+    "  - name: read-default",
+    "    effect: allow",
+    "    verbs: [get, list, watch]",
+    "    resources: [configmaps]",
+    "    namespaces: [default]",
+  );
+  return `apiVersion: mca.io/v1alpha1
+kind: Policy
+mode: enforce
+default: allow
+rules:
+${rules.join("\n")}
+`;
+}
+
 /** Measures mca with audit (and policy) on vs off. */
 export async function governanceSuite(
   options: GovernanceOptions,
@@ -72,7 +111,10 @@ export async function governanceSuite(
   const policyFile = join(dir, "audit-policy.yaml");
   const auditLog = join(dir, "audit.log");
   await Deno.writeTextFile(policyFile, AUDIT_POLICY);
+  const callPolicy = join(dir, "policy.yaml");
+  await Deno.writeTextFile(callPolicy, policyOf100Rules());
   const onFlags = [
+    `--policy=${callPolicy}`,
     `--audit-policy=${policyFile}`,
     `--audit-log=${auditLog}`,
     "--audit-log-maxsize=1024",
@@ -171,11 +213,11 @@ async function countLines(path: string): Promise<number> {
 export function renderGovernance(results: GovernanceResult[]): string[] {
   if (results.length === 0) return [];
   const lines = [
-    "## Governance: audit (Metadata) on vs off",
+    "## Governance: a 100-rule call policy and audit (Metadata) on vs off",
     "",
     `mca with \`${
       results[0].onFlags.filter((f) => !f.includes("/")).join(" ")
-    }\` plus an audit policy recording every call at Metadata level to a file, against the same mca without, same run, after one discarded warm-up round, rounds alternating in order; ratio of medians. Events written: ${
+    }\` plus a 100-rule call policy and an audit policy recording every call at Metadata level to a file, against the same mca without, same run, after one discarded warm-up round, rounds alternating in order; ratio of medians. Events written: ${
       results[0].auditEvents
     }.`,
     "",

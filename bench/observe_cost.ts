@@ -180,7 +180,7 @@ async function checkExported(
 }
 
 /** A loopback OTLP/HTTP endpoint that reads each body and answers 200. */
-interface SpanSink {
+export interface SpanSink {
   port: number;
   exports: number;
   bytes: number;
@@ -188,7 +188,7 @@ interface SpanSink {
   close(): Promise<void>;
 }
 
-function startSpanSink(): Promise<SpanSink> {
+export function startSpanSink(): Promise<SpanSink> {
   const server: Server = createServer((req, res) => {
     sink.types.add(String(req.headers["content-type"]));
     req.on("data", (chunk: Uint8Array) => sink.bytes += chunk.length);

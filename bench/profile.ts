@@ -4,6 +4,7 @@
  *   deno run -A bench/profile.ts [--workload GET|LIST] [-c 16] [--seconds 10]
  *                                [--main path/to/main.ts] [--summary FILE]
  *                                [--rtt MS]
+ *                                [--mca-arg=--policy=FILE ...]
  *
  * Starts the fake upstream (own process) and mca with `--cpu-prof`, drives
  * it with h2load, stops it (SIGTERM → Deno.exit writes the profile), then
@@ -153,6 +154,8 @@ async function main(): Promise<void> {
       summary: { type: "string" },
       "no-prof": { type: "boolean" },
       rtt: { type: "string" },
+      /** More mca flags, e.g. `--mca-arg=--metrics-port=9464` (repeatable). */
+      "mca-arg": { type: "string", multiple: true },
     },
   }).values;
   const mainTs = resolve(flags.main ?? join(ROOT, "main.ts"));
@@ -196,6 +199,7 @@ async function main(): Promise<void> {
         "0",
         "--metrics-port",
         "0",
+        ...(flags["mca-arg"] ?? []),
       ],
       env: {
         KUBERNETES_SERVICE_HOST: "127.0.0.1",

@@ -108,17 +108,7 @@ export function objectRef(info: RequestInfo): AuditObjectRef | undefined {
   return ref;
 }
 
-/**
- * kube's `metav1.MicroTime` JSON form: RFC 3339 in UTC with exactly six
- * fractional digits. `extraMicros` carries sub-millisecond precision that a
- * `Date` cannot hold.
- */
-export function microTime(date: Date, extraMicros = 0): string {
-  const iso = date.toISOString(); // 2026-01-02T03:04:05.678Z
-  const micros = String(Math.max(0, Math.min(999, Math.floor(extraMicros))))
-    .padStart(3, "0");
-  return `${iso.slice(0, 23)}${micros}Z`;
-}
+export { microTime, microTimeAt } from "./micro_time.ts";
 
 /** One stage's event; `base` is shared by all stages of a call. */
 export function stageEvent(
@@ -217,6 +207,18 @@ export interface StageExtra {
   annotations?: Record<string, string>;
 }
 
+/** The user's JSON, once per user object (one per workload identity). */
+const userJsons = new WeakMap<AuditUser, string>();
+
+function userJson(user: AuditUser): string {
+  let json = userJsons.get(user);
+  if (json === undefined) {
+    json = JSON.stringify(user);
+    userJsons.set(user, json);
+  }
+  return json;
+}
+
 /**
  * A serialiser for the stages of one call, producing exactly
  * `JSON.stringify(stageEvent(base, stage, extra))`: the fields every stage
@@ -237,7 +239,7 @@ export function stageWriter(
       ref = base.objectRef;
       middle =
         `,"requestURI":${q(base.requestURI)},"verb":${q(base.verb)},"user":${
-          q(base.user)
+          userJson(base.user)
         }` +
         (base.sourceIPs ? `,"sourceIPs":${q(base.sourceIPs)}` : "") +
         (base.userAgent ? `,"userAgent":${q(base.userAgent)}` : "") +

@@ -22,7 +22,7 @@ import type { AuditBackend } from "./backend.ts";
 import {
   bodyName,
   type EventBase,
-  microTime,
+  microTimeAt,
   objectRef,
   requestObject,
   serviceAccountUser,
@@ -51,9 +51,15 @@ export function auditObserver(
   policy: AuditPolicy,
   backend: AuditBackend,
 ): Observer {
+  // the identity object lasts until the token changes: so does its user
+  let identity: CallStart["identity"];
+  let user: EventBase["user"] = {};
   return {
     start(call: AuditCallStart): CallObservation {
-      const user = call.identity ? serviceAccountUser(call.identity) : {};
+      if (call.identity !== identity) {
+        identity = call.identity;
+        user = identity ? serviceAccountUser(identity) : {};
+      }
       const attrs: AuditAttributes = {
         ...call.info,
         user: user.username
@@ -200,9 +206,7 @@ function completeRef(base: EventBase, call: CallStart, end: CallEnd): void {
 }
 
 function stamp(call: CallStart, at: number): string {
-  const ms = call.receivedAt.getTime() + (at - call.startedAt);
-  const whole = Math.floor(ms);
-  return microTime(new Date(whole), (ms - whole) * 1000);
+  return microTimeAt(call.receivedAt.getTime() + (at - call.startedAt));
 }
 
 /** What only MCA knows, as `mca.io/*` annotations. */
@@ -235,18 +239,23 @@ function policyAnnotations(decision: CallDecision): Record<string, string> {
   if (verdicts.length === 0) return {};
   const denied = verdicts.filter(([, v]) => !v.allowed);
   const enforce = verdicts.some(([, v]) => v.mode === "enforce");
+  const partial = denied.length > 0 && denied.length < verdicts.length;
   const out: Record<string, string> = {
     "mca.io/policy-decision": denied.length === 0
       ? "allow"
-      : enforce
-      ? "deny"
-      : "deny-audit-only",
+      : !enforce
+      ? "deny-audit-only"
+      : partial
+      ? "partial"
+      : "deny",
   };
-  const deciding = denied.length > 0 ? denied : verdicts;
-  const rules = [...new Set(deciding.map(([, v]) => v.rule).filter(Boolean))];
+  // a partial answer names the rules that let clusters in and kept them out
+  const naming = partial ? verdicts : denied.length > 0 ? denied : verdicts;
+  const rules = [...new Set(naming.map(([, v]) => v.rule).filter(Boolean))];
   if (rules.length > 0) out["mca.io/policy-rule"] = rules.join(",");
-  out["mca.io/policy-reason"] = deciding[0][1].reason;
-  if (denied.length > 0 && denied.length < verdicts.length) {
+  out["mca.io/policy-reason"] = (denied[0] ?? verdicts[0])[1].reason;
+  // a refusal names its clusters too: decision.clusters is empty then
+  if (denied.length > 0) {
     out["mca.io/policy-denied-clusters"] = denied.map(([c]) => c).join(",");
   }
   return out;

@@ -13,11 +13,20 @@
 import { decorateObjects, rewriteBodyNamespace } from "./rewrite.ts";
 import type { NamespaceMap } from "./fanout_request.ts";
 
-/** A `Warning` header (RFC 7234 form, as kube-apiserver sends) naming clusters left out. */
-export function warning(clusters: string[]): string {
-  return clusters.map((c) =>
-    `299 - "mca: cluster ${c} is unavailable; this answer lacks its objects"`
-  ).join(", ");
+/**
+ * A `Warning` header (RFC 7234 form, as kube-apiserver sends) naming clusters
+ * left out: `unavailable` ones, and `denied` ones the Pod's call policy kept
+ * out (so nobody hunts a cluster that is up; the rule is not named).
+ */
+export function warning(unavailable: string[], denied: string[] = []): string {
+  return [
+    ...unavailable.map((c) =>
+      `299 - "mca: cluster ${c} is unavailable; this answer lacks its objects"`
+    ),
+    ...denied.map((c) =>
+      `299 - "mca: cluster ${c} is left out by this Pod's call policy; this answer lacks its objects"`
+    ),
+  ].join(", ");
 }
 
 /** Maps the cluster's namespace back to the app's in a body, in place. */

@@ -101,9 +101,9 @@ export function mergeListAnswers(
     ok.map((a) => ({ name: a.name, body: a.body as Json })),
     options.namespace,
   );
-  const left = [...options.denied ?? [], ...missing];
-  return left.length > 0
-    ? { kind: "merged", body, warning: warning(left) }
+  const denied = options.denied ?? [];
+  return missing.length + denied.length > 0
+    ? { kind: "merged", body, warning: warning(missing, denied) }
     : { kind: "merged", body };
 }
 

@@ -123,7 +123,7 @@ async function serveMerged(
   call.res.writeHead(200, {
     "content-type": format.contentType,
     "cache-control": "no-cache, private",
-    ...(denied.length > 0 ? { warning: warning(denied) } : {}),
+    ...(denied.length > 0 ? { warning: warning([], denied) } : {}),
   });
   call.res.flushHeaders();
   let bytesOut = 0;

@@ -14,6 +14,7 @@ import type { VersionVector } from "../kube/resource_version.ts";
 import type { Outcome } from "../proxy/transport.ts";
 import { listRefusal, queryParam, snapshotQuery } from "./fanout_request.ts";
 import { finishPage, pageParams, pageState } from "./list_merge.ts";
+import { warning } from "./answer_rewrite.ts";
 import { type FanoutCall, send, targetFor } from "./fanout_call.ts";
 import { readListAnswer, sendAnswer } from "./protobuf_answer.ts";
 
@@ -73,7 +74,14 @@ export async function pagedList(call: FanoutCall): Promise<Outcome> {
     clusters: names,
     namespace: call.namespace,
   });
-  return { status: 200, bytesIn: 0, bytesOut: sendAnswer(call.res, 200, body) };
+  // clusters the call policy kept out are named on every page, as unpaged
+  const denied = call.denied ?? [];
+  const headers = denied.length > 0 ? { warning: warning([], denied) } : {};
+  return {
+    status: 200,
+    bytesIn: 0,
+    bytesOut: sendAnswer(call.res, 200, body, headers),
+  };
 }
 
 /** One LIST of one cluster, read whole; status 0 when it failed. */

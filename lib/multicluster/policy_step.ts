@@ -48,12 +48,15 @@ export function applyPolicy(
   const policy = options.policy;
   if (!policy) return { plan, decision, refused: false };
   const verdicts: Record<string, PolicyVerdict> = {};
+  const namespace = plan.namespace ?? (info.namespace || undefined);
+  const ownNamespace = ownNamespaceOf(info, namespace, options.identity);
   for (const cluster of decision.clusters) {
     verdicts[cluster] = policy.check({
       info,
       cluster,
-      namespace: plan.namespace ?? (info.namespace || undefined),
+      namespace,
       identity: options.identity,
+      ownNamespace,
     });
   }
   decision.policy = verdicts;
@@ -74,6 +77,21 @@ export function applyPolicy(
   decision.clusters = allowed;
   decision.missing.push(...left);
   return { plan: narrow(plan, allowed, left), decision, refused: false };
+}
+
+/**
+ * The Pod's own namespace as this plan's clusters see it: when the app
+ * names its own namespace, the routing rule's mapping (if any) gives its
+ * name there (`app-ns` may be `remote-ns` on east); any other namespace is
+ * compared with the Pod's own, unmapped.
+ */
+function ownNamespaceOf(
+  info: RequestInfo,
+  mapped: string | undefined,
+  identity: WorkloadIdentity | undefined,
+): string | undefined {
+  if (!identity) return undefined;
+  return info.namespace === identity.namespace ? mapped : identity.namespace;
 }
 
 function narrow(plan: Plan, allowed: string[], left: string[]): Plan {

@@ -124,7 +124,9 @@ function upstreamMetrics(
   return {
     response() {
       answered = true;
-      m.upstreamDuration.labels(cluster).observe(
+      // observe(labels, v): labels(...).observe(v) validates twice
+      m.upstreamDuration.observe(
+        { cluster },
         (performance.now() - sent) / 1000,
       );
     },
@@ -172,7 +174,7 @@ function endMetrics(state: CallState, end: CallEnd, { m, bounds }: Ctx) {
     cleanCode(end.status),
   ]);
   if (verb !== "WATCH" && verb !== "CONNECT") {
-    m.duration.labels(labels).observe(end.durationMs / 1000);
+    m.duration.observe(labels, end.durationMs / 1000);
   }
   const byVerb = [labels.cluster, verb];
   if (end.bytesIn > 0) m.requestBytes.add(byVerb, end.bytesIn);

@@ -84,11 +84,7 @@ export function instruments(registers: Registers) {
       buckets: [...REQUEST_DURATION_BUCKETS],
       registers,
     }),
-    inFlight: new Gauge({
-      name: "mca_requests_in_flight",
-      help: "Calls accepted and not over yet.",
-      registers,
-    }),
+    inFlight: inFlightGauge(registers),
     longRunning: new Gauge({
       name: "mca_long_running_requests",
       help: "Open watches and upgraded connections (exec, attach...).",
@@ -136,3 +132,23 @@ export function instruments(registers: Registers) {
 
 /** The instruments of one metric set. */
 export type Instruments = ReturnType<typeof instruments>;
+
+/**
+ * `mca_requests_in_flight` as a plain number read at scrape time: a
+ * prom-client `inc`/`dec` hashes an (empty) label set twice per call.
+ */
+function inFlightGauge(registers: Registers) {
+  let value = 0;
+  new Gauge({
+    name: "mca_requests_in_flight",
+    help: "Calls accepted and not over yet.",
+    registers,
+    collect() {
+      this.set(value);
+    },
+  });
+  return {
+    inc: () => void value++,
+    dec: () => void value--,
+  };
+}

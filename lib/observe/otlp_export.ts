@@ -3,7 +3,8 @@
  * batches, so a call never waits for the collector. A collector that is
  * down costs dropped spans (bounded queue), never a slow call. The body is
  * protobuf (`http/protobuf`, the OpenTelemetry default) or JSON
- * (`http/json`), encoded by `otlp_encode.ts`, with the matching content type.
+ * (`http/json`), encoded by `otlp_encode.ts`, with the matching content type;
+ * for OTLP/gRPC the protobuf body goes to `options.send` instead.
  *
  * @module
  */
@@ -17,7 +18,13 @@ import {
 
 /** Where and how to export. */
 export interface ExporterOptions {
+  /** The OTLP/HTTP URL, or the endpoint named in messages for `send`. */
   url: string;
+  /**
+   * Sends a protobuf body another way than an HTTP POST (OTLP/gRPC,
+   * `otlp_grpc.ts`); rejects with the reason.
+   */
+  send?: ((body: Uint8Array) => Promise<void>) & { close?(): void };
   /** The body's encoding (default `protobuf`, as `http/protobuf`). */
   encoding?: "protobuf" | "json";
   headers?: Record<string, string>;
@@ -63,11 +70,15 @@ export function startExporter(options: ExporterOptions): SpanExporter {
       }
     },
     flush,
-    close: flush,
+    close: async () => {
+      await flush();
+      options.send?.close?.();
+    },
   };
 }
 
 async function post(options: ExporterOptions, spans: FinishedSpan[]) {
+  if (options.send) return await sendOther(options, options.send, spans);
   try {
     const json = options.encoding === "json";
     const res = await fetch(options.url, {
@@ -85,6 +96,20 @@ async function post(options: ExporterOptions, spans: FinishedSpan[]) {
     if (!res.ok) {
       options.onError?.(`OTLP export to ${options.url}: HTTP ${res.status}`);
     }
+  } catch (e) {
+    options.onError?.(
+      `OTLP export to ${options.url} failed: ${(e as Error).message}`,
+    );
+  }
+}
+
+async function sendOther(
+  options: ExporterOptions,
+  send: (body: Uint8Array) => Promise<void>,
+  spans: FinishedSpan[],
+) {
+  try {
+    await send(encodeProtobuf(options.resource, spans));
   } catch (e) {
     options.onError?.(
       `OTLP export to ${options.url} failed: ${(e as Error).message}`,

@@ -125,3 +125,46 @@ export function evaluate(policy: Policy, input: PolicyInput): PolicyVerdict {
   }
   return verdict(policy.default === "allow", `default ${policy.default}`);
 }
+
+/** How many distinct calls an {@linkcode evaluator} remembers at most. */
+const MEMO_LIMIT = 4096;
+
+/**
+ * {@linkcode evaluate} for one policy version, remembering verdicts: a
+ * workload repeats the same few calls (verb, resource, namespace, cluster)
+ * over and over, and checking each against every rule of a long policy
+ * was most of the policy's cost per call (7 µs for 100 rules). The key
+ * holds every input a rule or the default can read (the object's name
+ * only when some rule names objects); the memo is dropped whole when full,
+ * so an app calling unbounded names cannot grow it.
+ */
+export function evaluator(
+  policy: Policy,
+): (input: PolicyInput) => PolicyVerdict {
+  const names = policy.rules.some((r) => r.resourceNames !== undefined);
+  let memo = new Map<string, PolicyVerdict>();
+  return (input) => {
+    const key = memoKey(input, names);
+    let verdict = memo.get(key);
+    if (verdict === undefined) {
+      verdict = Object.freeze(evaluate(policy, input));
+      if (memo.size >= MEMO_LIMIT) memo = new Map();
+      memo.set(key, verdict);
+    }
+    return verdict;
+  };
+}
+
+function memoKey(input: PolicyInput, names: boolean): string {
+  const { info, identity } = input;
+  const who = identity
+    ? `${identity.namespace}/${identity.serviceAccount}`
+    : "";
+  const own = input.ownNamespace ?? identity?.namespace ?? "";
+  const what = info.isResourceRequest
+    ? `${info.apiGroup}\u0000${info.resource}\u0000${info.subresource}\u0000${
+      input.namespace ?? info.namespace
+    }\u0000${names ? info.name : ""}`
+    : `\u0001${info.path}`;
+  return `${input.cluster}\u0000${info.verb}\u0000${who}\u0000${own}\u0000${what}`;
+}

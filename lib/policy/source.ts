@@ -11,7 +11,7 @@ import { formatEvent, type LogSink } from "../observe/log.ts";
 import type { PolicyVerdict, WorkloadIdentity } from "../observe/observer.ts";
 import type { RequestInfo } from "../kube/request_info.ts";
 import { parsePolicy, type Policy } from "./config.ts";
-import { evaluate } from "./evaluate.ts";
+import { evaluator } from "./evaluate.ts";
 
 /** What the pipeline's policy step calls. */
 export interface CallPolicy {
@@ -20,6 +20,8 @@ export interface CallPolicy {
     cluster: string;
     namespace?: string;
     identity?: WorkloadIdentity;
+    /** The Pod's own namespace as the cluster sees it (mapped), for isolation. */
+    ownNamespace?: string;
   }): PolicyVerdict;
 }
 
@@ -32,11 +34,24 @@ function read(file: string): { text: string; stamp: string } {
   };
 }
 
+/** One policy version as the pipeline consults it (verdicts remembered). */
+function callPolicy(policy: Policy): CallPolicy {
+  const check = evaluator(policy);
+  return {
+    check: (input) =>
+      check({
+        ...input,
+        ownNamespace: input.ownNamespace ?? input.identity?.namespace,
+      }),
+  };
+}
+
 /** A reloadable policy file. */
 export class PolicySource {
   #file: string;
   #log: LogSink;
   #policy: Policy;
+  #current: CallPolicy;
   #stamp: string;
   #timer: ReturnType<typeof setInterval> | undefined;
 
@@ -48,6 +63,7 @@ export class PolicySource {
     this.#file = file;
     this.#log = log;
     this.#policy = first.policy;
+    this.#current = callPolicy(first.policy);
     this.#stamp = first.stamp;
   }
 
@@ -69,11 +85,7 @@ export class PolicySource {
 
   /** The policy as the pipeline consults it. */
   get current(): CallPolicy {
-    const policy = this.#policy;
-    return {
-      check: (input) =>
-        evaluate(policy, { ...input, ownNamespace: input.identity?.namespace }),
-    };
+    return this.#current;
   }
 
   /** Reloads when the file changed; resolves whether a new version is in force. */
@@ -88,6 +100,7 @@ export class PolicySource {
     this.#stamp = loaded.stamp;
     try {
       this.#policy = parsePolicy(loaded.text, this.#file);
+      this.#current = callPolicy(this.#policy);
     } catch (error) {
       this.#log(
         formatEvent("error", "policy rejected; keeping the previous one", {

@@ -24,10 +24,15 @@ export function openPolicy(
   return { source, current: () => source.current };
 }
 
+/** How long an identity is used before the token file is looked at again. */
+const IDENTITY_RECHECK_MS = 1000;
+
 /**
  * The identity the real token names; re-read when the kubelet rotates the
- * token. Undefined outside a Pod (kubeconfig) or for a token that is not a
- * service-account JWT.
+ * token, looked for at most once a second: a rotated token names the same
+ * Pod and service account, and checking the file on every call cost a
+ * `readlink` per call. Undefined outside a Pod (kubeconfig) or for a token
+ * that is not a service-account JWT.
  */
 export function workloadIdentity(
   saDir: string,
@@ -36,16 +41,21 @@ export function workloadIdentity(
   const account = new RealServiceAccount(saDir);
   let seen: string | undefined;
   let identity: WorkloadIdentity | undefined;
+  let checkedAt = -Infinity;
   return () => {
+    const now = performance.now();
+    if (now - checkedAt < IDENTITY_RECHECK_MS) return identity;
+    checkedAt = now;
     try {
       const token = account.current().token;
       if (token !== seen) {
         seen = token;
         identity = identityOf(token);
       }
-      return identity;
     } catch {
-      return undefined;
+      identity = undefined;
+      seen = undefined;
     }
+    return identity;
   };
 }

@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
+import fc from "fast-check";
 import { type AuditBackend, newCounters } from "../../lib/audit/backend.ts";
 import {
   microTime,
+  microTimeAt,
   stageEvent,
   type StageExtra,
   stageWriter,
@@ -64,6 +66,31 @@ Deno.test("audit: microTime has six fractional digits in UTC", () => {
     "2026-01-02T03:04:05.678912Z",
   );
   assert.equal(microTime(new Date(0)), "1970-01-01T00:00:00.000000Z");
+});
+
+Deno.test("audit: microTimeAt (cached per second) agrees with microTime (property)", () => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.double({ min: 0, max: 4e12, noNaN: true }), {
+        minLength: 1,
+        maxLength: 20,
+      }),
+      fc.integer({ min: 0, max: 2000 }),
+      (starts, step) => {
+        // runs of nearby instants hit the cache; jumps refill it
+        for (const start of starts) {
+          for (const ms of [start, start + step, start + step / 7]) {
+            const whole = Math.floor(ms);
+            assert.equal(
+              microTimeAt(ms),
+              microTime(new Date(whole), (ms - whole) * 1000),
+            );
+          }
+        }
+      },
+    ),
+    { seed: 3, numRuns: 2000 },
+  );
 });
 
 Deno.test("audit: Metadata level — RequestReceived and ResponseComplete, no body, annotations", () => {
@@ -246,10 +273,26 @@ Deno.test("audit: policy denial is annotated with rule, reason and the denied cl
   });
   obs.end(end(200));
   const a = JSON.parse(backend.lines[1]).annotations;
-  assert.equal(a["mca.io/policy-decision"], "deny");
+  assert.equal(a["mca.io/policy-decision"], "partial", "local answered");
   assert.equal(a["mca.io/policy-rule"], "no-secrets");
   assert.equal(a["mca.io/policy-reason"], "secrets are denied");
   assert.equal(a["mca.io/policy-denied-clusters"], "east");
+  // a call refused on every cluster still names them
+  const refused = auditObserver(policy("Metadata"), backend).start(
+    call("GET", "/api/v1/secrets"),
+  );
+  const no = { allowed: false, mode: "enforce" as const, reason: "isolation" };
+  refused.decided?.({
+    plan: "refused",
+    clusters: [],
+    missing: [],
+    policy: { local: no, east: no },
+  });
+  refused.end(end(403));
+  const r = JSON.parse(backend.lines.at(-1)!).annotations;
+  assert.equal(r["mca.io/policy-decision"], "deny");
+  assert.equal(r["mca.io/policy-denied-clusters"], "local,east");
+  assert.equal(r["mca.io/clusters"], undefined);
 });
 
 Deno.test("audit: level None writes nothing; no identity gives an empty user", () => {

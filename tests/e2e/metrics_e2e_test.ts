@@ -24,6 +24,7 @@ import {
   writeProjectedVolume,
 } from "../support/cluster.ts";
 import { type Family, parseExposition } from "../support/prom_parse.ts";
+import { inProcessOptions } from "../support/in_process.ts";
 import { REQUEST_DURATION_BUCKETS } from "../../lib/observe/metrics.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -202,13 +203,7 @@ Deno.test("metrics e2e: counters and histograms after a known mix of calls on tw
     const routingDir = join(dir, "routing");
     await writeProjectedVolume(routingDir, { "routing.yaml": ROUTING });
     sidecar = await startSidecar({
-      saDir,
-      mcaSaDir: join(dir, "app"),
-      stateDir: join(dir, "state"),
-      hosts: ["127.0.0.1"],
-      port: 0,
-      env: A.serviceEnv(),
-      clustersDir,
+      ...inProcessOptions(dir, A, { saDir, clustersDir }),
       routingConfig: join(routingDir, "routing.yaml"),
       healthIntervalMs: 200,
       reloadIntervalMs: 50,

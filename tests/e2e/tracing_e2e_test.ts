@@ -6,9 +6,10 @@
  * Two real control planes (A = `local`, B = `east`), both started with a
  * `TracingConfiguration` that sends every span (1 000 000 per million) to the
  * receiver's OTLP/gRPC port. The sidecar runs in-process (as in the metrics
- * tier) and exports to the receiver's OTLP/HTTP port, once per protocol it
- * accepts (`http/protobuf`, the default, and `http/json`): the receiver
- * decodes each body itself and refuses what it cannot decode.
+ * tier) and exports to the receiver, once per protocol it accepts
+ * (`http/protobuf`, the default, and `http/json` on its OTLP/HTTP port;
+ * `grpc` on its OTLP/gRPC port): the receiver decodes each body itself and
+ * refuses what it cannot decode.
  *
  * A is reached with the app's ServiceAccount token, B through a kubeconfig
  * whose user is in `system:masters`. That difference is the point: kube-
@@ -170,7 +171,10 @@ async function traceThroughSidecar(setup: Setup, protocol: string) {
     port: 0,
     env: {
       ...A.serviceEnv(),
-      OTEL_EXPORTER_OTLP_ENDPOINT: sink.httpUrl,
+      // gRPC: the receiver's 4317-style port, as kube-apiserver uses
+      OTEL_EXPORTER_OTLP_ENDPOINT: protocol === "grpc"
+        ? `http://${sink.grpcEndpoint}`
+        : sink.httpUrl,
       OTEL_EXPORTER_OTLP_PROTOCOL: protocol,
       OTEL_SERVICE_NAME: "mca",
     },
@@ -316,7 +320,7 @@ Deno.test("tracing e2e: MCA's spans and kube-apiserver's in one real OTLP receiv
       routing: join(routingDir, "routing.yaml"),
       logs,
     };
-    for (const protocol of ["http/protobuf", "http/json"]) {
+    for (const protocol of ["http/protobuf", "http/json", "grpc"]) {
       await traceThroughSidecar(setup, protocol);
     }
     const received = await Deno.readTextFile(sink.file);

@@ -64,4 +64,9 @@ Deno.test("answer rewrite: the Warning names every cluster left out", () => {
       '299 - "mca: cluster west is unavailable; this answer lacks its objects"',
   );
   assert.equal(warning([]), "");
+  assert.equal(
+    warning(["east"], ["west"]),
+    '299 - "mca: cluster east is unavailable; this answer lacks its objects", ' +
+      '299 - "mca: cluster west is left out by this Pod\'s call policy; this answer lacks its objects"',
+  );
 });

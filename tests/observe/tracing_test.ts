@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { grpcTarget } from "../../lib/observe/otlp_grpc.ts";
 import { parseRequestInfo } from "../../lib/kube/request_info.ts";
 import { samplerFromEnv } from "../../lib/observe/trace_context.ts";
 import {
@@ -55,7 +56,7 @@ function capture(sampler = "parentbased_always_on", arg?: string) {
   return { spans, observer: tracing.observer };
 }
 
-Deno.test("tracing: off without an OTLP endpoint; grpc is warned and off", () => {
+Deno.test("tracing: off without an OTLP endpoint; bad protocol or gRPC endpoint stops the start", () => {
   assert.equal(tracingFromEnv({}, () => {}), undefined);
   assert.equal(
     tracingFromEnv(
@@ -64,15 +65,6 @@ Deno.test("tracing: off without an OTLP endpoint; grpc is warned and off", () =>
     ),
     undefined,
   );
-  const warnings: string[] = [];
-  assert.equal(
-    tracingFromEnv({
-      OTEL_EXPORTER_OTLP_ENDPOINT: "http://127.0.0.1:4317",
-      OTEL_EXPORTER_OTLP_PROTOCOL: "grpc",
-    }, (m) => void warnings.push(m)),
-    undefined,
-  );
-  assert.match(warnings[0], /grpc is not supported by mca: tracing is off/);
   assert.equal(
     tracingFromEnv({
       OTEL_EXPORTER_OTLP_ENDPOINT: "http://127.0.0.1:1",
@@ -86,8 +78,44 @@ Deno.test("tracing: off without an OTLP endpoint; grpc is warned and off", () =>
         OTEL_EXPORTER_OTLP_ENDPOINT: "http://127.0.0.1:1",
         OTEL_EXPORTER_OTLP_PROTOCOL: "udp",
       }, () => {}),
-    /not known/,
+    /not known; use grpc, http\/protobuf or http\/json/,
   );
+  assert.throws(
+    () =>
+      tracingFromEnv({
+        OTEL_EXPORTER_OTLP_ENDPOINT: "unix:///run/otel.sock",
+        OTEL_EXPORTER_OTLP_PROTOCOL: "grpc",
+      }, () => {}),
+    /is not a gRPC endpoint: write http:\/\/host:4317/,
+  );
+});
+
+Deno.test("tracing: gRPC endpoints as the OTLP spec reads them", () => {
+  assert.deepEqual(grpcTarget("http://collector:4317"), {
+    address: "collector:4317",
+    tls: false,
+  });
+  assert.deepEqual(grpcTarget("https://collector:4317/ignored"), {
+    address: "collector:4317",
+    tls: true,
+  });
+  assert.deepEqual(grpcTarget("https://collector"), {
+    address: "collector:443",
+    tls: true,
+  });
+  assert.deepEqual(grpcTarget("collector:4317"), {
+    address: "collector:4317",
+    tls: true,
+  });
+  assert.deepEqual(grpcTarget("collector:4317", "true"), {
+    address: "collector:4317",
+    tls: false,
+  });
+  assert.deepEqual(grpcTarget("http://[::1]:4317"), {
+    address: "[::1]:4317",
+    tls: false,
+  });
+  assert.throws(() => grpcTarget("ftp://c:1"), /not a gRPC endpoint/);
 });
 
 Deno.test("tracing: the app's trace continues; one traceparent upstream, parent = MCA's client span", () => {

@@ -159,7 +159,21 @@ Deno.test("pipeline: a policy that denies every cluster gets a Forbidden Status"
       "/api/v1/namespaces/spread-1/configmaps",
     );
     assert.equal(list.status, 200);
-    assert.match(String(list.headers.warning ?? ""), /east/);
+    assert.match(
+      String(list.headers.warning ?? ""),
+      /cluster east is left out by this Pod's call policy/,
+    );
+    // so does a paged one (kubectl and client-go always send limit=500)
+    const paged = await appCall(
+      f,
+      "GET",
+      "/api/v1/namespaces/spread-1/configmaps?limit=500",
+    );
+    assert.equal(paged.status, 200);
+    assert.match(
+      String(paged.headers.warning ?? ""),
+      /cluster east is left out by this Pod's call policy/,
+    );
     assert.equal(f.remotes.get("east")!.requests.length, 0);
   } finally {
     await f.close();

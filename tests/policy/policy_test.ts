@@ -1,9 +1,16 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { parsePolicy, type Policy } from "../../lib/policy/config.ts";
-import { evaluate, type PolicyInput } from "../../lib/policy/evaluate.ts";
+import {
+  evaluate,
+  evaluator,
+  type PolicyInput,
+} from "../../lib/policy/evaluate.ts";
 import { identityOf } from "../../lib/policy/identity.ts";
 import { parseRequestInfo } from "../../lib/kube/request_info.ts";
+import { PolicySource } from "../../lib/policy/source.ts";
+import { applyPolicy } from "../../lib/multicluster/policy_step.ts";
+import type { Plan } from "../../lib/routing/router.ts";
 
 const EXAMPLE = `apiVersion: mca.io/v1alpha1
 kind: Policy
@@ -203,4 +210,138 @@ Deno.test("policy: identity from a service-account token's claims, never the tok
   assert.ok(!JSON.stringify(id).includes("c2ln"));
   assert.equal(identityOf("not-a-jwt"), undefined);
   assert.equal(identityOf("a.b.c"), undefined);
+});
+
+Deno.test("policy step: isolation follows the routing rule's namespace mapping per cluster", async () => {
+  const dir = await Deno.makeTempDir({ dir: "tmp", prefix: "policy-step-" });
+  const file = `${dir}/policy.yaml`;
+  await Deno.writeTextFile(
+    file,
+    `apiVersion: mca.io/v1alpha1
+kind: Policy
+default: allow
+isolation: namespace
+`,
+  );
+  const source = PolicySource.open(file, () => {});
+  const identity = {
+    username: "system:serviceaccount:app-ns:app",
+    namespace: "app-ns",
+    serviceAccount: "app",
+  };
+  const check = (target: string, plan: Plan) =>
+    applyPolicy(plan, parseRequestInfo("GET", target), {
+      policy: source.current,
+      identity,
+    });
+  // app-ns is remote-ns on east (the rule maps it): the Pod's own there
+  const mapped = check("/api/v1/namespaces/app-ns/configmaps", {
+    kind: "one",
+    cluster: "east",
+    rule: "own-on-east",
+    namespace: "remote-ns",
+  });
+  assert.equal(mapped.refused, false);
+  assert.equal(mapped.decision.policy?.east.allowed, true);
+  // remote-ns named by the app itself is not the Pod's own on any cluster
+  const direct = check("/api/v1/namespaces/remote-ns/configmaps", {
+    kind: "one",
+    cluster: "local",
+  });
+  assert.equal(direct.refused, true);
+  // without a mapping, the Pod's own namespace on every cluster of a fan-out
+  const fan = check("/api/v1/namespaces/app-ns/pods", {
+    kind: "fanout",
+    clusters: ["local", "east"],
+    missing: [],
+    rule: "both",
+  });
+  assert.equal(fan.refused, false);
+  assert.deepEqual(fan.decision.clusters, ["local", "east"]);
+  const other = check("/api/v1/namespaces/other/pods", {
+    kind: "fanout",
+    clusters: ["local", "east"],
+    missing: [],
+    rule: "both",
+  });
+  assert.equal(other.refused, true);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("policy: the remembering evaluator gives evaluate's verdict for every input (property)", () => {
+  const glob = (s: string) => new RegExp(`^${s.replace("*", ".*")}$`);
+  const rule = fc.record({
+    effect: fc.constantFrom("allow" as const, "deny" as const),
+    verbs: fc.option(fc.subarray(["get", "list", "create", "delete"]), {
+      nil: undefined,
+    }),
+    resources: fc.option(fc.subarray(["pods", "secrets", "pods/log"]), {
+      nil: undefined,
+    }),
+    resourceNames: fc.option(fc.subarray(["a", "b"]), { nil: undefined }),
+    namespaces: fc.option(
+      fc.subarray(["app", "team-*", ""]).map((l) => l.map(glob)),
+      { nil: undefined },
+    ),
+    clusters: fc.option(
+      fc.subarray(["local", "east"]).map((l) => l.map(glob)),
+      {
+        nil: undefined,
+      },
+    ),
+  });
+  const call = fc.record({
+    method: fc.constantFrom("GET", "POST", "DELETE"),
+    path: fc.constantFrom(
+      "/api/v1/namespaces/app/pods",
+      "/api/v1/namespaces/app/pods/a",
+      "/api/v1/namespaces/app/pods/b/log",
+      "/api/v1/namespaces/team-x/secrets/a",
+      "/api/v1/namespaces/other/pods/b",
+      "/api/v1/nodes",
+      "/version",
+      "/metrics",
+    ),
+    cluster: fc.constantFrom("local", "east"),
+    namespace: fc.option(fc.constantFrom("app", "remote-app"), {
+      nil: undefined,
+    }),
+    own: fc.option(fc.constantFrom("app", "remote-app"), { nil: undefined }),
+    sa: fc.option(fc.constantFrom("app", "other"), { nil: undefined }),
+  });
+  fc.assert(
+    fc.property(
+      fc.array(rule, { maxLength: 5 }),
+      fc.constantFrom("allow" as const, "deny" as const),
+      fc.boolean(),
+      fc.array(call, { minLength: 1, maxLength: 30 }),
+      (rules, fallback, isolated, calls) => {
+        const policy: Policy = {
+          mode: "enforce",
+          default: fallback,
+          ...(isolated ? { isolation: "namespace" as const } : {}),
+          rules: rules.map((r, i) => ({ ...r, name: `r${i}`, line: i + 1 })),
+        };
+        const check = evaluator(policy);
+        // twice over: the second pass is answered from the memo
+        for (const c of [...calls, ...calls]) {
+          const input: PolicyInput = {
+            info: parseRequestInfo(c.method, c.path),
+            cluster: c.cluster,
+            namespace: c.namespace,
+            ownNamespace: c.own,
+            identity: c.sa
+              ? {
+                username: `system:serviceaccount:app:${c.sa}`,
+                namespace: "app",
+                serviceAccount: c.sa,
+              }
+              : undefined,
+          };
+          assert.deepEqual(check(input), evaluate(policy, input));
+        }
+      },
+    ),
+    { seed: 11, numRuns: 1000 },
+  );
 });

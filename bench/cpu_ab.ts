@@ -1,0 +1,186 @@
+/**
+ * Paired CPU cost of governance and observability, for a machine too busy
+ * for throughput ratios: every mca variant is loaded AT THE SAME TIME (one
+ * h2load each, same concurrency, same fake upstream), so whatever else the
+ * machine runs hits all of them alike, and each one's CPU time (user+sys
+ * from /proc/<pid>/stat) is divided by the requests it served. Each round
+ * gives every variant's CPU per request ÷ the all-off mca's in that same
+ * round; a second all-off mca is the A/A control of that pairing.
+ *
+ *   deno run -A bench/cpu_ab.ts [--rounds 5] [--seconds 6] [-c 16]
+ *                               [--main path/to/main.ts]
+ *
+ * Variants: `off`, `off-b` (A/A), `governance` (the 100-rule call policy of
+ * `governance.ts` + audit at Metadata to a file), `metrics` (/metrics
+ * scraped every second), `tracing-1` (1 % sampled, OTLP protobuf to a
+ * loopback sink).
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { startControlled } from "./control.ts";
+import { runH2load } from "./h2load.ts";
+import { cpuSeconds, stopAll } from "./procs.ts";
+import { type Mca, startMca, useMain, writeFakeSaDir } from "./mca.ts";
+import { policyOf100Rules } from "./governance.ts";
+import { startSpanSink } from "./observe_cost.ts";
+import { median, round } from "./stats.ts";
+
+const ROOT = fileURLToPath(new URL("../", import.meta.url));
+const PATH = "/api/v1/namespaces/default/configmaps/bench";
+const AUDIT_POLICY = `apiVersion: audit.k8s.io/v1
+kind: Policy
+rules:
+  - level: Metadata
+`;
+
+type Variant = "off" | "off-b" | "governance" | "metrics" | "tracing-1";
+
+async function startVariants(dir: string, upstream: { port: number }) {
+  const target = {
+    realSaDir: join(dir, "real-sa"),
+    host: "127.0.0.1",
+    port: upstream.port,
+  };
+  const sink = await startSpanSink();
+  await Deno.writeTextFile(join(dir, "policy.yaml"), policyOf100Rules());
+  await Deno.writeTextFile(join(dir, "audit-policy.yaml"), AUDIT_POLICY);
+  const mcas = {} as Record<Variant, Mca>;
+  mcas.off = await startMca(target, { dir, name: "off" });
+  mcas["off-b"] = await startMca(target, { dir, name: "off-b" });
+  mcas.governance = await startMca(target, {
+    dir,
+    name: "governance",
+    args: [
+      `--policy=${join(dir, "policy.yaml")}`,
+      `--audit-policy=${join(dir, "audit-policy.yaml")}`,
+      `--audit-log=${join(dir, "audit.log")}`,
+      "--audit-log-maxsize=1024",
+    ],
+  });
+  mcas.metrics = await startMca(target, {
+    dir,
+    name: "metrics",
+    metrics: true,
+  });
+  mcas["tracing-1"] = await startMca(target, {
+    dir,
+    name: "tracing-1",
+    env: {
+      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${sink.port}`,
+      OTEL_TRACES_SAMPLER: "parentbased_traceidratio",
+      OTEL_TRACES_SAMPLER_ARG: "0.01",
+    },
+  });
+  return { mcas, sink };
+}
+
+/** One round: all variants under load at once; CPU µs per request each. */
+async function round1(
+  mcas: Record<Variant, Mca>,
+  opts: { c: number; seconds: number; dir: string },
+): Promise<Record<Variant, { cpuUs: number; reqPerS: number }>> {
+  const names = Object.keys(mcas) as Variant[];
+  const before = names.map((n) => cpuSeconds([mcas[n].pid]));
+  const results = await Promise.all(names.map((n) =>
+    runH2load({
+      url: `https://127.0.0.1:${mcas[n].port}${PATH}`,
+      concurrency: opts.c,
+      durationS: opts.seconds,
+      warmupS: 1,
+      headers: {
+        "accept-encoding": "identity",
+        authorization: "Bearer bench-app-placeholder",
+      },
+      logFile: join(opts.dir, `h2load-${n}.log`),
+    })
+  ));
+  const out = {} as Record<Variant, { cpuUs: number; reqPerS: number }>;
+  names.forEach((n, i) => {
+    const cpu = cpuSeconds([mcas[n].pid]) - before[i];
+    const r = results[i];
+    if (r.error) throw new Error(`${n}: ${r.error}`);
+    out[n] = { cpuUs: cpu * 1e6 / r.loggedRequests, reqPerS: r.reqPerS };
+  });
+  return out;
+}
+
+async function main(): Promise<void> {
+  const flags = parseArgs({
+    args: Deno.args,
+    options: {
+      rounds: { type: "string", default: "5" },
+      seconds: { type: "string", default: "6" },
+      c: { type: "string", short: "c", default: "16" },
+      /** Another copy of mca (e.g. an older commit under tmp/). */
+      main: { type: "string" },
+    },
+  }).values;
+  if (flags.main) useMain(flags.main);
+  const dir = join(ROOT, "tmp", "bench", `cpu-ab-${Date.now()}`);
+  await Deno.mkdir(dir, { recursive: true });
+  const upstream = await startControlled(
+    "fake-upstream",
+    fileURLToPath(new URL("./upstream_proc.ts", import.meta.url)),
+    ["bench-real-sa-token"],
+    join(dir, "fake-upstream"),
+  );
+  let scraper: ReturnType<typeof setInterval> | undefined;
+  try {
+    await writeFakeSaDir(
+      join(dir, "real-sa"),
+      "bench-real-sa-token",
+      String(upstream.ready.caPem),
+    );
+    const { mcas, sink } = await startVariants(dir, {
+      port: Number(upstream.ready.port),
+    });
+    scraper = setInterval(() => {
+      fetch(`http://127.0.0.1:${mcas.metrics.metricsPort}/metrics`)
+        .then((r) => r.body?.cancel()).catch(() => {});
+    }, 1000);
+    const opts = { c: Number(flags.c), seconds: Number(flags.seconds), dir };
+    await round1(mcas, { ...opts, seconds: 2 }); // warm-up, discarded
+    // what each costs with no calls (timers, the scrape): spread over the
+    // calls of a round, it is part of its CPU per request
+    const names = Object.keys(mcas) as Variant[];
+    const idle0 = names.map((n) => cpuSeconds([mcas[n].pid]));
+    await new Promise((r) => setTimeout(r, 5000));
+    console.log(
+      "idle CPU ms/s: " +
+        names.map((n, i) =>
+          `${n} ${round((cpuSeconds([mcas[n].pid]) - idle0[i]) * 1000 / 5, 1)}`
+        ).join(", "),
+    );
+    const ratios: Record<string, number[]> = {};
+    for (let i = 1; i <= Number(flags.rounds); i++) {
+      const r = await round1(mcas, opts);
+      const line = Object.entries(r).map(([n, v]) => {
+        const ratio = v.cpuUs / r.off.cpuUs;
+        (ratios[n] ??= []).push(ratio);
+        return `${n} ${round(v.cpuUs, 0)} µs/req (×${round(ratio, 3)}, ${
+          round(v.reqPerS, 0)
+        } req/s)`;
+      }).join("; ");
+      console.log(`round ${i} c=${opts.c}: ${line}`);
+    }
+    for (const [n, list] of Object.entries(ratios)) {
+      console.log(
+        `${n}: CPU/req ÷ off median ×${round(median(list), 3)}, range ×${
+          round(Math.min(...list), 3)
+        }–×${round(Math.max(...list), 3)} over ${list.length} rounds`,
+      );
+    }
+    console.log(`OTLP sink: ${sink.exports} exports`);
+    await sink.close();
+  } finally {
+    clearInterval(scraper);
+    await upstream.stop();
+    await stopAll();
+  }
+}
+
+if (import.meta.main) await main();
