@@ -37,6 +37,7 @@ import {
   undecorateObject,
 } from "./rewrite.ts";
 import { writeForbidden, writeStatus } from "../kube/status.ts";
+import { parseJsonBytes } from "./answer_rewrite.ts";
 
 export type { Dispatched, DispatchOptions } from "./dispatch_options.ts";
 
@@ -164,7 +165,12 @@ async function carryOut(
     : plan.clusters;
   const call = fanoutCall(req, res, info, plan, watched, options);
   if (plan.kind === "search") {
-    return { cluster: describe(plan), outcome: await searchByName(call, body) };
+    const createCluster = () =>
+      createTurn(info, { set: plan.clusters, body, options });
+    return {
+      cluster: describe(plan),
+      outcome: await searchByName(call, body, { info, createCluster }),
+    };
   }
   if (plan.clusters.length === 0) {
     return {
@@ -183,6 +189,25 @@ async function carryOut(
     ? await fanoutWatch(call)
     : await fanoutList(call);
   return { cluster: describe(plan), outcome };
+}
+
+/**
+ * Where a create of the object a by-name write names would go (an apply of
+ * an object no cluster holds creates it): the rule's next turn, planned
+ * with the body's labels; undefined when that is outside the call's set.
+ */
+function createTurn(
+  info: RequestInfo,
+  args: { set: string[]; body?: Uint8Array; options: DispatchOptions },
+): string | undefined {
+  const parsed = args.body && parseJsonBytes(args.body);
+  const create = args.options.planner.plan(
+    { ...info, verb: "create", name: "", subresource: "", parts: [] },
+    parsed ? { objectLabels: objectLabels(parsed) } : {},
+  );
+  return create.kind === "one" && args.set.includes(create.cluster)
+    ? create.cluster
+    : undefined;
 }
 
 function fanoutCall(
@@ -211,7 +236,11 @@ function fanoutCall(
       name,
       upstream: options.state.registry.get(name),
     })),
-    missing: plan.kind === "fanout" ? plan.missing : [],
+    missing: plan.kind === "fanout"
+      ? plan.missing
+      : plan.kind === "search"
+      ? plan.missing ?? []
+      : [],
     partial: plan.kind === "fanout" && plan.partial === true,
     denied: plan.kind === "fanout" ? plan.denied ?? [] : [],
     connectTimeoutMs: options.connectTimeoutMs,

@@ -69,6 +69,7 @@ export async function fanoutList(call: FanoutCall): Promise<Outcome> {
     status: 200,
     bytesIn: 0,
     bytesOut: sendJson(call.res, 200, merged.body, headers),
+    ...(merged.collisions ? { collisions: merged.collisions } : {}),
   };
 }
 

@@ -12,6 +12,7 @@
 
 import type { RequestInfo } from "../kube/request_info.ts";
 import type { ResourcePattern, RoutingConfig, Rule } from "./config.ts";
+import { selectedClusters } from "./cluster_selector.ts";
 import {
   matchesLabels,
   parseSelector,
@@ -51,8 +52,17 @@ export type Plan =
     /** Clusters the call policy keeps out (left out of the answer, named in a `Warning`). */
     denied?: string[];
   }
-  /** By-name call on a spread set: the first cluster that has the object. */
-  | { kind: "search"; clusters: string[]; rule: string; namespace?: string };
+  /**
+   * By-name call on a spread set: the cluster that holds the object.
+   * `missing`: clusters of the set known to be down (they may hold it).
+   */
+  | {
+    kind: "search";
+    clusters: string[];
+    missing?: string[];
+    rule: string;
+    namespace?: string;
+  };
 
 /** Extra facts about a call that only its body tells. */
 export interface PlanInput extends MatchInput {
@@ -170,14 +180,18 @@ export class Router {
         };
       case "list":
       case "watch":
-      case "deletecollection":
+      case "deletecollection": {
+        // the mca.io/cluster label selector narrows the set
+        const set = selectedClusters(info.labelSelector, rule.clusters) ??
+          rule.clusters;
         return {
           kind: "fanout",
-          clusters: healthy,
-          missing: rule.clusters.filter((c) => !healthy.includes(c)),
+          clusters: healthy.filter((c) => set.includes(c)),
+          missing: set.filter((c) => !healthy.includes(c)),
           ...base,
           ...(rule.partial ? { partial: true } : {}),
         };
+      }
       default:
         if (
           input.objectCluster && rule.clusters.includes(input.objectCluster)
@@ -189,11 +203,14 @@ export class Router {
             decorate: true,
           };
         }
-        return {
-          kind: "search",
-          clusters: healthy.length > 0 ? healthy : rule.clusters,
-          ...base,
-        };
+        return healthy.length > 0
+          ? {
+            kind: "search",
+            clusters: healthy,
+            missing: rule.clusters.filter((c) => !healthy.includes(c)),
+            ...base,
+          }
+          : { kind: "search", clusters: rule.clusters, ...base };
     }
   }
 

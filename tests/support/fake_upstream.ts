@@ -49,6 +49,8 @@ export interface FakeUpstream {
   setToken(token: string): void;
   /** Accepts any of these tokens (as an API server does during rotation). */
   acceptTokens(tokens: string[]): void;
+  /** Configmaps of these names are not held: a GET of one by name is a 404. */
+  hideConfigMaps(names: string[]): void;
   /** Writes `JSON.stringify(event) + "\n"` to every open watch. */
   pushWatchEvent(event: object): void;
   /** Ends every open watch response normally. */
@@ -162,6 +164,7 @@ interface State {
   /** Requests whose head arrived and whose response has not closed. */
   inFlight: number;
   closing: boolean;
+  hidden: Set<string>;
 }
 
 /**
@@ -198,6 +201,7 @@ export function startFakeUpstream(
     aborted: 0,
     inFlight: 0,
     closing: false,
+    hidden: new Set(),
   };
   const server = https.createServer(
     { cert: tls.certPem, key: tls.keyPem },
@@ -265,6 +269,9 @@ export function startFakeUpstream(
         setToken(token: string): void {
           state.token = token;
           state.extraTokens = [];
+        },
+        hideConfigMaps(names: string[]): void {
+          state.hidden = new Set(names);
         },
         pushWatchEvent(event: object): void {
           const line = JSON.stringify(event) + "\n";
@@ -487,7 +494,8 @@ function route(
     if (method === "GET" && watch) {
       openWatch(state, res);
     } else if (method === "GET" && name !== undefined) {
-      sendJson(res, 200, configMap(ns, name));
+      if (state.hidden.has(name)) sendStatus(res, 404, `${name} not found`);
+      else sendJson(res, 200, configMap(ns, name));
     } else if (method === "GET") {
       sendJson(res, 200, {
         kind: "ConfigMapList",
