@@ -38,6 +38,7 @@ import {
 } from "./rewrite.ts";
 import { writeForbidden, writeStatus } from "../kube/status.ts";
 import { parseJsonBytes } from "./answer_rewrite.ts";
+import { pinToObject } from "./pinning.ts";
 
 export type { Dispatched, DispatchOptions } from "./dispatch_options.ts";
 
@@ -88,7 +89,15 @@ async function decide(
     if (parsed !== undefined) {
       const labels = objectLabels(parsed);
       const objectCluster = undecorateObject(parsed);
-      plan = planner.plan(info, { objectLabels: labels, objectCluster });
+      const pinned = pinToObject(
+        planner.plan(info, { objectLabels: labels, objectCluster }),
+        objectCluster,
+      );
+      if ("conflict" in pinned) {
+        const answered = writeStatus(res, 409, "Conflict", pinned.conflict);
+        return { plan: look, answered };
+      }
+      plan = pinned;
       if (plan.namespace && info.namespace) {
         rewriteBodyNamespace(parsed, info.namespace, plan.namespace);
       }
@@ -148,13 +157,9 @@ async function carryOut(
   const { plan, body, options } = args;
   if (plan.kind === "one") {
     if (plan.namespace || plan.decorate) {
-      const call = fanoutCall(req, res, info, plan, [plan.cluster], options);
-      const outcome = await forwardTransformed(req, res, info, {
-        plan,
-        body,
-        call,
-      });
-      return { cluster: plan.cluster, outcome };
+      const clusters = [plan.cluster, ...plan.fallbacks ?? []];
+      const call = fanoutCall(req, res, info, plan, clusters, options);
+      return await forwardTransformed(req, res, info, { plan, body, call });
     }
     return await forwardOne(req, res, info, { plan, body, options });
   }

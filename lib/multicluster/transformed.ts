@@ -11,51 +11,122 @@ import type { RequestInfo } from "../kube/request_info.ts";
 import type { Plan } from "../routing/router.ts";
 import type { Outcome } from "../proxy/transport.ts";
 import { readBody, readLines } from "../clusters/upstream_call.ts";
-import { failureStatus, statusResponse } from "../kube/status.ts";
+import { failureStatus, statusResponse, writeStatus } from "../kube/status.ts";
 import { type FanoutCall, send } from "./fanout.ts";
-import { mapTarget } from "./fanout_request.ts";
+import { notThisCluster, pinnedTarget } from "./pinning.ts";
+import { goneEvent } from "./watch_merge.ts";
+import { encodeResourceVersion } from "../kube/resource_version.ts";
 import {
   rewriteAnswer,
   rewriteJsonBytes,
   rewriteJsonLine,
 } from "./answer_rewrite.ts";
 
-/** One cluster, with the answer rewritten (namespace mapping, spread-set marks). */
+/**
+ * One cluster, with the answer rewritten (namespace mapping, marks). On a
+ * first-healthy set an unreachable cluster is skipped for the next (the
+ * body, when there is one, was read whole); a version the app sends is
+ * turned into that cluster's own, or answered 410 when it is not its.
+ */
 export async function forwardTransformed(
   req: IncomingMessage,
   res: ServerResponse,
   info: RequestInfo,
   args: { plan: Plan & { kind: "one" }; body?: Uint8Array; call: FanoutCall },
-): Promise<Outcome> {
+): Promise<{ cluster: string; outcome: Outcome }> {
   const { plan, call } = args;
   const aborter = new AbortController();
   res.on("close", () => aborter.abort());
-  let upRes: IncomingMessage;
-  try {
-    upRes = await send(call, plan.cluster, {
-      method: req.method ?? "GET",
-      target: mapTarget(req.url ?? "/", call.namespace),
-      headers: call.headers,
-      body: args.body,
-      dedicated: info.verb === "watch",
-      connectTimeoutMs: call.connectTimeoutMs,
-      signal: aborter.signal,
+  const candidates = [plan.cluster, ...(plan.fallbacks ?? [])];
+  for (const [i, cluster] of candidates.entries()) {
+    const target = pinnedTarget(req.url ?? "/", cluster, call.namespace);
+    if (target === undefined) {
+      return { cluster, outcome: expired(res, info, cluster) };
+    }
+    let upRes: IncomingMessage;
+    try {
+      upRes = await send(call, cluster, {
+        method: req.method ?? "GET",
+        target,
+        headers: call.headers,
+        body: args.body,
+        dedicated: info.verb === "watch",
+        connectTimeoutMs: call.connectTimeoutMs,
+        signal: aborter.signal,
+      });
+    } catch (error) {
+      call.onClusterError(cluster, error as Error);
+      if (i < candidates.length - 1) continue;
+      return { cluster, outcome: unreachable(res, cluster, error as Error) };
+    }
+    const outcome = await relayAnswer(upRes, res, {
+      info,
+      call,
+      cluster: plan.decorate ? cluster : undefined,
     });
-  } catch (error) {
-    call.onClusterError(plan.cluster, error as Error);
-    return unreachable(res, plan.cluster, error as Error);
+    return {
+      cluster,
+      outcome: { ...outcome, bytesIn: args.body?.length ?? 0 },
+    };
   }
+  throw new Error("unreachable: a plan has a cluster");
+}
+
+/** The answer of the cluster that served, rewritten for the app. */
+async function relayAnswer(
+  upRes: IncomingMessage,
+  res: ServerResponse,
+  args: { info: RequestInfo; call: FanoutCall; cluster?: string },
+): Promise<Outcome> {
   const status = upRes.statusCode ?? 502;
-  const edit = (value: unknown) =>
+  const edit = (value: unknown) => {
     rewriteAnswer(value, {
-      namespace: call.namespace,
-      cluster: plan.decorate ? plan.cluster : undefined,
+      namespace: args.call.namespace,
+      cluster: args.cluster,
     });
-  const bytesIn = args.body?.length ?? 0;
-  const bytesOut = info.verb === "watch" && status === 200
+    if (args.cluster !== undefined) stampList(value, args.cluster);
+  };
+  const bytesOut = args.info.verb === "watch" && status === 200
     ? await relayWatch(upRes, res, edit)
     : await relayBuffered(upRes, res, edit);
-  return { status, bytesIn, bytesOut };
+  return { status, bytesIn: 0, bytesOut };
+}
+
+/**
+ * The app's version is not the serving cluster's: as kube-apiserver
+ * answers a version it cannot serve (a watch: 200 and one ERROR event).
+ */
+function expired(
+  res: ServerResponse,
+  info: RequestInfo,
+  cluster: string,
+): Outcome {
+  const message = notThisCluster(cluster);
+  if (info.verb !== "watch") {
+    return writeStatus(res, 410, "Expired", `mca: ${message}`);
+  }
+  const line = JSON.stringify(goneEvent(message)) + "\n";
+  res.writeHead(200, { "content-type": "application/json" });
+  res.end(line);
+  return { status: 200, bytesIn: 0, bytesOut: line.length };
+}
+
+/**
+ * A list's (or Table's) own version, as its items': `{cluster: rv}`, so
+ * that a watch or relist from it is pinned to the cluster that gave it.
+ */
+function stampList(body: unknown, cluster: string): void {
+  if (body === null || typeof body !== "object") return;
+  const list = body as Record<string, unknown>;
+  if (!Array.isArray(list.items) && !Array.isArray(list.rows)) return;
+  const meta = list.metadata as Record<string, unknown> | undefined;
+  if (
+    typeof meta?.resourceVersion === "string" && meta.resourceVersion !== ""
+  ) {
+    meta.resourceVersion = encodeResourceVersion({
+      [cluster]: meta.resourceVersion,
+    });
+  }
 }
 
 /** The cluster could not be reached: a 503 the SDK retries. */

@@ -1,0 +1,73 @@
+import assert from "node:assert/strict";
+import { appCall, startFixture } from "../support/sidecar_fixture.ts";
+import { lastWatchUrl, openWatch, ROUTING } from "../support/multicluster.ts";
+import {
+  decodeResourceVersion,
+  encodeResourceVersion,
+} from "../../lib/kube/resource_version.ts";
+
+const HA = "/api/v1/namespaces/ha/configmaps";
+
+Deno.test("multi-cluster: first-healthy versions name their cluster; after a switch the old cluster's are 410, never sent to the other", async () => {
+  const f = await startFixture({ remotes: ["east", "west"], routing: ROUTING });
+  try {
+    const list = await appCall(f, "GET", HA);
+    assert.equal(list.status, 200, list.text);
+    const body = JSON.parse(list.text);
+    assert.deepEqual(decodeResourceVersion(body.metadata.resourceVersion), {
+      east: "100",
+    });
+    assert.equal(body.items[0].metadata.annotations["mca.io/cluster"], "east");
+    const rv = body.metadata.resourceVersion;
+    // a watch from it asks east from its own version
+    const watch = openWatch(f, `${HA}?watch=1&resourceVersion=${rv}`);
+    await watch.head;
+    const asked = new URL(await lastWatchUrl(f, "east"), "https://x");
+    assert.equal(asked.searchParams.get("resourceVersion"), "100");
+    watch.close();
+
+    await f.remotes.get("east")!.close();
+    const before = f.remotes.get("west")!.requests.length;
+    // before: west was asked resourceVersion=100 (east's) and replayed its own history
+    const relist = await appCall(f, "GET", `${HA}?resourceVersion=${rv}`);
+    assert.equal(relist.status, 410, relist.text);
+    assert.equal(JSON.parse(relist.text).reason, "Expired");
+    const rewatch = openWatch(f, `${HA}?watch=1&resourceVersion=${rv}`);
+    await rewatch.ended;
+    assert.equal(rewatch.lines.length, 1);
+    assert.equal(rewatch.lines[0].type, "ERROR");
+    assert.equal((rewatch.lines[0].object as { code: number }).code, 410);
+    assert.equal(
+      f.remotes.get("west")!.requests.slice(before).filter((r) =>
+        r.url.includes("resourceVersion=100")
+      ).length,
+      0,
+      "no version of east reached west",
+    );
+    // the client relists from scratch: west's objects, west's version
+    const fresh = await appCall(f, "GET", HA);
+    assert.equal(fresh.status, 200, fresh.text);
+    assert.deepEqual(
+      decodeResourceVersion(JSON.parse(fresh.text).metadata.resourceVersion),
+      { west: "100" },
+    );
+    // an object read from east, written back now that west serves: 409
+    const update = await appCall(f, "PUT", `${HA}/alpha`, {
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        kind: "ConfigMap",
+        apiVersion: "v1",
+        metadata: {
+          name: "alpha",
+          namespace: "ha",
+          resourceVersion: encodeResourceVersion({ east: "100" }),
+          annotations: { "mca.io/cluster": "east" },
+        },
+      }),
+    });
+    assert.equal(update.status, 409, update.text);
+    assert.match(JSON.parse(update.text).message, /read from cluster east/);
+  } finally {
+    await f.close();
+  }
+});
