@@ -39,6 +39,7 @@ import {
 import { writeForbidden, writeStatus } from "../kube/status.ts";
 import { parseJsonBytes } from "./answer_rewrite.ts";
 import { pinToObject } from "./pinning.ts";
+import { isAccessReview, reviewAccess } from "./access_review.ts";
 
 export type { Dispatched, DispatchOptions } from "./dispatch_options.ts";
 
@@ -126,6 +127,7 @@ export async function dispatch(
   let done: Dispatched;
   let body: Uint8Array | undefined;
   try {
+    if (isAccessReview(info)) return await review(req, res, info, options);
     const decided = await decide(req, res, info, options);
     if (decided.answered) {
       return { cluster: describe(decided.plan), outcome: decided.answered };
@@ -145,6 +147,32 @@ export async function dispatch(
     done.outcome.requestBody = body;
   }
   return done;
+}
+
+/** A SelfSubjectAccessReview, answered by the clusters of the call it asks about. */
+function review(
+  req: IncomingMessage,
+  res: ServerResponse,
+  info: RequestInfo,
+  options: DispatchOptions,
+): Promise<Dispatched> {
+  return reviewAccess(req, res, {
+    options,
+    callFor: (plan, clusters) =>
+      fanoutCall(req, res, info, plan, clusters, options),
+    asItself: async (body) => {
+      const checked = applyPolicy(options.planner.plan(info), info, options);
+      options.observation?.decided?.(checked.decision);
+      if (checked.refused) {
+        return { cluster: "none", outcome: writeForbidden(res, info) };
+      }
+      return await carryOut(req, res, info, {
+        plan: checked.plan,
+        body,
+        options,
+      });
+    },
+  });
 }
 
 /** Forward: the plan, carried out by the path it needs. */
@@ -247,6 +275,7 @@ function fanoutCall(
       ? plan.missing ?? []
       : [],
     partial: plan.kind === "fanout" && plan.partial === true,
+    byName: info.name !== "",
     denied: plan.kind === "fanout" ? plan.denied ?? [] : [],
     connectTimeoutMs: options.connectTimeoutMs,
     onClusterError: (cluster, error) =>

@@ -62,7 +62,10 @@ export async function fanoutWatch(call: FanoutCall): Promise<Outcome> {
   const url = call.req.url ?? "/";
   const requested = requestedVersions(url);
   const names = call.clusters.map((c) => c.name);
-  const gone = watchRefusal(requested, names, { partial: call.partial });
+  // a watch of one object from its version ({east: N}): the others from now
+  const gone = watchRefusal(requested, names, {
+    partial: call.partial || call.byName,
+  });
   if (gone !== undefined) return watchGone(call, gone);
   const aborter = new AbortController();
   call.res.on("close", () => aborter.abort());
