@@ -154,7 +154,7 @@ async function serveMerged(
   clearTimeout(timer);
   aborter.abort();
   call.res.end();
-  return { status: 200, bytesIn: 0, bytesOut };
+  return { status: 200, bytesIn: 0, bytesOut, collisions: state.collisions };
 }
 
 /**
