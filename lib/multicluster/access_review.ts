@@ -23,6 +23,7 @@ import { applyPolicy } from "./policy_step.ts";
 import { type FanoutCall, sendJson } from "./fanout_call.ts";
 import { type Answer, ask } from "./locate.ts";
 import { parseJsonBytes } from "./answer_rewrite.ts";
+import { decodeProtobufReview } from "../kube/protobuf_review.ts";
 
 type Json = Record<string, unknown>;
 
@@ -78,7 +79,7 @@ export async function reviewAccess(
       outcome: writeStatus(res, 413, "RequestEntityTooLarge", "mca: too big"),
     };
   }
-  const review = parseBody(body, String(req.headers["content-type"] ?? ""));
+  const review = readReview(body, String(req.headers["content-type"] ?? ""));
   const asked = reviewedCall(review);
   if (!asked) return await hooks.asItself(body);
   const { planner } = hooks.options;
@@ -88,8 +89,9 @@ export async function reviewAccess(
   const clusters = planned(plan);
   const denied = clusters.filter((c) => !checked.decision.clusters.includes(c));
   const mapped = plan.namespace && asked.namespace ? plan.namespace : undefined;
-  const sent = mapped ? withNamespace(review as Json, mapped) : body;
+  const sent = asJson(review as Json, mapped);
   const call = hooks.callFor(plan, clusters);
+  call.headers["content-type"] = "application/json"; // the review is sent as JSON
   const answers = await Promise.all(
     clusters.filter((c) => !denied.includes(c)).map((c) =>
       ask(call, c, { method: "POST", target: req.url ?? "/", body: sent })
@@ -126,10 +128,23 @@ function planned(plan: Plan): string[] {
   ];
 }
 
-function withNamespace(review: Json, namespace: string): Uint8Array {
-  const copy = structuredClone(review);
-  ((copy.spec as Json).resourceAttributes as Json).namespace = namespace;
+/** A review as JSON (a protobuf one is answered in JSON too), its namespace mapped. */
+function asJson(review: Json, namespace: string | undefined): Uint8Array {
+  const copy: Json = {
+    kind: "SelfSubjectAccessReview",
+    apiVersion: "authorization.k8s.io/v1",
+    ...structuredClone(review),
+  };
+  const attrs = (copy.spec as Json).resourceAttributes as Json | undefined;
+  if (namespace && attrs) attrs.namespace = namespace;
   return new TextEncoder().encode(JSON.stringify(copy));
+}
+
+/** The review in the body: JSON, YAML or (its attributes) protobuf. */
+function readReview(body: Uint8Array, contentType: string): unknown {
+  return contentType.includes("protobuf")
+    ? decodeProtobufReview(body)
+    : parseBody(body, contentType);
 }
 
 /** Each cluster that does not allow the call, and why. */

@@ -130,3 +130,55 @@ Deno.test("multi-cluster: a watch of one object from its GET version ({east: N})
     await f.close();
   }
 });
+
+/** A protobuf field: tag, length, bytes (strings and messages alike). */
+function field(n: number, value: Uint8Array | string): number[] {
+  const bytes = typeof value === "string"
+    ? [...new TextEncoder().encode(value)]
+    : [...value];
+  return [(n << 3) | 2, bytes.length, ...bytes];
+}
+
+Deno.test("multi-cluster: a protobuf access review (kubectl's) is read and asked as JSON", async () => {
+  const f = await startFixture({ remotes: ["east", "west"], routing: ROUTING });
+  try {
+    const attrs = new Uint8Array([
+      ...field(1, "app-ns"),
+      ...field(2, "create"),
+      ...field(5, "configmaps"),
+    ]);
+    const raw = new Uint8Array([
+      ...field(1, new Uint8Array()),
+      ...field(2, new Uint8Array(field(1, attrs))),
+      ...field(3, new Uint8Array()),
+    ]);
+    const typeMeta = new Uint8Array([
+      ...field(1, "authorization.k8s.io/v1"),
+      ...field(2, "SelfSubjectAccessReview"),
+    ]);
+    const body = new Uint8Array([
+      0x6b,
+      0x38,
+      0x73,
+      0x00,
+      ...field(1, typeMeta),
+      ...field(2, raw),
+      ...field(3, ""),
+      ...field(4, ""),
+    ]);
+    const answer = await appCall(f, "POST", SSAR, {
+      headers: {
+        "content-type": "application/vnd.kubernetes.protobuf",
+        "content-length": String(body.length),
+      },
+      body: new TextDecoder("latin1").decode(body),
+    });
+    assert.equal(answer.status, 201, answer.text);
+    const review = JSON.parse(answer.text);
+    assert.equal(review.status.reason, "asked about namespace remote-ns");
+    assert.equal(review.spec.resourceAttributes.namespace, "app-ns");
+    assert.deepEqual(reviewsAsked(f), { local: 0, east: 1, west: 0 });
+  } finally {
+    await f.close();
+  }
+});
