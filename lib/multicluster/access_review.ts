@@ -103,7 +103,10 @@ export async function reviewAccess(
     denied,
     namespace: mapped ? asked.namespace : undefined,
   });
-  return { cluster: clusters.join("+"), outcome };
+  return {
+    cluster: clusters.join("+"),
+    outcome: { ...outcome, bytesIn: body.length },
+  };
 }
 
 /**
