@@ -187,7 +187,12 @@ async function carryOut(
     if (plan.namespace || plan.decorate) {
       const clusters = [plan.cluster, ...plan.fallbacks ?? []];
       const call = fanoutCall(req, res, info, plan, clusters, options);
-      return await forwardTransformed(req, res, info, { plan, body, call });
+      return await forwardTransformed(req, res, info, {
+        plan,
+        body,
+        call,
+        capture: options.observation?.responseBodyBytes,
+      });
     }
     return await forwardOne(req, res, info, { plan, body, options });
   }

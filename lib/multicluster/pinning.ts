@@ -13,7 +13,11 @@
  * @module
  */
 
-import { decodeResourceVersion } from "../kube/resource_version.ts";
+import {
+  decodeContinue,
+  decodeResourceVersion,
+  encodeContinue,
+} from "../kube/resource_version.ts";
 import type { Plan } from "../routing/router.ts";
 import {
   clusterTarget,
@@ -33,13 +37,28 @@ export function pinnedTarget(
   cluster: string,
   namespace?: NamespaceMap,
 ): string | undefined {
+  const params: Record<string, string> = {};
   const rv = queryParam(url, "resourceVersion");
-  if (rv === undefined || rv === "" || rv === "0") {
-    return mapTarget(url, namespace);
+  if (rv !== undefined && rv !== "" && rv !== "0") {
+    const own = decodeResourceVersion(rv)?.[cluster];
+    if (own === undefined) return undefined;
+    params.resourceVersion = own;
   }
-  const own = decodeResourceVersion(rv)?.[cluster];
-  if (own === undefined) return undefined;
-  return clusterTarget(url, { resourceVersion: own }, namespace);
+  const token = queryParam(url, "continue");
+  if (token) {
+    // a page's continue token holds a version of the cluster that gave it
+    const state = decodeContinue(token);
+    if (state?.cluster !== cluster) return undefined;
+    params.continue = state.continue;
+  }
+  return Object.keys(params).length === 0
+    ? mapTarget(url, namespace)
+    : clusterTarget(url, params, namespace);
+}
+
+/** A page's own continue token, wrapped with the cluster that gave it. */
+export function pinnedContinue(cluster: string, own: string): string {
+  return encodeContinue({ cluster, continue: own, versions: {} });
 }
 
 /** Why a version cannot be served by `cluster`, for the 410's message. */

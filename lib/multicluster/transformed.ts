@@ -13,7 +13,7 @@ import type { Outcome } from "../proxy/transport.ts";
 import { readBody, readLines } from "../clusters/upstream_call.ts";
 import { failureStatus, statusResponse, writeStatus } from "../kube/status.ts";
 import { type FanoutCall, send } from "./fanout.ts";
-import { notThisCluster, pinnedTarget } from "./pinning.ts";
+import { notThisCluster, pinnedContinue, pinnedTarget } from "./pinning.ts";
 import { goneEvent } from "./watch_merge.ts";
 import { encodeResourceVersion } from "../kube/resource_version.ts";
 import {
@@ -32,7 +32,13 @@ export async function forwardTransformed(
   req: IncomingMessage,
   res: ServerResponse,
   info: RequestInfo,
-  args: { plan: Plan & { kind: "one" }; body?: Uint8Array; call: FanoutCall },
+  args: {
+    plan: Plan & { kind: "one" };
+    body?: Uint8Array;
+    call: FanoutCall;
+    /** Bytes of the answer the observers keep (audit at RequestResponse). */
+    capture?: number;
+  },
 ): Promise<{ cluster: string; outcome: Outcome }> {
   const { plan, call } = args;
   const aborter = new AbortController();
@@ -63,6 +69,7 @@ export async function forwardTransformed(
       info,
       call,
       cluster: plan.decorate ? cluster : undefined,
+      capture: args.capture,
     });
     return {
       cluster,
@@ -76,7 +83,12 @@ export async function forwardTransformed(
 async function relayAnswer(
   upRes: IncomingMessage,
   res: ServerResponse,
-  args: { info: RequestInfo; call: FanoutCall; cluster?: string },
+  args: {
+    info: RequestInfo;
+    call: FanoutCall;
+    cluster?: string;
+    capture?: number;
+  },
 ): Promise<Outcome> {
   const status = upRes.statusCode ?? 502;
   const edit = (value: unknown) => {
@@ -86,10 +98,18 @@ async function relayAnswer(
     });
     if (args.cluster !== undefined) stampList(value, args.cluster);
   };
-  const bytesOut = args.info.verb === "watch" && status === 200
-    ? await relayWatch(upRes, res, edit)
-    : await relayBuffered(upRes, res, edit);
-  return { status, bytesIn: 0, bytesOut };
+  if (args.info.verb === "watch" && status === 200) {
+    return { status, bytesIn: 0, bytesOut: await relayWatch(upRes, res, edit) };
+  }
+  const out = await relayBuffered(upRes, res, edit);
+  // the observers' bounded copy of the answer (audit's responseObject)
+  const copy = args.capture !== undefined && args.capture > 0
+    ? {
+      responseBody: out.slice(0, args.capture),
+      responseBodyCut: out.length > args.capture,
+    }
+    : {};
+  return { status, bytesIn: 0, bytesOut: out.length, ...copy };
 }
 
 /**
@@ -126,6 +146,9 @@ function stampList(body: unknown, cluster: string): void {
     meta.resourceVersion = encodeResourceVersion({
       [cluster]: meta.resourceVersion,
     });
+  }
+  if (typeof meta?.continue === "string" && meta.continue !== "") {
+    meta.continue = pinnedContinue(cluster, meta.continue);
   }
 }
 
@@ -175,7 +198,7 @@ async function relayBuffered(
   upRes: IncomingMessage,
   res: ServerResponse,
   edit: (value: unknown) => void,
-): Promise<number> {
+): Promise<Uint8Array> {
   const out = rewriteJsonBytes(await readBody(upRes), edit);
   res.writeHead(upRes.statusCode ?? 502, {
     "content-type": String(upRes.headers["content-type"] ?? "application/json"),
@@ -183,5 +206,5 @@ async function relayBuffered(
     ...(upRes.headers.warning ? { warning: upRes.headers.warning } : {}),
   });
   res.end(out);
-  return out.length;
+  return out;
 }

@@ -5,6 +5,11 @@ import {
   decodeResourceVersion,
   encodeResourceVersion,
 } from "../../lib/kube/resource_version.ts";
+import {
+  pinnedContinue,
+  pinnedTarget,
+} from "../../lib/multicluster/pinning.ts";
+import type { CallEnd } from "../../lib/observe/observer.ts";
 
 const HA = "/api/v1/namespaces/ha/configmaps";
 
@@ -67,6 +72,50 @@ Deno.test("multi-cluster: first-healthy versions name their cluster; after a swi
     });
     assert.equal(update.status, 409, update.text);
     assert.match(JSON.parse(update.text).message, /read from cluster east/);
+  } finally {
+    await f.close();
+  }
+});
+
+Deno.test("pinning: a page's continue token goes back only to the cluster that gave it", () => {
+  const token = pinnedContinue("east", "own-token");
+  const asked = pinnedTarget(`${HA}?limit=1&continue=${token}`, "east");
+  assert.equal(
+    new URL(asked!, "https://x").searchParams.get("continue"),
+    "own-token",
+  );
+  assert.equal(
+    pinnedTarget(`${HA}?limit=1&continue=${token}`, "west"),
+    undefined,
+  );
+  assert.equal(pinnedTarget(`${HA}?limit=1&continue=raw`, "east"), undefined);
+  const rv = encodeResourceVersion({ east: "7" });
+  assert.equal(
+    new URL(pinnedTarget(`${HA}?resourceVersion=${rv}`, "east")!, "https://x")
+      .searchParams.get("resourceVersion"),
+    "7",
+  );
+  assert.equal(
+    pinnedTarget(`${HA}?resourceVersion=0`, "west"),
+    `${HA}?resourceVersion=0`,
+  );
+});
+
+Deno.test("multi-cluster: a first-healthy answer read and rewritten is still copied for the observers (audit)", async () => {
+  const ends: CallEnd[] = [];
+  const f = await startFixture({
+    remotes: ["east", "west"],
+    routing: ROUTING,
+    observers: [{
+      start: () => ({ responseBodyBytes: 4096, end: (e) => ends.push(e) }),
+    }],
+  });
+  try {
+    const answer = await appCall(f, "GET", `${HA}/alpha`);
+    assert.equal(answer.status, 200);
+    const copy = new TextDecoder().decode(ends.at(-1)!.responseBody);
+    assert.equal(copy, answer.text, "the bytes the app got");
+    assert.equal(ends.at(-1)!.responseBodyCut, false);
   } finally {
     await f.close();
   }
