@@ -1163,7 +1163,58 @@ async function writesByName(w: World): Promise<void> {
   assert.doesNotMatch(eastOnly.stderr, /Warning/);
 
   await watchOneObject(w);
+  await sharedNamesSeen(w);
   await accessReviews(w);
+}
+
+/**
+ * 7: a shared name is not silent for an informer (client-go logs the LIST's
+ * Warning), and the way out, `-l mca.io/cluster=east`, lists and watches B
+ * alone (`kubectl get -w`: the watch resumes from the narrowed list's
+ * version and sees B's next object).
+ */
+async function sharedNamesSeen(w: World): Promise<void> {
+  const informer = startApp(
+    w.app,
+    "informer (shared names)",
+    w.informer(NS, "shared"),
+    true,
+  );
+  const watch = startApp(
+    w.app,
+    "kubectl get -l mca.io/cluster=east -w",
+    w.k("get", "configmaps", "-n", NS, "-l", "mca.io/cluster=east", "-w"),
+  );
+  const detail = () => `${informer.dump()}\n${watch.dump()}`;
+  try {
+    await until(
+      "the informer to log mca's Warning about kube-root-ca.crt",
+      30_000,
+      () =>
+        informer.stderr.some((l) =>
+          l.includes("mca-e2e/kube-root-ca.crt exist in more than one cluster")
+        ),
+      detail,
+    );
+    await until(
+      "kubectl -w to list B's objects",
+      20_000,
+      () => watch.lines.some((l) => l.startsWith("only-b ")),
+      detail,
+    );
+    await w.B.kubectl(["create", "configmap", "sel-b", "-n", NS]);
+    await w.A.kubectl(["create", "configmap", "sel-a", "-n", NS]);
+    await until(
+      "kubectl -w to see B's new object",
+      20_000,
+      () => watch.lines.some((l) => l.startsWith("sel-b ")),
+      detail,
+    );
+    assert.ok(!watch.lines.some((l) => /^(only-a|sel-a) /.test(l)), detail());
+    assert.doesNotMatch(watch.stderr.join("\n"), /Warning|error/i);
+  } finally {
+    await Promise.all([informer.kill(), watch.kill()]);
+  }
 }
 
 /** 7: `kubectl get only-b -w` (a watch from the GET's `{east: N}`) sees B's change. */
