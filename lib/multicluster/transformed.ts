@@ -96,7 +96,10 @@ async function relayAnswer(
       namespace: args.call.namespace,
       cluster: args.cluster,
     });
-    if (args.cluster !== undefined) stampList(value, args.cluster);
+    if (args.cluster === undefined) return;
+    stampList(value, args.cluster);
+    // a watch event's Table (kubectl get -w) carries a version of its own
+    stampList((value as { object?: unknown } | null)?.object, args.cluster);
   };
   if (args.info.verb === "watch" && status === 200) {
     return { status, bytesIn: 0, bytesOut: await relayWatch(upRes, res, edit) };

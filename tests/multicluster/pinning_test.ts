@@ -120,3 +120,37 @@ Deno.test("multi-cluster: a first-healthy answer read and rewritten is still cop
     await f.close();
   }
 });
+
+Deno.test("multi-cluster: a first-healthy Table watch event's own version names its cluster", async () => {
+  const f = await startFixture({ remotes: ["east", "west"], routing: ROUTING });
+  try {
+    const watch = openWatch(f, `${HA}?watch=1`);
+    await watch.head;
+    await f.remotes.get("east")!.waitForWatches(1);
+    f.remotes.get("east")!.pushWatchEvent({
+      type: "ADDED",
+      object: {
+        kind: "Table",
+        apiVersion: "meta.k8s.io/v1",
+        metadata: { resourceVersion: "120" },
+        rows: [{
+          cells: ["x"],
+          object: {
+            kind: "PartialObjectMetadata",
+            metadata: { name: "x", namespace: "ha", resourceVersion: "120" },
+          },
+        }],
+      },
+    });
+    await watch.until(1);
+    const table = watch.lines[0].object as {
+      metadata: { resourceVersion: string };
+    };
+    assert.deepEqual(decodeResourceVersion(table.metadata.resourceVersion), {
+      east: "120",
+    });
+    watch.close();
+  } finally {
+    await f.close();
+  }
+});
