@@ -17,7 +17,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { parseRequestInfo, type RequestInfo } from "../kube/request_info.ts";
 import type { Plan } from "../routing/router.ts";
 import type { Dispatched, DispatchOptions } from "./dispatch_options.ts";
-import { parseBody, readRequest } from "./request_body.ts";
+import { MAX_BODY, parseBody, readRequest } from "./request_body.ts";
 import { writeStatus } from "../kube/status.ts";
 import { applyPolicy } from "./policy_step.ts";
 import { type FanoutCall, sendJson } from "./fanout_call.ts";
@@ -76,7 +76,12 @@ export async function reviewAccess(
   if (body === undefined) {
     return {
       cluster: "none",
-      outcome: writeStatus(res, 413, "RequestEntityTooLarge", "mca: too big"),
+      outcome: writeStatus(
+        res,
+        413,
+        "RequestEntityTooLarge",
+        `mca: an access review over ${MAX_BODY} bytes cannot be routed by what it asks; send a smaller review`,
+      ),
     };
   }
   const review = readReview(body, String(req.headers["content-type"] ?? ""));
@@ -98,6 +103,7 @@ export async function reviewAccess(
     ),
   );
   const outcome = combine(res, {
+    review: review as Json,
     answers,
     clusters: clusters.filter((c) => !denied.includes(c)),
     denied,
@@ -173,10 +179,25 @@ function refusals(
   return noes;
 }
 
+/** Every cluster is denied by mca's call policy: nobody was asked, not allowed. */
+function policyDenied(
+  res: ServerResponse,
+  args: { review: Json; clusters: string[]; denied: string[] },
+) {
+  const answer = {
+    kind: "SelfSubjectAccessReview",
+    apiVersion: "authorization.k8s.io/v1",
+    ...args.review,
+    status: { allowed: false, reason: `mca: ${refusals([], args).join("; ")}` },
+  };
+  return { status: 201, bytesIn: 0, bytesOut: sendJson(res, 201, answer) };
+}
+
 /** Allowed only if every cluster asked allows it; a cluster that cannot be asked does not. */
 function combine(
   res: ServerResponse,
   args: {
+    review: Json;
     answers: Array<Answer | undefined>;
     clusters: string[];
     denied: string[];
@@ -197,6 +218,7 @@ function combine(
   );
   const at = reviews.findIndex((r) => r !== undefined);
   const first = reviews[at];
+  if (!first && args.answers.length === 0) return policyDenied(res, args);
   if (!first) {
     return writeStatus(
       res,

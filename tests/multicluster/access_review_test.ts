@@ -182,3 +182,34 @@ Deno.test("multi-cluster: a protobuf access review (kubectl's) is read and asked
     await f.close();
   }
 });
+
+Deno.test("multi-cluster: an access review of a call mca's policy denies is not allowed, and no cluster is asked", async () => {
+  const f = await startFixture({
+    policyYaml: `apiVersion: mca.io/v1alpha1
+kind: Policy
+rules:
+  - {name: no-secrets, effect: deny, resources: [secrets]}
+`,
+  });
+  try {
+    const answer = await canI(f, {
+      namespace: "other",
+      verb: "get",
+      resource: "secrets",
+    });
+    assert.equal(answer.status, 201, answer.text);
+    const status = JSON.parse(answer.text).status;
+    assert.equal(status.allowed, false);
+    assert.match(status.reason, /cluster local: mca's call policy denies it/);
+    assert.equal(reviewsAsked(f).local, 0);
+    // one the policy lets through is the cluster's to answer
+    const pods = await canI(f, {
+      namespace: "other",
+      verb: "get",
+      resource: "pods",
+    });
+    assert.equal(JSON.parse(pods.text).status.allowed, true, pods.text);
+  } finally {
+    await f.close();
+  }
+});
