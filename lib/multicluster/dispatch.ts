@@ -16,15 +16,8 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { RequestInfo } from "../kube/request_info.ts";
 import { needsBodyLabels, type Plan } from "../routing/router.ts";
 import { applyPolicy } from "./policy_step.ts";
-import {
-  AbandonedBodyError,
-  hasBody,
-  MAX_BODY,
-  parseBody,
-  readRequest,
-  serializeBody,
-} from "./request_body.ts";
-import { ProtobufError } from "../kube/protobuf_object.ts";
+import { AbandonedBodyError, hasBody } from "./request_body.ts";
+import { createTurn, planFromBody } from "./body_plan.ts";
 import { forwardOne } from "./forward_one.ts";
 import type { Dispatched, DispatchOptions } from "./dispatch_options.ts";
 import { forwardTransformed } from "./transformed.ts";
@@ -33,12 +26,8 @@ import { upstreamHeaders } from "../proxy/headers.ts";
 import { type FanoutCall, fanoutList } from "./fanout.ts";
 import { searchByName } from "./search.ts";
 import { fanoutWatch } from "./merged_watch.ts";
-import {
-  objectLabels,
-  rewriteBodyNamespace,
-  undecorateObject,
-} from "./rewrite.ts";
 import { writeForbidden, writeStatus } from "../kube/status.ts";
+import { isAccessReview, reviewAccess } from "./access_review.ts";
 
 export type { Dispatched, DispatchOptions } from "./dispatch_options.ts";
 
@@ -75,35 +64,10 @@ async function decide(
   let plan = look;
   let body: Uint8Array | undefined;
   if (needsBody) {
-    body = await readRequest(req);
-    if (body === undefined) {
-      const answered = writeStatus(
-        res,
-        413,
-        "RequestEntityTooLarge",
-        `mca: request bodies over ${MAX_BODY} bytes cannot be routed by content`,
-      );
-      return { plan: look, answered };
-    }
-    const contentType = String(req.headers["content-type"] ?? "");
-    let parsed: unknown;
-    try {
-      parsed = parseBody(body, contentType);
-    } catch (error) {
-      if (!(error instanceof ProtobufError)) throw error;
-      return { plan: look, answered: unreadable(res, error) };
-    }
-    if (parsed !== undefined) {
-      const labels = objectLabels(parsed);
-      const objectCluster = undecorateObject(parsed);
-      plan = planner.plan(info, { objectLabels: labels, objectCluster });
-      if (plan.namespace && info.namespace) {
-        rewriteBodyNamespace(parsed, info.namespace, plan.namespace);
-      }
-      body = serializeBody(parsed, contentType);
-    } else if (plan.kind === "one" && plan.decorate) {
-      plan = planner.plan(info); // take the turn
-    }
+    const read = await planFromBody(req, res, { info, look, options });
+    if (read.answered) return { plan: look, answered: read.answered };
+    plan = read.plan;
+    body = read.body;
   } else if (plan.kind === "one" && plan.decorate) {
     plan = planner.plan(info); // take the turn
   }
@@ -113,20 +77,6 @@ async function decide(
     return { plan, answered: writeForbidden(res, info) };
   }
   return { plan: checked.plan, body };
-}
-
-/**
- * A protobuf body MCA must rewrite (its marks, its namespace) but cannot
- * read: refused as kube-apiserver refuses a body it cannot decode (400),
- * rather than sent on half-converted.
- */
-function unreadable(res: ServerResponse, error: ProtobufError): Outcome {
-  return writeStatus(
-    res,
-    400,
-    "BadRequest",
-    `mca: the protobuf request body cannot be read (${error.message}); this call needs it rewritten: send a valid body, or send it as JSON`,
-  );
 }
 
 /** Plans and serves one HTTP call: decide once, then forward. */
@@ -139,6 +89,7 @@ export async function dispatch(
   let done: Dispatched;
   let body: Uint8Array | undefined;
   try {
+    if (isAccessReview(info)) return await review(req, res, info, options);
     const decided = await decide(req, res, info, options);
     if (decided.answered) {
       return { cluster: describe(decided.plan), outcome: decided.answered };
@@ -160,6 +111,32 @@ export async function dispatch(
   return done;
 }
 
+/** A SelfSubjectAccessReview, answered by the clusters of the call it asks about. */
+function review(
+  req: IncomingMessage,
+  res: ServerResponse,
+  info: RequestInfo,
+  options: DispatchOptions,
+): Promise<Dispatched> {
+  return reviewAccess(req, res, {
+    options,
+    callFor: (plan, clusters) =>
+      fanoutCall(req, res, info, plan, clusters, options),
+    asItself: async (body) => {
+      const checked = applyPolicy(options.planner.plan(info), info, options);
+      options.observation?.decided?.(checked.decision);
+      if (checked.refused) {
+        return { cluster: "none", outcome: writeForbidden(res, info) };
+      }
+      return await carryOut(req, res, info, {
+        plan: checked.plan,
+        body,
+        options,
+      });
+    },
+  });
+}
+
 /** Forward: the plan, carried out by the path it needs. */
 async function carryOut(
   req: IncomingMessage,
@@ -170,13 +147,14 @@ async function carryOut(
   const { plan, body, options } = args;
   if (plan.kind === "one") {
     if (plan.namespace || plan.decorate) {
-      const call = fanoutCall(req, res, info, plan, [plan.cluster], options);
-      const outcome = await forwardTransformed(req, res, info, {
+      const clusters = [plan.cluster, ...plan.fallbacks ?? []];
+      const call = fanoutCall(req, res, info, plan, clusters, options);
+      return await forwardTransformed(req, res, info, {
         plan,
         body,
         call,
+        capture: options.observation?.responseBodyBytes,
       });
-      return { cluster: plan.cluster, outcome };
     }
     return await forwardOne(req, res, info, { plan, body, options });
   }
@@ -187,7 +165,12 @@ async function carryOut(
     : plan.clusters;
   const call = fanoutCall(req, res, info, plan, watched, options);
   if (plan.kind === "search") {
-    return { cluster: describe(plan), outcome: await searchByName(call, body) };
+    const createCluster = () =>
+      createTurn(info, { set: plan.clusters, body, options });
+    return {
+      cluster: describe(plan),
+      outcome: await searchByName(call, body, { info, createCluster }),
+    };
   }
   if (plan.clusters.length === 0) {
     return {
@@ -234,8 +217,13 @@ function fanoutCall(
       name,
       upstream: options.state.registry.get(name),
     })),
-    missing: plan.kind === "fanout" ? plan.missing : [],
+    missing: plan.kind === "fanout"
+      ? plan.missing
+      : plan.kind === "search"
+      ? plan.missing ?? []
+      : [],
     partial: plan.kind === "fanout" && plan.partial === true,
+    byName: info.name !== "",
     denied: plan.kind === "fanout" ? plan.denied ?? [] : [],
     connectTimeoutMs: options.connectTimeoutMs,
     onClusterError: (cluster, error) =>

@@ -75,6 +75,7 @@ export async function fanoutList(asked: FanoutCall): Promise<Outcome> {
     status: 200,
     bytesIn: 0,
     bytesOut: sendAnswer(call.res, 200, merged.body, headers),
+    ...(merged.collisions ? { collisions: merged.collisions } : {}),
   };
 }
 

@@ -29,6 +29,12 @@ export interface FanoutCall {
   missing: string[];
   /** The rule lets a merged LIST leave out clusters that cannot answer. */
   partial?: boolean;
+  /**
+   * The call names one object (a watch with `fieldSelector=metadata.name=X`,
+   * as `kubectl get NAME -w` and client-go's watch of one object send): it
+   * may start from that object's version, `{its cluster: N}`.
+   */
+  byName?: boolean;
   /** Clusters the call policy keeps out: never asked, named in a `Warning`. */
   denied?: string[];
   connectTimeoutMs: number;

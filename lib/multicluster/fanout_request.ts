@@ -14,6 +14,7 @@ import {
   type VersionVector,
 } from "../kube/resource_version.ts";
 import { rewriteTargetNamespace } from "./rewrite.ts";
+import { withoutClusterTerms } from "../routing/cluster_selector.ts";
 
 /** The app's namespace and the one a rule maps it to on the clusters. */
 export interface NamespaceMap {
@@ -73,6 +74,13 @@ export function clusterTarget(
   for (const [key, value] of Object.entries(params)) {
     if (value === undefined || value === "") parsed.searchParams.delete(key);
     else parsed.searchParams.set(key, value);
+  }
+  const selector = parsed.searchParams.get("labelSelector");
+  if (selector !== null) {
+    // mca's own terms never reach a cluster (see cluster_selector.ts)
+    const rest = withoutClusterTerms(selector);
+    if (rest === "") parsed.searchParams.delete("labelSelector");
+    else if (rest !== selector) parsed.searchParams.set("labelSelector", rest);
   }
   const target = parsed.pathname +
     (parsed.search === "?" ? "" : parsed.search);

@@ -47,7 +47,7 @@ export type MergedList =
   /** A cluster (or, with `partial`, every cluster) could not answer: a 503 with this message. */
   | { kind: "none"; message: string }
   /** The merged list, with a `Warning` when clusters are left out. */
-  | { kind: "merged"; body: Json; warning?: string };
+  | { kind: "merged"; body: Json; warning?: string; collisions?: number };
 
 /**
  * True when a LIST is paged, so the clusters are walked one after the
@@ -102,9 +102,44 @@ export function mergeListAnswers(
     options.namespace,
   );
   const denied = options.denied ?? [];
-  return missing.length + denied.length > 0
-    ? { kind: "merged", body, warning: warning(missing, denied) }
-    : { kind: "merged", body };
+  const shared = sharedNames(body);
+  const warnings = [
+    ...(missing.length + denied.length > 0 ? [warning(missing, denied)] : []),
+    ...(shared.length > 0 ? [sharedWarning(shared)] : []),
+  ];
+  return {
+    kind: "merged",
+    body,
+    ...(warnings.length > 0 ? { warning: warnings.join(", ") } : {}),
+    ...(shared.length > 0 ? { collisions: shared.length } : {}),
+  };
+}
+
+/**
+ * `namespace/name` keys held by more than one cluster of a merged list:
+ * a client's cache keeps one entry per key, which would flip between the
+ * clusters with each event.
+ */
+export function sharedNames(list: Json): string[] {
+  const seen = new Set<string>();
+  const shared = new Set<string>();
+  const key = list.kind === "Table" ? "rows" : "items";
+  for (const item of Array.isArray(list[key]) ? list[key] as unknown[] : []) {
+    const object = key === "rows" ? (item as Json)?.object : item;
+    const meta = (object as Json | undefined)?.metadata as Json | undefined;
+    if (typeof meta?.name !== "string") continue;
+    const id = `${meta.namespace ?? ""}/${meta.name}`;
+    if (seen.has(id)) shared.add(id);
+    seen.add(id);
+  }
+  return [...shared];
+}
+
+/** The `Warning` naming the keys several clusters hold (the first few). */
+function sharedWarning(keys: string[]): string {
+  const named = keys.slice(0, 3).map((k) => k.replace(/^\//, "")).join(", ");
+  const more = keys.length > 3 ? ` and ${keys.length - 3} more` : "";
+  return `299 - "mca: ${named}${more} exist in more than one cluster of the set; a cache keyed by namespace and name keeps one of each (list per cluster with the label selector mca.io/cluster=NAME)"`;
 }
 
 /** Why a merged list is a 503 rather than a list without `missing`'s objects. */

@@ -65,7 +65,10 @@ export async function fanoutWatch(asked: FanoutCall): Promise<Outcome> {
   const url = call.req.url ?? "/";
   const requested = requestedVersions(url);
   const names = call.clusters.map((c) => c.name);
-  const gone = watchRefusal(requested, names, { partial: call.partial });
+  // a watch of one object from its version ({east: N}): the others from now
+  const gone = watchRefusal(requested, names, {
+    partial: call.partial || call.byName,
+  });
   if (gone !== undefined) return watchGone(call, gone);
   const aborter = new AbortController();
   call.res.on("close", () => aborter.abort());
@@ -160,7 +163,7 @@ async function serveMerged(
   clearTimeout(timer);
   aborter.abort();
   call.res.end();
-  return { status: 200, bytesIn: 0, bytesOut };
+  return { status: 200, bytesIn: 0, bytesOut, collisions: state.collisions };
 }
 
 /**

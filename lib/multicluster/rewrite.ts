@@ -122,6 +122,9 @@ export function decorateObjects(
  * cluster's own resourceVersion and annotations, in place.
  */
 export function undecorateObject(body: unknown): string | undefined {
+  if (isObject(body) && isObject(body.preconditions)) {
+    return undecoratePreconditions(body.preconditions);
+  }
   if (!isObject(body) || !isObject(body.metadata)) return undefined;
   const meta = body.metadata;
   let cluster: string | undefined;
@@ -144,6 +147,20 @@ export function undecorateObject(body: unknown): string | undefined {
     }
   }
   return cluster;
+}
+
+/**
+ * A delete's `preconditions.resourceVersion` as mca gave it (`{east: N}`)
+ * names the cluster whose object is meant, which is how a delete picks one
+ * of two objects of the same name; the cluster's own version is restored.
+ */
+function undecoratePreconditions(preconditions: Json): string | undefined {
+  if (typeof preconditions.resourceVersion !== "string") return undefined;
+  const vector = decodeResourceVersion(preconditions.resourceVersion);
+  const clusters = vector ? Object.keys(vector) : [];
+  if (!vector || clusters.length !== 1) return undefined;
+  preconditions.resourceVersion = vector[clusters[0]];
+  return clusters[0];
 }
 
 /** The object labels of a create/update body, for label-matching rules. */

@@ -1,7 +1,9 @@
 /**
  * One cluster, with the answer read and rewritten: the app's namespace
  * mapped to the cluster's and back, objects of a spread set marked with
- * the cluster they live in. Watches are rewritten event by event.
+ * the cluster they live in, versions pinned to the cluster that gave them.
+ * Watches are rewritten event by event (`transformed_stream.ts`); JSON and
+ * protobuf alike, an app that asks for protobuf first gets protobuf.
  *
  * @module
  */
@@ -9,66 +11,141 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { RequestInfo } from "../kube/request_info.ts";
 import type { Plan } from "../routing/router.ts";
-import { fellBehind, type Outcome } from "../proxy/transport.ts";
-import { readBody, readLines } from "../clusters/upstream_call.ts";
-import { failureStatus, statusResponse } from "../kube/status.ts";
+import type { Outcome } from "../proxy/transport.ts";
+import { readBody } from "../clusters/upstream_call.ts";
+import { failureStatus, statusResponse, writeStatus } from "../kube/status.ts";
 import { type FanoutCall, send } from "./fanout.ts";
-import { mapTarget } from "./fanout_request.ts";
-import {
-  rewriteAnswer,
-  rewriteJsonBytes,
-  rewriteJsonLine,
-} from "./answer_rewrite.ts";
+import { notThisCluster, pinnedTarget, stampList } from "./pinning.ts";
+import { goneEvent } from "./watch_merge.ts";
+import { rewriteAnswer, rewriteJsonBytes } from "./answer_rewrite.ts";
 import {
   isProtobuf,
   prefersProtobuf,
   PROTOBUF_ACCEPT,
   ProtobufError,
   rewriteProtobufBytes,
-  rewriteWatchFrames,
 } from "./protobuf_answer.ts";
+import { relayProtobufWatch, relayWatch } from "./transformed_stream.ts";
 
-/** One cluster, with the answer rewritten (namespace mapping, spread-set marks). */
+/**
+ * One cluster, with the answer rewritten (namespace mapping, marks). On a
+ * first-healthy set an unreachable cluster is skipped for the next (the
+ * body, when there is one, was read whole); a version the app sends is
+ * turned into that cluster's own, or answered 410 when it is not its.
+ */
 export async function forwardTransformed(
   req: IncomingMessage,
   res: ServerResponse,
   info: RequestInfo,
-  args: { plan: Plan & { kind: "one" }; body?: Uint8Array; call: FanoutCall },
-): Promise<Outcome> {
+  args: {
+    plan: Plan & { kind: "one" };
+    body?: Uint8Array;
+    call: FanoutCall;
+    /** Bytes of the answer the observers keep (audit at RequestResponse). */
+    capture?: number;
+  },
+): Promise<{ cluster: string; outcome: Outcome }> {
   const { plan, call } = args;
   const aborter = new AbortController();
   res.on("close", () => aborter.abort());
-  let upRes: IncomingMessage;
   // An app that asks for protobuf first gets it (rewritten on its stub).
   const headers = prefersProtobuf(req.headers.accept)
     ? { ...call.headers, accept: PROTOBUF_ACCEPT }
     : call.headers;
-  try {
-    upRes = await send(call, plan.cluster, {
-      method: req.method ?? "GET",
-      target: mapTarget(req.url ?? "/", call.namespace),
-      headers,
-      body: args.body,
-      dedicated: info.verb === "watch",
-      connectTimeoutMs: call.connectTimeoutMs,
-      signal: aborter.signal,
+  const candidates = [plan.cluster, ...(plan.fallbacks ?? [])];
+  for (const [i, cluster] of candidates.entries()) {
+    const target = pinnedTarget(req.url ?? "/", cluster, call.namespace);
+    if (target === undefined) {
+      return { cluster, outcome: expired(res, info, cluster) };
+    }
+    let upRes: IncomingMessage;
+    try {
+      upRes = await send(call, cluster, {
+        method: req.method ?? "GET",
+        target,
+        headers,
+        body: args.body,
+        dedicated: info.verb === "watch",
+        connectTimeoutMs: call.connectTimeoutMs,
+        signal: aborter.signal,
+      });
+    } catch (error) {
+      call.onClusterError(cluster, error as Error);
+      if (i < candidates.length - 1) continue;
+      return { cluster, outcome: unreachable(res, cluster, error as Error) };
+    }
+    const outcome = await relayAnswer(upRes, res, {
+      info,
+      call,
+      cluster,
+      decorate: plan.decorate === true,
+      capture: args.capture,
     });
-  } catch (error) {
-    call.onClusterError(plan.cluster, error as Error);
-    return unreachable(res, plan.cluster, error as Error);
+    return {
+      cluster,
+      outcome: { ...outcome, bytesIn: args.body?.length ?? 0 },
+    };
   }
+  throw new Error("unreachable: a plan has a cluster");
+}
+
+/** The answer of the cluster that served, rewritten for the app. */
+async function relayAnswer(
+  upRes: IncomingMessage,
+  res: ServerResponse,
+  args: {
+    info: RequestInfo;
+    call: FanoutCall;
+    cluster: string;
+    decorate: boolean;
+    capture?: number;
+  },
+): Promise<Outcome> {
   const status = upRes.statusCode ?? 502;
-  const edit = (value: unknown) =>
-    rewriteAnswer(value, {
-      namespace: call.namespace,
-      cluster: plan.decorate ? plan.cluster : undefined,
-    });
-  const bytesIn = args.body?.length ?? 0;
-  const protobuf = isProtobuf(String(upRes.headers["content-type"] ?? ""));
-  const bytesOut = info.verb === "watch" && status === 200
-    ? await (protobuf ? relayProtobufWatch : relayWatch)(upRes, res, edit)
-    : await relayBuffered(upRes, res, { edit, cluster: plan.cluster });
-  return { status, bytesIn, bytesOut };
+  const mark = args.decorate ? args.cluster : undefined;
+  const edit = (value: unknown) => {
+    rewriteAnswer(value, { namespace: args.call.namespace, cluster: mark });
+    if (mark === undefined) return;
+    stampList(value, mark);
+    // a watch event's Table (kubectl get -w) carries a version of its own
+    stampList((value as { object?: unknown } | null)?.object, mark);
+  };
+  if (args.info.verb === "watch" && status === 200) {
+    const protobuf = isProtobuf(String(upRes.headers["content-type"] ?? ""));
+    const relay = protobuf ? relayProtobufWatch : relayWatch;
+    return { status, bytesIn: 0, bytesOut: await relay(upRes, res, edit) };
+  }
+  const out = await relayBuffered(upRes, res, { edit, cluster: args.cluster });
+  if (typeof out === "number") {
+    return { status: 502, bytesIn: 0, bytesOut: out };
+  }
+  // the observers' bounded copy of the answer (audit's responseObject)
+  const copy = args.capture !== undefined && args.capture > 0
+    ? {
+      responseBody: out.slice(0, args.capture),
+      responseBodyCut: out.length > args.capture,
+    }
+    : {};
+  return { status, bytesIn: 0, bytesOut: out.length, ...copy };
+}
+
+/**
+ * The app's version is not the serving cluster's: as kube-apiserver
+ * answers a version it cannot serve (a watch: 200 and one ERROR event).
+ */
+function expired(
+  res: ServerResponse,
+  info: RequestInfo,
+  cluster: string,
+): Outcome {
+  const message = notThisCluster(cluster);
+  if (info.verb !== "watch") {
+    return writeStatus(res, 410, "Expired", `mca: ${message}`);
+  }
+  const line = JSON.stringify(goneEvent(message)) + "\n";
+  res.writeHead(200, { "content-type": "application/json" });
+  res.end(line);
+  return { status: 200, bytesIn: 0, bytesOut: line.length };
 }
 
 /** A protobuf answer MCA cannot rewrite: a 502, as a gateway that got a bad answer. */
@@ -106,67 +183,16 @@ function unreachable(
   return { status: 503, bytesIn: 0, bytesOut: body.length, unreachable: true };
 }
 
-/** A watch, rewritten event by event; returns the characters written. */
-async function relayWatch(
-  upRes: IncomingMessage,
-  res: ServerResponse,
-  edit: (value: unknown) => void,
-): Promise<number> {
-  let bytesOut = 0;
-  res.writeHead(200, { "content-type": "application/json" });
-  res.flushHeaders();
-  try {
-    for await (const line of readLines(upRes)) {
-      const text = rewriteJsonLine(line, edit);
-      if (text === undefined) continue;
-      bytesOut += text.length;
-      res.write(text);
-      if (fellBehind(res)) {
-        // the app stopped reading: drop its watch, as kube-apiserver would
-        res.destroy();
-        break;
-      }
-    }
-  } catch {
-    // the app or the cluster went away: end the stream
-  }
-  res.end();
-  return bytesOut;
-}
-
-/** A protobuf watch, rewritten frame by frame; returns the bytes written. */
-async function relayProtobufWatch(
-  upRes: IncomingMessage,
-  res: ServerResponse,
-  edit: (value: unknown) => void,
-): Promise<number> {
-  let bytesOut = 0;
-  res.writeHead(200, { "content-type": String(upRes.headers["content-type"]) });
-  res.flushHeaders();
-  try {
-    for await (const frame of rewriteWatchFrames(upRes, edit)) {
-      bytesOut += frame.length;
-      res.write(frame);
-    }
-  } catch {
-    // the app or the cluster went away, or a frame MCA cannot rewrite: end
-    // the stream (the app watches again) rather than send it half-converted
-    upRes.destroy();
-  }
-  res.end();
-  return bytesOut;
-}
-
 /**
- * Any other answer, read whole and rewritten; returns the bytes written. A
- * protobuf answer MCA cannot rewrite is a 502 naming the cluster, never
- * passed on half-converted.
+ * Any other answer, read whole and rewritten: the bytes written, or, for a
+ * protobuf answer MCA cannot rewrite, the length of the 502 naming the
+ * cluster that it sent instead (never passed on half-converted).
  */
 async function relayBuffered(
   upRes: IncomingMessage,
   res: ServerResponse,
   args: { edit: (value: unknown) => void; cluster: string },
-): Promise<number> {
+): Promise<Uint8Array | number> {
   const raw = await readBody(upRes);
   let out: Uint8Array;
   if (isProtobuf(String(upRes.headers["content-type"] ?? ""))) {
@@ -185,5 +211,5 @@ async function relayBuffered(
     ...(upRes.headers.warning ? { warning: upRes.headers.warning } : {}),
   });
   res.end(out);
-  return out.length;
+  return out;
 }

@@ -78,6 +78,10 @@ export interface WatchState {
   namespace?: NamespaceMap;
   /** Watch-list: the clusters whose `initial-events-end` has not come yet. */
   initial?: Set<string>;
+  /** `namespace/name` → the cluster whose events first carried it. */
+  owners?: Map<string, string>;
+  /** Events of a name another cluster's events carry (counted by the metrics). */
+  collisions?: number;
 }
 
 /** The state a merged watch starts from: the versions the app resumes from, if any. */
@@ -152,8 +156,28 @@ export function mergeEvent(
     return { kind: "write", event };
   }
   if (rv !== undefined) state.vector[cluster] = rv;
+  noteOwner(state, cluster, event);
   decorateObjects(event, cluster, state.vector);
   return { kind: "write", event };
+}
+
+/**
+ * Counts events of a name that another cluster's events carry: a client's
+ * cache keeps one entry per namespace and name, which such events flip
+ * from one cluster to the other (the way out: a watch per cluster with
+ * `mca.io/cluster=NAME`).
+ */
+function noteOwner(state: WatchState, cluster: string, event: Json): void {
+  const meta = (event.object as Json | undefined)?.metadata as Json | undefined;
+  if (typeof meta?.name !== "string") return;
+  const key = `${meta.namespace ?? ""}/${meta.name}`;
+  state.owners ??= new Map();
+  const owner = state.owners.get(key);
+  if (owner === undefined) state.owners.set(key, cluster);
+  else if (owner !== cluster) state.collisions = (state.collisions ?? 0) + 1;
+  if (event.type === "DELETED" && (owner ?? cluster) === cluster) {
+    state.owners.delete(key);
+  }
 }
 
 /** A cluster's BOOKMARK: recorded; passed on once the whole vector can be resumed from. */

@@ -176,6 +176,9 @@ function endMetrics(state: CallState, end: CallEnd, { m, bounds }: Ctx) {
   if (verb !== "WATCH" && verb !== "CONNECT") {
     m.duration.observe(labels, end.durationMs / 1000);
   }
+  if (end.collisions) {
+    m.collisions.labels(labels.resource).inc(end.collisions);
+  }
   const byVerb = [labels.cluster, verb];
   if (end.bytesIn > 0) m.requestBytes.add(byVerb, end.bytesIn);
   if (end.bytesOut > 0) m.responseBytes.add(byVerb, end.bytesOut);

@@ -58,7 +58,7 @@ const REQUEST_LABELS = [
 ] as const;
 
 /** Creates every call instrument on both registries. */
-// long: one flat table of eleven instruments in exposition order; split
+// long: one flat table of twelve instruments in exposition order; split
 // into parts, the order /metrics lists them in is no longer visible.
 export function instruments(registers: Registers) {
   const labelNames = [...REQUEST_LABELS];
@@ -125,6 +125,13 @@ export function instruments(registers: Registers) {
       name: "mca_merged_clusters_left_out_total",
       help: "Clusters left out of a merged call (down, denied or failed).",
       labelNames: ["cluster"],
+      registers,
+    }),
+    collisions: new Counter({
+      name: "mca_name_collisions_total",
+      help:
+        "Objects of a spread set whose namespace and name another cluster of the set also holds, met by a by-name read or a merged LIST.",
+      labelNames: ["resource"],
       registers,
     }),
   };

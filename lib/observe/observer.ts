@@ -154,6 +154,8 @@ export interface CallEnd {
   responseBody?: Uint8Array;
   /** The answer was longer than `responseBodyBytes`. */
   responseBodyCut?: boolean;
+  /** Names held by two clusters of a spread set that this answer met. */
+  collisions?: number;
 }
 
 /** The observer of one call. */

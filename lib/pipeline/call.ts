@@ -102,6 +102,7 @@ function endCall(
     requestBodyCut: outcome.requestBodyCut,
     responseBody: outcome.responseBody,
     responseBodyCut: outcome.responseBodyCut,
+    ...(outcome.collisions ? { collisions: outcome.collisions } : {}),
   });
 }
 

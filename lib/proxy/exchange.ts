@@ -58,6 +58,11 @@ export interface Outcome {
   /** The answer was longer than what was captured. */
   responseBodyCut?: boolean;
   /**
+   * Names held by more than one cluster of a spread set in this answer
+   * (a by-name read, a merged LIST): counted by the metrics.
+   */
+  collisions?: number;
+  /**
    * No answer came and nothing was written to the app: the caller tries
    * another cluster or answers through `respondFailure`.
    */

@@ -11,12 +11,11 @@
  */
 
 import type { RequestInfo } from "../kube/request_info.ts";
-import type { ResourcePattern, RoutingConfig, Rule } from "./config.ts";
-import {
-  matchesLabels,
-  parseSelector,
-  selectorImplies,
-} from "../kube/label_selector.ts";
+import type { RoutingConfig, Rule } from "./config.ts";
+import { selectedClusters } from "./cluster_selector.ts";
+import { type MatchInput, matchRule } from "./rule_match.ts";
+
+export { type MatchInput, matchRule } from "./rule_match.ts";
 
 /** The Pod's own cluster. */
 export const LOCAL_CLUSTER = "local";
@@ -51,8 +50,17 @@ export type Plan =
     /** Clusters the call policy keeps out (left out of the answer, named in a `Warning`). */
     denied?: string[];
   }
-  /** By-name call on a spread set: the first cluster that has the object. */
-  | { kind: "search"; clusters: string[]; rule: string; namespace?: string };
+  /**
+   * By-name call on a spread set: the cluster that holds the object.
+   * `missing`: clusters of the set known to be down (they may hold it).
+   */
+  | {
+    kind: "search";
+    clusters: string[];
+    missing?: string[];
+    rule: string;
+    namespace?: string;
+  };
 
 /** Extra facts about a call that only its body tells. */
 export interface PlanInput extends MatchInput {
@@ -143,7 +151,15 @@ export class Router {
     }
     if (rule.strategy === "first-healthy") {
       const [first, ...rest] = healthy.length > 0 ? healthy : rule.clusters;
-      return { kind: "one", cluster: first, fallbacks: rest, ...base };
+      // versions are the serving cluster's: answers say which (pinning.ts)
+      const decorate = carriesVersions(info) ? { decorate: true } : {};
+      return {
+        kind: "one",
+        cluster: first,
+        fallbacks: rest,
+        ...base,
+        ...decorate,
+      };
     }
     return this.#spread(rule, { healthy, info, input, options, base });
   }
@@ -170,14 +186,18 @@ export class Router {
         };
       case "list":
       case "watch":
-      case "deletecollection":
+      case "deletecollection": {
+        // the mca.io/cluster label selector narrows the set
+        const set = selectedClusters(info.labelSelector, rule.clusters) ??
+          rule.clusters;
         return {
           kind: "fanout",
-          clusters: healthy,
-          missing: rule.clusters.filter((c) => !healthy.includes(c)),
+          clusters: healthy.filter((c) => set.includes(c)),
+          missing: set.filter((c) => !healthy.includes(c)),
           ...base,
           ...(rule.partial ? { partial: true } : {}),
         };
+      }
       default:
         if (
           input.objectCluster && rule.clusters.includes(input.objectCluster)
@@ -189,11 +209,14 @@ export class Router {
             decorate: true,
           };
         }
-        return {
-          kind: "search",
-          clusters: healthy.length > 0 ? healthy : rule.clusters,
-          ...base,
-        };
+        return healthy.length > 0
+          ? {
+            kind: "search",
+            clusters: healthy,
+            missing: rule.clusters.filter((c) => !healthy.includes(c)),
+            ...base,
+          }
+          : { kind: "search", clusters: rule.clusters, ...base };
     }
   }
 
@@ -222,52 +245,13 @@ export class Router {
   }
 }
 
-function resourceMatches(
-  patterns: ResourcePattern[],
-  info: RequestInfo,
-): boolean {
-  return patterns.some((p) =>
-    (p.resource === "*" || p.resource === info.resource) &&
-    (p.group === "*" || p.group === info.apiGroup) &&
-    (p.subresource === undefined
-      ? true
-      : p.subresource === "*" || p.subresource === info.subresource)
-  );
-}
-
-/** What a call carries that rules can match beyond its RequestInfo. */
-export interface MatchInput {
-  /** Labels of the object in a create/update body. */
-  objectLabels?: Record<string, string>;
-}
-
-/** The first rule matching a resource request, or undefined. */
-export function matchRule(
-  config: RoutingConfig,
-  info: RequestInfo,
-  input: MatchInput = {},
-): Rule | undefined {
-  if (!info.isResourceRequest) return undefined;
-  return config.rules.find((rule) => {
-    if (rule.verbs && !rule.verbs.has(info.verb)) return false;
-    if (rule.namespaces) {
-      if (info.namespace === "") return false;
-      if (!rule.namespaces.some((re) => re.test(info.namespace))) return false;
-    }
-    if (rule.resources && !resourceMatches(rule.resources, info)) return false;
-    if (rule.labels) {
-      if (input.objectLabels) {
-        return matchesLabels(rule.labels, input.objectLabels);
-      }
-      if (info.labelSelector === undefined) return false;
-      try {
-        return selectorImplies(parseSelector(info.labelSelector), rule.labels);
-      } catch {
-        return false;
-      }
-    }
-    return true;
-  });
+/**
+ * Calls whose answers are objects with versions (not logs, proxies or
+ * streams of bytes): on a first-healthy set, those versions are marked
+ * with the cluster that issued them.
+ */
+function carriesVersions(info: RequestInfo): boolean {
+  return ["", "status", "scale"].includes(info.subresource);
 }
 
 /** True when a rule needs the object's labels from the request body. */

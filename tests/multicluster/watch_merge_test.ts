@@ -232,3 +232,21 @@ Deno.test("watch merge: a cluster comes back from its own last version, without 
     "9",
   );
 });
+
+Deno.test("watch merge: events of one name from two clusters are counted, a name passed on after its delete is not", () => {
+  const state = watchState({ east: "5", west: "2" }, {
+    clusters: ["east", "west"],
+  });
+  mergeEvent(state, "east", line("ADDED", "shared", "6"));
+  mergeEvent(state, "west", line("MODIFIED", "shared", "3"));
+  mergeEvent(state, "west", line("MODIFIED", "shared", "4"));
+  assert.equal(state.collisions, 2, "each event that would flip the entry");
+  mergeEvent(state, "east", line("ADDED", "mine", "7"));
+  mergeEvent(state, "east", line("DELETED", "mine", "8"));
+  mergeEvent(state, "west", line("ADDED", "mine", "5"));
+  assert.equal(
+    state.collisions,
+    2,
+    "a name deleted in east, then made in west",
+  );
+});

@@ -299,3 +299,30 @@ Deno.test("metrics: only the default collectors that work under Deno are exporte
   const open = await metrics.openMetrics.metrics();
   assert.match(open, /# EOF\s*$/);
 });
+
+Deno.test("metrics: names held by two clusters of a spread set are counted by resource", async () => {
+  const metrics = createMetrics({ defaultCollectors: false });
+  const o = metrics.observer.start({
+    id: ++id,
+    info: parseRequestInfo("GET", "/api/v1/namespaces/a/configmaps"),
+    method: "GET",
+    startedAt: performance.now(),
+    receivedAt: new Date(),
+    upgrade: false,
+  });
+  o.decided?.({ plan: "fanout", clusters: ["local", "east"], missing: [] });
+  o.end({
+    status: 200,
+    bytesIn: 0,
+    bytesOut: 5,
+    durationMs: 3,
+    cluster: "east+local",
+    outcomes: [],
+    collisions: 2,
+  });
+  const json = await metrics.text.getMetricsAsJSON();
+  assert.equal(
+    one(json, "mca_name_collisions_total", { resource: "configmaps" }),
+    2,
+  );
+});

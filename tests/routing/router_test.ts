@@ -155,6 +155,7 @@ Deno.test("router: plans for single, failover, spread and fan-out", () => {
     {
       kind: "search",
       clusters: ["east", "west"],
+      missing: [],
       rule: "spread",
       namespace: undefined,
     },

@@ -49,6 +49,10 @@ export interface FakeUpstream {
   setToken(token: string): void;
   /** Accepts any of these tokens (as an API server does during rotation). */
   acceptTokens(tokens: string[]): void;
+  /** Answer every SelfSubjectAccessReview with `allowed` (default true). */
+  allowReviews(allowed: boolean): void;
+  /** Configmaps of these names are not held: a GET of one by name is a 404. */
+  hideConfigMaps(names: string[]): void;
   /** Writes `JSON.stringify(event) + "\n"` to every open watch. */
   pushWatchEvent(event: object): void;
   /** Ends every open watch response normally. */
@@ -162,6 +166,8 @@ interface State {
   /** Requests whose head arrived and whose response has not closed. */
   inFlight: number;
   closing: boolean;
+  hidden: Set<string>;
+  allowReviews: boolean;
 }
 
 /**
@@ -204,6 +210,8 @@ export function startFakeUpstream(
     aborted: 0,
     inFlight: 0,
     closing: false,
+    hidden: new Set(),
+    allowReviews: true,
   };
   const server = https.createServer(
     { cert: tls.certPem, key: tls.keyPem },
@@ -271,6 +279,12 @@ export function startFakeUpstream(
         setToken(token: string): void {
           state.token = token;
           state.extraTokens = [];
+        },
+        allowReviews(allowed: boolean): void {
+          state.allowReviews = allowed;
+        },
+        hideConfigMaps(names: string[]): void {
+          state.hidden = new Set(names);
         },
         pushWatchEvent(event: object): void {
           const line = JSON.stringify(event) + "\n";
@@ -368,6 +382,9 @@ function waitUntil(
   });
 }
 
+/** Bodies of access reviews, kept whole to answer them. */
+const REVIEW_BODIES = new WeakMap<IncomingMessage, Buffer>();
+
 function handleRequest(
   state: State,
   req: IncomingMessage,
@@ -398,11 +415,15 @@ function handleRequest(
     notify(state);
     return entry;
   }
+  const review = (req.url ?? "").includes("accessreviews");
+  const chunks: Buffer[] = [];
   req.on("data", function onData(chunk: Buffer) {
     bytes += chunk.length;
     hash.update(chunk);
+    if (review) chunks.push(chunk);
   });
   req.on("end", function onEnd() {
+    if (review) REVIEW_BODIES.set(req, Buffer.concat(chunks));
     const recorded = record();
     route(state, req, res, recorded.bodyBytes, recorded.bodySha256);
   });
@@ -456,6 +477,19 @@ function route(
       res.end(body.subarray(body.length >> 1));
     }, Number(q.get("gap") ?? "5"));
     state.timers.add(timer);
+  } else if (
+    method === "POST" && path.endsWith("/selfsubjectaccessreviews")
+  ) {
+    // echoes the review, allowed as set, naming the namespace it was asked
+    const review = JSON.parse(REVIEW_BODIES.get(req)?.toString() || "{}");
+    const ns = review.spec?.resourceAttributes?.namespace ?? "";
+    sendJson(res, 201, {
+      ...review,
+      status: {
+        allowed: state.allowReviews,
+        reason: `asked about namespace ${ns}`,
+      },
+    });
   } else if (method === "GET" && path === "/readyz") {
     res.writeHead(200, { "content-type": "text/plain" }).end("ok");
   } else if (method === "GET" && (m = path.match(/^\/status\/(\d{3})$/))) {
@@ -506,7 +540,8 @@ function route(
     } else if (method === "GET" && watch) {
       openWatch(state, res);
     } else if (method === "GET" && name !== undefined) {
-      sendJson(res, 200, configMap(ns, name));
+      if (state.hidden.has(name)) sendStatus(res, 404, `${name} not found`);
+      else sendJson(res, 200, configMap(ns, name));
     } else if (method === "GET") {
       sendJson(res, 200, {
         kind: "ConfigMapList",
