@@ -46,6 +46,7 @@ import {
   installChart,
   labelledNamespace,
   plainPodInjected,
+  refusedWithoutWebhook,
   webhookRunning,
 } from "../support/node_webhook.ts";
 import {
@@ -1114,6 +1115,13 @@ Deno.test("node tier: real Pods on a real kubelet", async (t) => {
       async () => {
         await labelledNamespace(node);
         await plainPodInjected(node);
+      },
+    );
+    await t.step(
+      "webhook scaled to 0: the labelled namespace's Pods are refused",
+      async () => {
+        const refusal = await refusedWithoutWebhook(node);
+        console.log(`refused: ${refusal.trim().split("\n")[0]}`);
       },
     );
     await t.step(

@@ -137,7 +137,10 @@ export async function pingRound(
     const line = answers.find((l) => l.op === op)!;
     assert.ok(line.ok, `round ${round}, ${op}: ${line.detail}`);
   }
-  assert.match(answers.find((l) => l.op === "forbidden")!.detail, /HTTP 403/);
+  // Refused as its own ServiceAccount: the apiserver names the user.
+  const refused = answers.find((l) => l.op === "forbidden")!.detail;
+  assert.match(refused, /HTTP 403/);
+  assert.ok(refused.includes(node.cluster.serviceAccountUser), refused);
   const pong = await node.cluster.kubectl([
     "get",
     "configmap",

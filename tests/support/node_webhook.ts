@@ -262,7 +262,12 @@ export async function plainPodInjected(node: Node): Promise<void> {
   assert.equal(state("lister").terminated?.exitCode, 0, why);
   assert.match(await logs("lister"), /configmap\/kube-root-ca\.crt/, why);
   assert.equal(state("forbidden").terminated?.exitCode, 1, why);
-  assert.match(await logs("forbidden"), /[Ff]orbidden/, why);
+  // Refused as the Pod's own ServiceAccount, which the apiserver names.
+  assert.match(
+    await logs("forbidden"),
+    new RegExp(`[Ff]orbidden.*system:serviceaccount:${INJECT_NS}:default`),
+    why,
+  );
   const calls = parseLog(await logs("mca")).filter((c) => c.msg === "api call");
   const sa = `namespaces/${INJECT_NS}/`;
   assert.ok(
@@ -277,4 +282,43 @@ export async function plainPodInjected(node: Node): Promise<void> {
     why,
   );
   assert.equal(pod.spec.nodeName, NODE_NAME);
+}
+
+/**
+ * The webhook Deployment scaled to 0: the apiserver has no endpoint to call,
+ * so a Pod of the labelled namespace is refused (`failurePolicy: Fail`).
+ * This is what shows the injection came from the webhook Pod and nothing
+ * else. Returns the refusal kubectl printed.
+ */
+export async function refusedWithoutWebhook(node: Node): Promise<string> {
+  await node.cluster.kubectl([
+    "scale",
+    "deployment",
+    "mca",
+    "-n",
+    HOOK_NS,
+    "--replicas=0",
+  ]);
+  await until(
+    "the webhook Pod to be gone",
+    60_000,
+    async () => (await hookPods(node)).length === 0,
+  );
+  let refusal = "";
+  let name = "";
+  for (let i = 0; name === ""; i++) {
+    const r = await node.cluster.kubectl(["create", "-f", "-"], {
+      stdin: plainPod(`refused-${i}`),
+      check: false,
+    });
+    refusal = r.stderr;
+    // Admitted by a webhook Pod the apiserver still had: try again.
+    if (r.code !== 0) name = `refused-${i}`;
+    else assert.ok(i < 30, "Pods are still admitted with no webhook Pod");
+    if (r.code === 0) await new Promise((r) => setTimeout(r, 1000));
+  }
+  assert.match(refusal, /failed calling webhook "inject\.mca\.io"/);
+  const stored = await inNs(node, ["get", "pod", name]);
+  assert.notEqual(stored.code, 0, "a refused Pod was stored");
+  return refusal;
 }
