@@ -1,22 +1,26 @@
 // deno-lint-ignore-file no-explicit-any -- Pod status JSON from kubectl
 /**
  * Node tier: a real kubelet + containerd against the proof tier's
- * kube-apiserver (tests/support/node.ts). First the network guard: a Pod
+ * kube-apiserver (tests/support/node.ts). The network guard: a Pod
  * reaches the `kubernetes` Service IP (DNAT to the local apiserver) and
  * nothing else. Then injected Pods: ordering, calls via mca, and every
  * streaming call (exec, attach, port-forward, logs -f, cp) issued by a
  * kubectl INSIDE an app container, so it goes app → mca → apiserver →
- * kubelet; mca restarted by the kubelet; deletion order; why
- * shareProcessNamespace is refused; the kubelet's token rotation.
+ * kubelet; a long-running client-go app (list, create, watch, 403) that
+ * outlives an mca SIGKILL; mca restarted by the kubelet; the Helm chart's
+ * webhook Pod on the node injecting a plain Pod of a labelled namespace;
+ * deletion order; why shareProcessNamespace is refused; the kubelet's
+ * token rotation.
  *
- * Wall time: the Pods of the later steps (deletion, shared PID, rotation)
- * are applied beside the first injected Pod, so they are running when
- * their steps come; the rotation (~480 s after its token was issued) is
- * checked last and sets the tier's length.
+ * Wall time: the images are built while the node starts; the rotation Pod
+ * (~480 s after its token was issued, checked last: it sets the tier's
+ * length) and the Pods of later steps are applied first, and every other
+ * step runs during that wait.
  */
 
 import assert from "node:assert/strict";
 import { dirname, join } from "node:path";
+import { ensureToolchain } from "../support/cluster.ts";
 import {
   type Node,
   NODE_NAME,
@@ -33,13 +37,28 @@ import {
 } from "../../lib/inject/pod_spec.ts";
 import { buildOciArchive, compileStatic } from "../support/oci_image.ts";
 import {
+  buildClientGoImage,
+  clientGoPod,
+  firstRound,
+  survivesMcaKill,
+} from "../support/node_client_go.ts";
+import {
+  installChart,
+  labelledNamespace,
+  plainPodInjected,
+  refusedWithoutWebhook,
+  webhookRunning,
+} from "../support/node_webhook.ts";
+import {
   app,
   buildAppImage,
   execIn,
   type ExecResult,
   followLog,
+  killMca,
   mcaLog,
   parseLog,
+  podJson,
   streamLines,
   type Target,
   toolApp,
@@ -48,6 +67,8 @@ import {
 } from "../support/node_apps.ts";
 
 const DIR = "tmp/e2e/node";
+/** Outside DIR: startNode empties DIR while the images are being built. */
+const IMAGES_DIR = "tmp/e2e/node-images";
 const PROBE_IMAGE = "localhost/probe:mca";
 const COMPAT_FILE = "tmp/e2e/node-compat.md";
 
@@ -103,16 +124,7 @@ async function waitTerminal(node: Node, name: string, ms: number) {
   const deadline = Date.now() + ms;
   let pod: Record<string, any> = {};
   while (Date.now() < deadline) {
-    const r = await node.cluster.kubectl([
-      "get",
-      "pod",
-      name,
-      "-n",
-      node.cluster.namespace,
-      "-o",
-      "json",
-    ]);
-    pod = JSON.parse(r.stdout);
+    pod = await podJson(node, name);
     const phase = pod.status?.phase;
     if (phase === "Succeeded" || phase === "Failed") return pod;
     await new Promise((r) => setTimeout(r, 300));
@@ -160,25 +172,57 @@ const COMPAT_OPS = [
   "cp (from Pod)",
 ] as const;
 
+/** The client-go app's columns (a long-running app, not a one-shot CLI). */
+const APP_OPS = [
+  "list",
+  "create",
+  "watch",
+  "403",
+  "mca SIGKILLed: app restartCount 0",
+  "watch re-opened, calls go on",
+] as const;
+
+/** `| a | b |` rows of a Markdown table: header, rule, rows. */
+function table(header: readonly string[], rows: string[][]): string[] {
+  const line = (cells: readonly string[]) => `| ${cells.join(" | ")} |`;
+  return [
+    line(header),
+    `|${header.map(() => "---").join("|")}|`,
+    ...rows.map(line),
+  ];
+}
+
 function compatReport() {
   const passed = new Set<string>();
+  const appPassed = new Set<string>();
+  const cell = (set: Set<string>) => (op: string) =>
+    set.has(op) ? "pass" : "**FAIL**";
   return {
     pass: (op: (typeof COMPAT_OPS)[number]) => void passed.add(op),
-    /** Writes the table; an op whose step did not pass is FAIL. */
+    passApp: (op: (typeof APP_OPS)[number]) => void appPassed.add(op),
+    /** The client-go version the app was built with (set when built). */
+    clientGo: "client-go (not built)",
+    /** Writes the tables; an op whose step did not pass is FAIL. */
     async write(file: string, version: string) {
-      const cells = COMPAT_OPS.map((op) =>
-        passed.has(op) ? "pass" : "**FAIL**"
-      );
       const text = [
-        "# MCA node tier: kubectl streaming calls through mca",
+        "# MCA node tier: real clients in real Pods, through mca",
         "",
         `- generated: ${new Date().toISOString()} by tests/e2e/node_test.ts`,
-        "- kubectl runs inside an app container of an injected Pod on a real",
-        "  kubelet v1.34.4 + containerd; every call goes through mca",
+        "- each client runs inside an app container of an injected Pod on a",
+        "  real kubelet v1.34.4 + containerd, with its in-cluster config only;",
+        "  every call goes through mca",
         "",
-        `| client | ${COMPAT_OPS.join(" | ")} |`,
-        `|---|${COMPAT_OPS.map(() => "---").join("|")}|`,
-        `| kubectl ${version} | ${cells.join(" | ")} |`,
+        "kubectl's streaming calls:",
+        "",
+        ...table(["client", ...COMPAT_OPS], [
+          [`kubectl ${version}`, ...COMPAT_OPS.map(cell(passed))],
+        ]),
+        "",
+        "A long-running client-go app (it re-opens its watch when it ends):",
+        "",
+        ...table(["client", ...APP_OPS], [
+          [this.clientGo, ...APP_OPS.map(cell(appPassed))],
+        ]),
         "",
       ].join("\n");
       await Deno.mkdir(dirname(file), { recursive: true });
@@ -436,19 +480,6 @@ function endingPod(node: Node): string {
       toolApp("idle", ["sleep"]),
     ],
   });
-}
-
-async function podJson(node: Node, name: string): Promise<any> {
-  const r = await node.cluster.kubectl([
-    "get",
-    "pod",
-    name,
-    "-n",
-    node.cluster.namespace,
-    "-o",
-    "json",
-  ]);
-  return JSON.parse(r.stdout);
 }
 
 /** Deletes `ending`: apps stop first, mca last and serving until then. */
@@ -745,14 +776,48 @@ async function rotationEnd(node: Node, start: RotationStart) {
   assert.equal(rot.restartCount, 0, "the watching app kept running");
 }
 
+/** Every image the tier imports, built while the node starts (wall time). */
+async function buildImages() {
+  const bin = await ensureToolchain();
+  const [probe, mca, kubectl, clientGo] = await Promise.all([
+    buildProbeImage(join(IMAGES_DIR, "probe")),
+    buildMcaImage(join(IMAGES_DIR, "mca.tar")),
+    buildAppImage(bin.kubectl, join(IMAGES_DIR, "app")),
+    buildClientGoImage(join(IMAGES_DIR, "client-go")),
+  ]);
+  return {
+    archives: [probe, mca, kubectl, clientGo.archive],
+    clientGo: clientGo.version,
+  };
+}
+
 Deno.test("node tier: real Pods on a real kubelet", async (t) => {
-  const node = await startNode({ dir: DIR });
+  const images = buildImages();
+  const node = await startNode({ dir: DIR }).catch(async (error) => {
+    await images.catch(() => {});
+    throw error;
+  });
   const compat = compatReport();
   try {
+    await t.step("images imported; the later steps' Pods start", async () => {
+      const built = await images;
+      compat.clientGo = built.clientGo;
+      for (const archive of built.archives) await node.importImage(archive);
+      // The rotation Pod first: its ~480 s wait sets the tier's length, and
+      // every other step runs during it.
+      for (
+        const pod of [
+          rotatingPod(node),
+          endingPod(node),
+          sharedPidPod(node),
+          clientGoPod(node),
+        ]
+      ) {
+        await node.cluster.kubectl(["apply", "-f", "-"], { stdin: pod });
+      }
+    });
+
     await t.step("pods reach the Service IP and nothing else", async () => {
-      await node.importImage(
-        await buildProbeImage(join(DIR, "images/probe")),
-      );
       const before = await node.droppedPackets();
       const pod = {
         apiVersion: "v1",
@@ -784,20 +849,6 @@ Deno.test("node tier: real Pods on a real kubelet", async (t) => {
     });
 
     await t.step("an injected Pod: mca first, app calls via mca", async () => {
-      await node.importImage(await buildMcaImage(join(DIR, "images/mca.tar")));
-      await node.importImage(
-        await buildAppImage(node, join(DIR, "images/app")),
-      );
-      // Pods of later steps start now, alongside this one (wall time).
-      await node.cluster.kubectl(["apply", "-f", "-"], {
-        stdin: endingPod(node),
-      });
-      await node.cluster.kubectl(["apply", "-f", "-"], {
-        stdin: sharedPidPod(node),
-      });
-      await node.cluster.kubectl(["apply", "-f", "-"], {
-        stdin: rotatingPod(node),
-      });
       const ns = node.cluster.namespace;
       const pod = {
         apiVersion: "v1",
@@ -865,6 +916,16 @@ Deno.test("node tier: real Pods on a real kubelet", async (t) => {
       );
       assert.match(mcaLog, /"resource":"secrets"[^\n]*"status":403/);
     });
+
+    await t.step(
+      "client-go app in a real Pod: list, create, watch, 403 via mca",
+      async () => {
+        await firstRound(node);
+        for (const op of ["list", "create", "watch", "403"] as const) {
+          compat.passApp(op);
+        }
+      },
+    );
 
     let rotation: RotationStart | undefined;
     await t.step(
@@ -993,33 +1054,8 @@ Deno.test("node tier: real Pods on a real kubelet", async (t) => {
       "mca SIGKILLed: the kubelet restarts it, calls go on",
       async () => {
         const ns = node.cluster.namespace;
-        const get = async () =>
-          JSON.parse(
-            (await node.cluster.kubectl([
-              "get",
-              "pod",
-              "streams",
-              "-n",
-              ns,
-              "-o",
-              "json",
-            ]))
-              .stdout,
-          );
-        const before = (await get()).status.initContainerStatuses[0];
-        const id = String(before.containerID).replace("containerd://", "");
-        await node.ctr(["tasks", "kill", "-s", "SIGKILL", id]);
-        const deadline = Date.now() + 60_000;
-        let mca = before;
-        while (Date.now() < deadline) {
-          mca = (await get()).status.initContainerStatuses[0];
-          if (mca.restartCount > before.restartCount && mca.started) break;
-          await new Promise((r) => setTimeout(r, 300));
-        }
-        assert.ok(
-          mca.restartCount > before.restartCount && mca.started,
-          `mca not restarted: ${JSON.stringify(mca)}\n${await node.logTails()}`,
-        );
+        const get = () => podJson(node, "streams");
+        await killMca(node, "streams");
         // The app here is a plain `kubectl --watch`: its watch is cut when
         // mca dies, it exits and the kubelet restarts it (ADR 0015). Wait
         // until it runs again (bounded) before exec'ing into it.
@@ -1059,6 +1095,33 @@ Deno.test("node tier: real Pods on a real kubelet", async (t) => {
           "app restartCounts after mca restart:",
           apps.map((c) => `${c.name}=${c.restartCount}`).join(" "),
         );
+      },
+    );
+    await t.step(
+      "client-go app: mca SIGKILLed, the app keeps running, watch re-opened",
+      async () => {
+        await survivesMcaKill(node);
+        compat.passApp("mca SIGKILLed: app restartCount 0");
+        compat.passApp("watch re-opened, calls go on");
+      },
+    );
+    await t.step("helm chart: the webhook Pod runs on the node", async () => {
+      await installChart(node, join(DIR, "helm"));
+      const pod = await webhookRunning(node);
+      console.log(`webhook Pod ${pod.metadata.name} at ${pod.status.podIP}`);
+    });
+    await t.step(
+      "labelled namespace: a plain Pod injected by the webhook Pod",
+      async () => {
+        await labelledNamespace(node);
+        await plainPodInjected(node);
+      },
+    );
+    await t.step(
+      "webhook scaled to 0: the labelled namespace's Pods are refused",
+      async () => {
+        const refusal = await refusedWithoutWebhook(node);
+        console.log(`refused: ${refusal.trim().split("\n")[0]}`);
       },
     );
     await t.step(

@@ -1,7 +1,8 @@
 /**
  * `mca --webhook` as a real process behind a real kube-apiserver: the
  * MutatingWebhookConfiguration points at it by URL (127.0.0.1), as the
- * chart's development value does until a node tier runs it in a Pod.
+ * chart's `webhook.url` value allows. The node tier runs it in the chart's
+ * own Pod on a real kubelet (tests/support/node_webhook.ts).
  */
 
 import assert from "node:assert/strict";

@@ -90,18 +90,19 @@ export interface Built {
 /**
  * Runs `tests/e2e/sdk/<name>/build.sh` (or `<dir>/build.sh`: a test's own
  * program built the same way; its progress goes to stderr) and returns the
- * command and version it printed.
+ * command and version it printed. `args` pick another target of the same
+ * script (client-go's `node`: the node tier's app, same module).
  */
 export async function buildSdk(
   name: string,
-  options: { dir?: string } = {},
+  options: { dir?: string; args?: string[] } = {},
 ): Promise<Built> {
   const script = join(options.dir ?? join(SDK_DIR, name), "build.sh");
   if (!existsSync(script)) {
     throw new Error(`${script} is missing: this SDK has no program yet`);
   }
   const child = new Deno.Command("bash", {
-    args: [script],
+    args: [script, ...(options.args ?? [])],
     stdin: "null",
     stdout: "piped",
     stderr: "inherit",

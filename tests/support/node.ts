@@ -102,6 +102,15 @@ export async function startNode(opts: { dir: string }): Promise<Node> {
       `--kubelet-client-certificate=${pki.clientCert}`,
       `--kubelet-client-key=${pki.clientKey}`,
       "--kubelet-preferred-address-types=InternalIP",
+      // No kube-proxy: Service-referenced webhooks are dialled at a ready
+      // endpoint's Pod IP (the apiserver's resolver reads EndpointSlices).
+      "--enable-aggregator-routing=true",
+    ],
+    // The chart's webhook Deployment gets Pods and its Service endpoints.
+    controllers: [
+      "deployment-controller",
+      "replicaset-controller",
+      "endpointslice-controller",
     ],
   });
   const node = new RunningNode(dir, cluster);

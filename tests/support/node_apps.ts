@@ -15,13 +15,19 @@ import { buildOciArchive, compileStatic, sharedLibs } from "./oci_image.ts";
 export const APP_IMAGE = "localhost/kubectl:mca";
 const TOOL_C = fileURLToPath(new URL("./pod_tool.c", import.meta.url));
 
-/** Builds the app image's OCI archive under `dir`; returns its path. */
-export async function buildAppImage(node: Node, dir: string): Promise<string> {
+/**
+ * Builds the app image's OCI archive under `dir` with the static `kubectl`
+ * at that path (the toolchain's); returns the archive's path.
+ */
+export async function buildAppImage(
+  kubectl: string,
+  dir: string,
+): Promise<string> {
   const rootfs = join(dir, "rootfs");
   await Deno.remove(rootfs, { recursive: true }).catch(() => {});
   await Deno.mkdir(join(rootfs, "tmp"), { recursive: true });
   await Deno.chmod(join(rootfs, "tmp"), 0o1777);
-  await Deno.copyFile(node.cluster.bin.kubectl, join(rootfs, "kubectl"));
+  await Deno.copyFile(kubectl, join(rootfs, "kubectl"));
   await compileStatic(TOOL_C, join(rootfs, "tool"));
   const tar = "/usr/bin/tar";
   for (const file of [tar, ...await sharedLibs(tar)]) {
@@ -261,4 +267,42 @@ export async function until(
     await new Promise((r) => setTimeout(r, 300));
   }
   throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+}
+
+/** A Pod of the test namespace as the apiserver has it (admin kubectl). */
+// deno-lint-ignore no-explicit-any -- Pod JSON from kubectl
+export async function podJson(node: Node, name: string): Promise<any> {
+  const r = await node.cluster.kubectl([
+    "get",
+    "pod",
+    name,
+    "-n",
+    node.cluster.namespace,
+    "-o",
+    "json",
+  ]);
+  return JSON.parse(r.stdout);
+}
+
+/**
+ * SIGKILLs the `mca` container of `pod` through containerd (as an OOM kill
+ * would) and waits (60 s bound) until the kubelet restarted it in place and
+ * its startup probe passed again; returns mca's new restartCount.
+ */
+export async function killMca(node: Node, pod: string): Promise<number> {
+  const mcaOf = async () =>
+    (await podJson(node, pod)).status.initContainerStatuses[0];
+  const before = await mcaOf();
+  const id = String(before.containerID).replace("containerd://", "");
+  await node.ctr(["tasks", "kill", "-s", "SIGKILL", id]);
+  let now = before;
+  await until(`mca of ${pod} restarted by the kubelet`, 60_000, async () => {
+    now = await mcaOf();
+    return now.restartCount > before.restartCount && now.started === true;
+  }).catch(async (error) => {
+    throw new Error(
+      `${error.message}: ${JSON.stringify(now)}\n${await node.logTails()}`,
+    );
+  });
+  return now.restartCount;
 }
