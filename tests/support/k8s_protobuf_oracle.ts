@@ -64,6 +64,20 @@ message Unknown {
 }
 message RawExtension { optional bytes raw = 1; }
 message WatchEvent { optional string type = 1; optional RawExtension object = 2; }
+message ResourceAttributes {
+  optional string namespace = 1; optional string verb = 2;
+  optional string group = 3; optional string version = 4;
+  optional string resource = 5; optional string subresource = 6;
+  optional string name = 7;
+}
+message NonResourceAttributes { optional string path = 1; optional string verb = 2; }
+message SelfSubjectAccessReviewSpec {
+  optional ResourceAttributes resourceAttributes = 1;
+  optional NonResourceAttributes nonResourceAttributes = 2;
+}
+message SelfSubjectAccessReview {
+  optional ObjectMeta metadata = 1; optional SelfSubjectAccessReviewSpec spec = 2;
+}
 `;
 
 const root = protobuf.parse(SCHEMA, { keepCase: true }).root;
