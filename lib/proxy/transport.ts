@@ -38,10 +38,13 @@ import { auditIdOf, downstreamHeaders, targetHeaders } from "./headers.ts";
 export type { Outcome, Target } from "./exchange.ts";
 
 /**
- * How far an app may fall behind on a watch before MCA closes it. Deno's
- * `node:https` client cannot push back on the API server (ADR 0007), so
- * without a bound one app that stops reading a busy watch would grow the
- * sidecar until the kubelet kills it, and every call of the Pod with it.
+ * How far an app may fall behind on an answer (a watch, or any answer on
+ * the `node:https` path) before MCA closes it. Deno's `node:https` client
+ * cannot push back on the API server (ADR 0007), so without a bound one app
+ * that stops reading a busy watch, or reads a huge object slowly, would
+ * grow the sidecar until the kubelet kills it, and every call of the Pod
+ * with it. An object kube-apiserver serves from etcd (~1.5 MiB at most)
+ * never comes near it.
  */
 export const STREAM_MAX_BEHIND_BYTES = 16 * 1024 * 1024;
 
@@ -144,14 +147,18 @@ function relayResponse(
   pipeHeld(upRes, res, {
     hold: sized,
     counted: (n) => outcome.bytesOut += n,
-    maxBehindBytes: args.target.dedicated ? STREAM_MAX_BEHIND_BYTES : undefined,
+    // Every answer here, not only watches: a huge object by name (an
+    // aggregated API's) read slowly would otherwise sit in MCA whole.
+    maxBehindBytes: STREAM_MAX_BEHIND_BYTES,
     overflow: () => {
       upRes.destroy();
       res.destroy();
       settle(
         `the app fell more than ${STREAM_MAX_BEHIND_BYTES >> 20} MiB behind ` +
-          "on this stream; it was closed (kube-apiserver drops an " +
-          "unresponsive watcher the same way; clients watch again)",
+          (args.target.dedicated
+            ? "on this stream; it was closed (kube-apiserver drops an " +
+              "unresponsive watcher the same way; clients watch again)"
+            : "on this answer; it was cut rather than held in memory"),
       );
     },
     ended: () => {

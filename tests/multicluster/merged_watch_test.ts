@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import {
   floodWatches,
-  openUnreadWatch,
+  openUnreadCall,
   startFixture,
 } from "../support/sidecar_fixture.ts";
 import { startFakeUpstream } from "../support/fake_upstream.ts";
@@ -216,7 +216,7 @@ Deno.test("multi-cluster: on a partial rule, a watch from a list that left a clu
 
 Deno.test("multi-cluster: an app that stops reading a merged WATCH loses it past 16 MiB, and every cluster's watch is closed", async () => {
   const f = await startFixture({ remotes: ["east", "west"], routing: ROUTING });
-  const conn = await openUnreadWatch(
+  const conn = await openUnreadCall(
     f,
     "/api/v1/namespaces/spread-1/configmaps?watch=1&resourceVersion=0",
   );
@@ -236,7 +236,7 @@ Deno.test("multi-cluster: an app that stops reading a merged WATCH loses it past
 
 Deno.test("multi-cluster: an app that stops reading a namespace-mapped WATCH loses it past 16 MiB, and the cluster's watch is closed", async () => {
   const f = await startFixture({ remotes: ["east", "west"], routing: ROUTING });
-  const conn = await openUnreadWatch(
+  const conn = await openUnreadCall(
     f,
     "/api/v1/namespaces/app-ns/configmaps?watch=1",
   );

@@ -4,7 +4,7 @@ import { Agent, request } from "node:https";
 import {
   appCall,
   floodWatches,
-  openUnreadWatch,
+  openUnreadCall,
   startFixture,
 } from "../support/sidecar_fixture.ts";
 import {
@@ -339,7 +339,7 @@ Deno.test("proxy: a followed log streams line by line over the back-pressured pa
 
 Deno.test("proxy: an app that stops reading a busy watch loses it past 16 MiB, and the upstream watch is closed", async () => {
   const f = await startFixture();
-  const conn = await openUnreadWatch(
+  const conn = await openUnreadCall(
     f,
     "/api/v1/namespaces/team-a/configmaps?watch=1",
   );
@@ -354,6 +354,30 @@ Deno.test("proxy: an app that stops reading a busy watch loses it past 16 MiB, a
     );
   } finally {
     conn.close();
+    await f.close();
+  }
+});
+
+Deno.test("proxy: a 100 MB object by name read by an app that stops reading is cut past 16 MiB, not held; a reading app gets it whole", async () => {
+  const f = await startFixture();
+  const path = "/apis/big.example/v1/namespaces/team-a/things/huge";
+  const conn = await openUnreadCall(f, `${path}?bytes=${100 * 1024 * 1024}`);
+  try {
+    await f.upstream.waitForAborts(1, 30_000); // MCA let go of the upstream
+    await untilLogged(
+      f,
+      (l) => l.verb === "get" && /behind on this answer/.test(String(l.error)),
+    );
+  } finally {
+    conn.close();
+  }
+  try {
+    // the node:https path (a GET by name), read at once: all of it
+    const size = 40 * 1024 * 1024;
+    const got = await appCall(f, "GET", `${path}?bytes=${size}`);
+    assert.equal(got.status, 200);
+    assert.equal(got.body.length, size);
+  } finally {
     await f.close();
   }
 });

@@ -188,6 +188,8 @@ interface State {
  *   LIST), chunked, or with Content-Length when `length=1`
  * - `GET /api/v1/namespaces/{ns}/pods/{name}/log` → one line; with
  *   `follow=true` a stream of what `pushWatchEvent` sends, like a watch
+ * - `GET /apis/big.example/v1/namespaces/{ns}/things/{name}?bytes=N` → one
+ *   object of N bytes with Content-Length (a huge GET by name)
  * - `GET /slow?ms=N` → answers after N ms
  * - `GET /status/{code}` → that code with a Status body
  * - `GET /gzip` → {@linkcode GZIP_WIRE_BODY} with `Content-Encoding: gzip`
@@ -517,6 +519,15 @@ function route(
     res.on("close", function onSlowClose() {
       clearTimeout(timer);
       state.timers.delete(timer);
+    });
+  } else if (
+    method === "GET" &&
+    /^\/apis\/big\.example\/v1\/namespaces\/[^/]+\/things\/[^/]+$/.test(path)
+  ) {
+    // one object of an aggregated API, as large as asked (a GET by name)
+    streamBig(res, Number(q.get("bytes") ?? "0"), {
+      withLength: true,
+      chunk: BIG_CHUNK,
     });
   } else if (
     method === "GET" &&

@@ -262,11 +262,11 @@ export async function rawExchange(
 }
 
 /**
- * Sends a watch request on a raw TLS connection and never reads: the
- * client's kernel buffer fills, and what MCA cannot send waits in MCA.
- * Close the returned connection when done.
+ * Sends a GET (a watch, a large read) on a raw TLS connection and never
+ * reads: the client's kernel buffer fills, and what MCA cannot send waits
+ * in MCA. Close the returned connection when done.
  */
-export async function openUnreadWatch(
+export async function openUnreadCall(
   f: Fixture,
   path: string,
 ): Promise<Deno.TlsConn> {
