@@ -24,7 +24,12 @@ import { runH2load } from "./h2load.ts";
 import { cpuSeconds, memory, spawn, stopAll } from "./procs.ts";
 import { writeFakeSaDir } from "./mca.ts";
 import { buildRelay, startRelay } from "./rtt.ts";
-import { formatThreads, threadDelta, threadTicks } from "./threads.ts";
+import {
+  formatThreads,
+  mainWakeups,
+  threadDelta,
+  threadTicks,
+} from "./threads.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const OUT = join(ROOT, "tmp", "bench", "profile");
@@ -234,6 +239,7 @@ async function main(): Promise<void> {
     const idleRss = memory(mca.pid).rssKiB;
     const cpu0 = cpuSeconds([mca.pid]);
     const threads0 = threadTicks(mca.pid);
+    const wakes0 = mainWakeups(mca.pid);
     const r = await runH2load({
       url: `https://127.0.0.1:${port}${path}`,
       concurrency: Number(flags.c),
@@ -245,6 +251,7 @@ async function main(): Promise<void> {
     const cpuUs = (cpuSeconds([mca.pid]) - cpu0) / r.loggedRequests * 1e6;
     const mem = memory(mca.pid);
     const perThread = threadDelta(threads0, threadTicks(mca.pid));
+    const wakes = (mainWakeups(mca.pid) - wakes0) / r.loggedRequests;
     console.log(
       `${flags.workload} c=${flags.c}: ${r.reqPerS} req/s p50 ${r.p50Ms} ms p99 ${r.p99Ms} ms, mca CPU ${
         cpuUs.toFixed(0)
@@ -255,6 +262,7 @@ async function main(): Promise<void> {
       }`,
     );
     console.log(formatThreads(perThread, r.loggedRequests));
+    console.log(`main thread wake-ups per request: ${wakes.toFixed(2)}`);
     await mca.stop(10_000);
     if (flags["no-prof"]) return;
     const file = [...Deno.readDirSync(run)].find((e) =>

@@ -75,3 +75,14 @@ export function formatThreads(
   }
   return lines.join("\n");
 }
+
+/**
+ * Voluntary context switches of the main thread so far: each is one sleep
+ * (epoll_wait, a futex) the event loop woke up from, so their count per
+ * request says how many times a call wakes the process.
+ */
+export function mainWakeups(pid: number): number {
+  const text = Deno.readTextFileSync(`/proc/${pid}/task/${pid}/status`);
+  const m = text.match(/^voluntary_ctxt_switches:\s+(\d+)/m);
+  return m ? Number(m[1]) : NaN;
+}

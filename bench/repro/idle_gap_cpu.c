@@ -1,9 +1,12 @@
 /*
  * The same question as idle_gap_cpu.ts without Deno: does a fixed task cost
  * more CPU time when the process sleeps between runs? The task walks a
- * working set (default 2 MiB, about what one proxied call touches in V8's
- * heap, code and TLS state) and does some arithmetic; CPU time is the
- * process's (getrusage). Build and run:
+ * working set (default 2 MiB; a call through Deno likely touches more: V8
+ * heap, code, TLS state) and does some arithmetic; CPU time is the
+ * process's (getrusage), and separately the thread's CPU time inside the
+ * task alone (clock_gettime), also with the gap spent spinning instead of
+ * sleeping: that tells the cost of waking up from the cost of running the
+ * same work on a core other processes used meanwhile. Build and run:
  *
  *   cc -O2 -o tmp/idle_gap_cpu bench/repro/idle_gap_cpu.c
  *   tmp/idle_gap_cpu [runs=400] [gap_us=5000] [working_set_KiB=2048]
@@ -30,13 +33,32 @@ static double cpu_us(void) {
          u.ru_stime.tv_usec;
 }
 
-static double measure(int runs, long gap_us, volatile unsigned long *sink) {
+static double thread_us(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return t.tv_sec * 1e6 + t.tv_nsec / 1e3;
+}
+
+static void spin(long us) {
+  struct timespec a, b;
+  clock_gettime(CLOCK_MONOTONIC, &a);
+  do clock_gettime(CLOCK_MONOTONIC, &b);
+  while ((b.tv_sec - a.tv_sec) * 1e6 + (b.tv_nsec - a.tv_nsec) / 1e3 < us);
+}
+
+/* Process CPU per run; *in_task gets the thread CPU inside task() alone. */
+static double measure(int runs, long gap_us, int spinning, double *in_task,
+                      volatile unsigned long *sink) {
   struct timespec gap = {gap_us / 1000000, (gap_us % 1000000) * 1000};
-  double before = cpu_us();
+  double before = cpu_us(), inside = 0;
   for (int i = 0; i < runs; i++) {
+    double t0 = thread_us();
     *sink += task();
-    if (gap_us > 0) nanosleep(&gap, NULL);
+    inside += thread_us() - t0;
+    if (gap_us > 0 && spinning) spin(gap_us);
+    else if (gap_us > 0) nanosleep(&gap, NULL);
   }
+  *in_task = inside / runs;
   return (cpu_us() - before) / runs;
 }
 
@@ -47,12 +69,16 @@ int main(int argc, char **argv) {
   set = malloc(set_len);
   for (size_t i = 0; i < set_len; i++) set[i] = (unsigned char)i;
   volatile unsigned long sink = 0;
-  measure(50, 0, &sink); /* warm */
+  double in_busy, in_sleep, in_spin;
+  measure(50, 0, 0, &in_busy, &sink); /* warm */
   for (int round = 1; round <= 3; round++) {
-    double busy = measure(runs, 0, &sink);
-    double gapped = measure(runs, gap_us, &sink);
-    printf("round %d: back to back %.0f us/task, %ld us apart %.0f us/task "
-           "(x%.2f)\n", round, busy, gap_us, gapped, gapped / busy);
+    double busy = measure(runs, 0, 0, &in_busy, &sink);
+    double gapped = measure(runs, gap_us, 0, &in_sleep, &sink);
+    measure(runs / 4, gap_us, 1, &in_spin, &sink);
+    printf("round %d: back to back %.0f us/task, %ld us apart (sleeping) "
+           "%.0f us/task (x%.2f); inside the task: %.0f back to back, %.0f "
+           "after a sleep, %.0f after spinning\n", round, busy, gap_us,
+           gapped, gapped / busy, in_busy, in_sleep, in_spin);
   }
   return 0;
 }
