@@ -225,29 +225,22 @@ async function main(): Promise<void> {
       : "/api/v1/namespaces/default/configmaps/bench";
     const got = await getOnce(port, path, { ca, token: "x", keepBody: false });
     if (got.status !== 200) throw new Error(`sanity: ${got.status}`);
-    // --warm S: load first, unmeasured, so the figures are past V8's tiering.
-    if (Number(flags.warm) > 0) {
-      await runH2load({
+    const load = (durationS: number, warmupS: number, log: string) =>
+      runH2load({
         url: `https://127.0.0.1:${port}${path}`,
         concurrency: Number(flags.c),
-        durationS: Number(flags.warm),
-        warmupS: 0,
+        durationS,
+        warmupS,
         headers: { authorization: "Bearer x", "accept-encoding": "identity" },
-        logFile: join(run, "h2load-warm.log"),
+        logFile: join(run, log),
       });
-    }
+    // --warm S: load first, unmeasured, so the figures are past V8's tiering.
+    if (Number(flags.warm) > 0) await load(Number(flags.warm), 0, "warm.log");
     const idleRss = memory(mca.pid).rssKiB;
     const cpu0 = cpuSeconds([mca.pid]);
     const threads0 = threadTicks(mca.pid);
     const wakes0 = mainWakeups(mca.pid);
-    const r = await runH2load({
-      url: `https://127.0.0.1:${port}${path}`,
-      concurrency: Number(flags.c),
-      durationS: Number(flags.seconds),
-      warmupS: 1,
-      headers: { authorization: "Bearer x", "accept-encoding": "identity" },
-      logFile: join(run, "h2load.log"),
-    });
+    const r = await load(Number(flags.seconds), 1, "h2load.log");
     const cpuUs = (cpuSeconds([mca.pid]) - cpu0) / r.loggedRequests * 1e6;
     const mem = memory(mca.pid);
     const perThread = threadDelta(threads0, threadTicks(mca.pid));
