@@ -25,6 +25,12 @@ import { runH2load } from "./h2load.ts";
 import { cpuSeconds, memory, spawn, stopAll } from "./procs.ts";
 import { writeFakeSaDir } from "./mca.ts";
 import { buildRelay, startRelay } from "./rtt.ts";
+import {
+  formatThreads,
+  mainWakeups,
+  threadDelta,
+  threadTicks,
+} from "./threads.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const OUT = join(ROOT, "tmp", "bench", "profile");
@@ -156,6 +162,8 @@ async function main(): Promise<void> {
       rtt: { type: "string" },
       /** More mca flags, e.g. `--mca-arg=--metrics-port=9464` (repeatable). */
       "mca-arg": { type: "string", multiple: true },
+      "v8-flags": { type: "string" },
+      warm: { type: "string", default: "0" },
     },
   }).values;
   const mainTs = resolve(flags.main ?? join(ROOT, "main.ts"));
@@ -186,6 +194,7 @@ async function main(): Promise<void> {
         "run",
         "-A",
         ...(flags["no-prof"] ? [] : ["--cpu-prof", `--cpu-prof-dir=${run}`]),
+        ...(flags["v8-flags"] ? [`--v8-flags=${flags["v8-flags"]}`] : []),
         mainTs,
         "--sa-dir",
         saDir,
@@ -211,6 +220,7 @@ async function main(): Promise<void> {
     const ready = JSON.parse(
       await mca.waitForLine((l) => l.includes('"msg":"ready"'), 30_000),
     );
+    console.log(`mca pid ${mca.pid}`);
     const listen = String(ready.listen[0]);
     const port = Number(listen.slice(listen.lastIndexOf(":") + 1));
     const ca = await Deno.readTextFile(join(run, "mca-sa", "ca.crt"));
@@ -219,18 +229,26 @@ async function main(): Promise<void> {
       : "/api/v1/namespaces/default/configmaps/bench";
     const got = await getOnce(port, path, { ca, token: "x", keepBody: false });
     if (got.status !== 200) throw new Error(`sanity: ${got.status}`);
+    const load = (durationS: number, warmupS: number, log: string) =>
+      runH2load({
+        url: `https://127.0.0.1:${port}${path}`,
+        concurrency: Number(flags.c),
+        durationS,
+        warmupS,
+        headers: { authorization: "Bearer x", "accept-encoding": "identity" },
+        logFile: join(run, log),
+      });
+    // --warm S: load first, unmeasured, so the figures are past V8's tiering.
+    if (Number(flags.warm) > 0) await load(Number(flags.warm), 0, "warm.log");
     const idleRss = memory(mca.pid).rssKiB;
     const cpu0 = cpuSeconds([mca.pid]);
-    const r = await runH2load({
-      url: `https://127.0.0.1:${port}${path}`,
-      concurrency: Number(flags.c),
-      durationS: Number(flags.seconds),
-      warmupS: 1,
-      headers: { authorization: "Bearer x", "accept-encoding": "identity" },
-      logFile: join(run, "h2load.log"),
-    });
+    const threads0 = threadTicks(mca.pid);
+    const wakes0 = mainWakeups(mca.pid);
+    const r = await load(Number(flags.seconds), 1, "h2load.log");
     const cpuUs = (cpuSeconds([mca.pid]) - cpu0) / r.loggedRequests * 1e6;
     const mem = memory(mca.pid);
+    const perThread = threadDelta(threads0, threadTicks(mca.pid));
+    const wakes = (mainWakeups(mca.pid) - wakes0) / r.loggedRequests;
     console.log(
       `${flags.workload} c=${flags.c}: ${r.reqPerS} req/s p50 ${r.p50Ms} ms p99 ${r.p99Ms} ms, mca CPU ${
         cpuUs.toFixed(0)
@@ -240,6 +258,8 @@ async function main(): Promise<void> {
         r.error ? " ERROR " + r.error : ""
       }`,
     );
+    console.log(formatThreads(perThread, r.loggedRequests));
+    console.log(`main thread wake-ups per request: ${wakes.toFixed(2)}`);
     await mca.stop(10_000);
     if (flags["no-prof"]) return;
     const file = [...Deno.readDirSync(run)].find((e) =>
