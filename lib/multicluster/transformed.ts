@@ -25,7 +25,7 @@ import {
   ProtobufError,
   rewriteProtobufBytes,
 } from "./protobuf_answer.ts";
-import { relayProtobufWatch, relayWatch } from "./transformed_stream.ts";
+import { relayWatch } from "./transformed_stream.ts";
 
 /**
  * One cluster, with the answer rewritten (namespace mapping, marks). On a
@@ -111,9 +111,7 @@ async function relayAnswer(
     stampList((value as { object?: unknown } | null)?.object, mark);
   };
   if (args.info.verb === "watch" && status === 200) {
-    const protobuf = isProtobuf(String(upRes.headers["content-type"] ?? ""));
-    const relay = protobuf ? relayProtobufWatch : relayWatch;
-    return { status, bytesIn: 0, bytesOut: await relay(upRes, res, edit) };
+    return { status, bytesIn: 0, bytesOut: await relayWatch(upRes, res, edit) };
   }
   const out = await relayBuffered(upRes, res, { edit, cluster: args.cluster });
   if (typeof out === "number") {

@@ -11,47 +11,32 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { readLines } from "../clusters/upstream_call.ts";
 import { fellBehind } from "../proxy/transport.ts";
 import { rewriteJsonLine } from "./answer_rewrite.ts";
-import { rewriteWatchFrames } from "./protobuf_answer.ts";
+import { isProtobuf, rewriteWatchFrames } from "./protobuf_answer.ts";
 
-/** A JSON watch, rewritten event by event; returns the characters written. */
+/**
+ * A watch rewritten on its way to the app, in the format the cluster
+ * streams it: JSON event by event, protobuf frame by frame. Returns what
+ * was written (characters of JSON, bytes of protobuf).
+ */
 export async function relayWatch(
   upRes: IncomingMessage,
   res: ServerResponse,
   edit: (value: unknown) => void,
 ): Promise<number> {
-  let bytesOut = 0;
-  res.writeHead(200, { "content-type": "application/json" });
+  const contentType = String(upRes.headers["content-type"] ?? "");
+  const protobuf = isProtobuf(contentType);
+  const events = protobuf
+    ? rewriteWatchFrames(upRes, edit)
+    : jsonEvents(upRes, edit);
+  let written = 0;
+  res.writeHead(200, {
+    "content-type": protobuf ? contentType : "application/json",
+  });
   res.flushHeaders();
   try {
-    for await (const line of readLines(upRes)) {
-      const text = rewriteJsonLine(line, edit);
-      if (text === undefined) continue;
-      bytesOut += text.length;
-      if (!res.write(text) && fellBehind(res)) {
-        res.destroy();
-        break;
-      }
-    }
-  } catch {
-    // the app or the cluster went away: end the stream
-  }
-  res.end();
-  return bytesOut;
-}
-
-/** A protobuf watch, rewritten frame by frame; returns the bytes written. */
-export async function relayProtobufWatch(
-  upRes: IncomingMessage,
-  res: ServerResponse,
-  edit: (value: unknown) => void,
-): Promise<number> {
-  let bytesOut = 0;
-  res.writeHead(200, { "content-type": String(upRes.headers["content-type"]) });
-  res.flushHeaders();
-  try {
-    for await (const frame of rewriteWatchFrames(upRes, edit)) {
-      bytesOut += frame.length;
-      if (!res.write(frame) && fellBehind(res)) {
+    for await (const chunk of events) {
+      written += chunk.length;
+      if (!res.write(chunk) && fellBehind(res)) {
         res.destroy();
         break;
       }
@@ -62,5 +47,16 @@ export async function relayProtobufWatch(
     upRes.destroy();
   }
   res.end();
-  return bytesOut;
+  return written;
+}
+
+/** A JSON watch's events, each rewritten (lines that are not JSON dropped). */
+async function* jsonEvents(
+  upRes: IncomingMessage,
+  edit: (value: unknown) => void,
+): AsyncGenerator<string> {
+  for await (const line of readLines(upRes)) {
+    const text = rewriteJsonLine(line, edit);
+    if (text !== undefined) yield text;
+  }
 }
