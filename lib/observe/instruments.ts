@@ -11,11 +11,10 @@
 import {
   Counter,
   Gauge,
-  Histogram,
   type OpenMetricsContentType,
   type Registry,
 } from "prom-client";
-import { Tally } from "./tally.ts";
+import { HistogramTally, Tally } from "./tally.ts";
 
 /** kube-apiserver's `apiserver_request_duration_seconds` buckets. */
 export const REQUEST_DURATION_BUCKETS: readonly number[] = [
@@ -69,14 +68,14 @@ export function instruments(registers: Registers) {
       labelNames: [...labelNames, "code"],
       registers,
     }),
-    duration: new Histogram({
+    duration: new HistogramTally({
       name: "mca_request_duration_seconds",
       help: "Call latency as the app saw it (WATCH and CONNECT excluded).",
       labelNames,
       buckets: [...REQUEST_DURATION_BUCKETS],
       registers,
     }),
-    upstreamDuration: new Histogram({
+    upstreamDuration: new HistogramTally({
       name: "mca_upstream_request_duration_seconds",
       help:
         "Time from sending a request to an API server to its response head.",

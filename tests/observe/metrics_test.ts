@@ -298,6 +298,22 @@ Deno.test("metrics: only the default collectors that work under Deno are exporte
   }
   const open = await metrics.openMetrics.metrics();
   assert.match(open, /# EOF\s*$/);
+  // the same collectors, shared: one event-loop monitor, not one per format
+  for (
+    const name of [
+      "process_resident_memory_bytes",
+      "nodejs_heap_size_used_bytes",
+    ]
+  ) {
+    assert.match(open, new RegExp(`^${name} [0-9.e+-]+$`, "m"), name);
+    assert.strictEqual(
+      metrics.openMetrics.getSingleMetric(name),
+      metrics.text.getSingleMetric(name),
+    );
+  }
+  for (const name of DENO_UNSUPPORTED_DEFAULTS) {
+    assert.ok(!open.includes(`# TYPE ${name} `), `${name} left out`);
+  }
 });
 
 Deno.test("metrics: names held by two clusters of a spread set are counted by resource", async () => {
