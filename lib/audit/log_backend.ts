@@ -15,6 +15,7 @@
 
 import { formatEvent, type LogSink } from "../observe/log.ts";
 import { type AuditBackend, newCounters } from "./backend.ts";
+import { LineBuffer } from "./line_buffer.ts";
 
 /** Options of {@linkcode openLogBackend}. */
 export interface LogBackendOptions {
@@ -33,8 +34,6 @@ export interface LogBackendOptions {
   log: LogSink;
 }
 
-const encoder = new TextEncoder();
-
 /** Opens the log backend for `path` (`-` = stdout). Never throws. */
 export function openLogBackend(
   path: string,
@@ -44,25 +43,23 @@ export function openLogBackend(
   const maxPending = options.maxPendingBytes ?? 16 << 20;
   const writer = path === "-" ? stdoutWriter() : fileWriter(path, options);
   const health = writeHealth(path, options.log);
-  let pending: string[] = [];
-  let pendingBytes = 0;
+  const pending = new LineBuffer();
   let timer: ReturnType<typeof setTimeout> | undefined;
   let draining: Promise<void> | undefined;
 
   async function drain(): Promise<void> {
-    while (pending.length > 0) {
-      const batch = pending;
-      pending = [];
-      pendingBytes = 0;
+    while (pending.lines > 0) {
+      const batch = pending.take();
       try {
-        await writer.write(encoder.encode(batch.join("\n") + "\n"));
-        counters.written += batch.length;
+        for (const chunk of batch.chunks) await writer.write(chunk);
+        counters.written += batch.lines;
         health.wrote();
       } catch (error) {
-        counters.dropped += batch.length;
+        counters.dropped += batch.lines;
         counters.errors++;
         health.failed(error as Error);
       }
+      pending.recycle(batch.chunks);
     }
   }
   function kick(): Promise<void> {
@@ -74,17 +71,16 @@ export function openLogBackend(
     return draining;
   }
   async function flush(): Promise<void> {
-    while (pending.length > 0 || draining) await kick();
+    while (pending.lines > 0 || draining) await kick();
   }
   return {
     counters,
     emit(json) {
-      if (pendingBytes + json.length > maxPending) {
+      if (pending.bytes + json.length > maxPending) {
         counters.dropped++;
         return;
       }
       pending.push(json);
-      pendingBytes += json.length + 1;
       if (timer === undefined && !draining) {
         timer = setTimeout(kick, options.intervalMs ?? 50);
       }
