@@ -15,7 +15,7 @@
 
 import { formatEvent, type LogSink } from "../observe/log.ts";
 import { type AuditBackend, newCounters } from "./backend.ts";
-import { LineBuffer } from "./line_buffer.ts";
+import { LineBuffer } from "../observe/line_buffer.ts";
 
 /** Options of {@linkcode openLogBackend}. */
 export interface LogBackendOptions {

@@ -11,6 +11,7 @@
 
 import type { RequestInfo } from "../kube/request_info.ts";
 import type { Observer } from "./observer.ts";
+import { LineBuffer } from "./line_buffer.ts";
 
 /** One proxied call, as logged. */
 export interface CallRecord {
@@ -39,8 +40,7 @@ export type LogSink = (line: string) => void;
 
 const encoder = new TextEncoder();
 
-function writeAll(text: string): void {
-  const bytes = encoder.encode(text);
+function writeAll(bytes: Uint8Array): void {
   let written = 0;
   while (written < bytes.length) {
     written += Deno.stdout.writeSync(bytes.subarray(written));
@@ -49,7 +49,7 @@ function writeAll(text: string): void {
 
 /** Writes a line to stdout synchronously, so lines never interleave. */
 export function stdoutSink(line: string): void {
-  writeAll(line + "\n");
+  writeAll(encoder.encode(line + "\n"));
 }
 
 /** A sink that batches lines; `flush` writes what is pending at once. */
@@ -62,22 +62,24 @@ export interface BatchedSink {
  * Collects lines and writes them in one system call at most every
  * `intervalMs` (10 ms by default). One write per API call was the largest
  * cost of MCA's own code under load (benchmark profiles); a log line up to
- * 10 ms late costs nothing. Call `flush` before exiting.
+ * 10 ms late costs nothing. Lines wait as bytes ({@linkcode LineBuffer});
+ * `write` must be done with the bytes when it returns (they are reused).
+ * Call `flush` before exiting.
  */
 export function batchedStdoutSink(
-  options: { intervalMs?: number; write?: (text: string) => void } = {},
+  options: { intervalMs?: number; write?: (bytes: Uint8Array) => void } = {},
 ): BatchedSink {
   const write = options.write ?? writeAll;
   const intervalMs = options.intervalMs ?? 10;
-  let pending: string[] = [];
+  const pending = new LineBuffer();
   let timer: ReturnType<typeof setTimeout> | undefined;
   function flush(): void {
     if (timer !== undefined) clearTimeout(timer);
     timer = undefined;
-    if (pending.length === 0) return;
-    const text = pending.join("\n") + "\n";
-    pending = [];
-    write(text);
+    if (pending.lines === 0) return;
+    const { chunks } = pending.take();
+    for (const chunk of chunks) write(chunk);
+    pending.recycle(chunks);
   }
   return {
     log(line: string): void {

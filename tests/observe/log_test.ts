@@ -89,9 +89,10 @@ Deno.test("log: events", () => {
 
 Deno.test("log: the batched sink writes every line, in order, in one write", async () => {
   const writes: string[] = [];
+  const decoder = new TextDecoder();
   const sink = batchedStdoutSink({
     intervalMs: 60_000,
-    write: (t) => writes.push(t),
+    write: (bytes) => writes.push(decoder.decode(bytes)),
   });
   sink.log("one");
   sink.log("two");
@@ -100,7 +101,10 @@ Deno.test("log: the batched sink writes every line, in order, in one write", asy
   sink.flush();
   assert.deepEqual(writes, ["one\ntwo\n"], "one write, lines in order");
   const { promise, resolve } = Promise.withResolvers<string>();
-  const timed = batchedStdoutSink({ intervalMs: 1, write: resolve });
+  const timed = batchedStdoutSink({
+    intervalMs: 1,
+    write: (bytes) => resolve(decoder.decode(bytes)),
+  });
   timed.log("three");
   assert.equal(await promise, "three\n", "the timer flushes on its own");
 });

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { CHUNK_BYTES, LineBuffer } from "../../lib/audit/line_buffer.ts";
+import { CHUNK_BYTES, LineBuffer } from "../../lib/observe/line_buffer.ts";
 
 const decoder = new TextDecoder();
 
