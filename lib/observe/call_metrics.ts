@@ -37,6 +37,8 @@ export class Bounds {
   resource = new BoundedValues({ known: BUILTIN_RESOURCES, cap: 200 });
   subresource = new BoundedValues({ known: BUILTIN_SUBRESOURCES, cap: 16 });
   reason = new BoundedValues({ cap: 16 });
+  /** Rule names from the policy file: bounded by it, capped in case. */
+  policyRule = new BoundedValues({ cap: 64, pattern: null });
 }
 
 /** The state of one call between its events. */
@@ -88,6 +90,7 @@ function verbOf(call: CallStart): string {
 
 function decidedMetrics(state: CallState, m: Instruments, bounds: Bounds) {
   const d = state.decision!;
+  if (d.policy) policyMetrics(d.policy, { m, bounds });
   if (d.plan === "fanout" || d.plan === "search") {
     for (const c of d.missing) {
       m.leftOut.labels(bounds.cluster.value(c, true)).inc();
@@ -107,6 +110,23 @@ function decidedMetrics(state: CallState, m: Instruments, bounds: Bounds) {
 interface Ctx {
   m: Instruments;
   bounds: Bounds;
+}
+
+/** One sample per cluster the policy decided for (a fan-out has several). */
+function policyMetrics(
+  verdicts: NonNullable<CallDecision["policy"]>,
+  { m, bounds }: Ctx,
+): void {
+  for (const cluster in verdicts) {
+    const v = verdicts[cluster];
+    m.policyDecisions.add([
+      bounds.cluster.value(cluster, true),
+      v.allowed ? "allow" : "deny",
+      v.mode,
+      bounds.policyRule.value(v.rule ?? "", true),
+      v.basis,
+    ]);
+  }
 }
 
 function upstreamMetrics(

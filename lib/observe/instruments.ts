@@ -126,6 +126,13 @@ export function instruments(registers: Registers) {
       labelNames: ["cluster"],
       registers,
     }),
+    policyDecisions: new Tally({
+      name: "mca_policy_decisions_total",
+      help:
+        "Call policy verdicts per cluster: decision (allow, deny), mode (enforce refuses, audit only records), the deciding rule ('' when none) and basis (rule, isolation, default, discovery).",
+      labelNames: ["cluster", "decision", "mode", "rule", "basis"],
+      registers,
+    }),
     collisions: new Counter({
       name: "mca_name_collisions_total",
       help:

@@ -150,7 +150,8 @@ export function logObserver(sink: LogSink): Observer {
           const refusing = Object.values(decision.policy ?? {}).find((v) =>
             !v.allowed
           );
-          policyRule = refusing?.rule ?? (refusing ? "default" : undefined);
+          // a refusal by isolation or the default names that, as audit does
+          policyRule = refusing?.rule ?? refusing?.basis;
         },
         upstream() {
           return {

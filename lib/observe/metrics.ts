@@ -13,6 +13,7 @@
 
 import {
   collectDefaultMetrics,
+  Counter,
   Gauge,
   type OpenMetricsContentType,
   Registry,
@@ -60,6 +61,15 @@ export interface MetricsOptions {
   health?: () => HealthView;
   /** Process and runtime collectors; on by default. */
   defaultCollectors?: boolean;
+  /** The audit log's counters, when there is one. */
+  audit?: () => AuditCounts | undefined;
+}
+
+/** What the audit log counts (`lib/audit/backend.ts`). */
+export interface AuditCounts {
+  written: number;
+  dropped: number;
+  errors: number;
 }
 
 /** The metric set, its registries and the observer that feeds it. */
@@ -82,6 +92,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   const m = instruments(registers);
   const health = options.health;
   if (health) clusterUpGauge(registers, health);
+  if (options.audit) auditCounters(registers, options.audit);
   if (options.defaultCollectors ?? true) defaultCollectors(registers);
   const bounds = new Bounds();
   return {
@@ -116,6 +127,41 @@ function defaultCollectors([text, openMetrics]: Registers): void {
     const metric = text.getSingleMetric(name);
     if (metric && !name.startsWith("mca_")) openMetrics.registerMetric(metric);
   }
+}
+
+/**
+ * The audit log's own counters, read at scrape time: events written and
+ * dropped (full buffer, a file that cannot be written, a webhook that stays
+ * down), and failed writes or POSTs. No series while audit is off.
+ */
+function auditCounters(
+  registers: Registers,
+  read: () => AuditCounts | undefined,
+): void {
+  new Counter({
+    name: "mca_audit_events_total",
+    help:
+      "Audit events by result: written, or dropped (never blocking a call).",
+    labelNames: ["result"],
+    registers,
+    collect() {
+      this.reset();
+      const c = read();
+      if (!c) return;
+      this.inc({ result: "written" }, c.written);
+      this.inc({ result: "dropped" }, c.dropped);
+    },
+  });
+  new Counter({
+    name: "mca_audit_errors_total",
+    help: "Failed audit log writes and webhook POSTs (each retry counts).",
+    registers,
+    collect() {
+      this.reset();
+      const c = read();
+      if (c) this.inc(c.errors);
+    },
+  });
 }
 
 function clusterUpGauge(registers: Registers, health: () => HealthView) {

@@ -20,13 +20,13 @@ import { applyPolicy, type PolicyCheck } from "../multicluster/policy_step.ts";
 import type { Outcome } from "../proxy/transport.ts";
 import { forwardUpgrade } from "../proxy/upgrade.ts";
 import { respondFailureOnSocket } from "../proxy/failure.ts";
-import {
-  type CallObservation,
-  type CallStart,
-  type Observer,
-  withOutcomes,
-  type WorkloadIdentity,
+import type {
+  CallObservation,
+  CallStart,
+  Observer,
+  WorkloadIdentity,
 } from "../observe/observer.ts";
+import { withOutcomes } from "../observe/outcomes.ts";
 import { LOCAL_CLUSTER, type Router } from "../routing/router.ts";
 import type { RoutingSource, RoutingState } from "../routing/source.ts";
 import { READY_PATH } from "../sidecar/probe.ts";

@@ -97,33 +97,37 @@ export function evaluate(policy: Policy, input: PolicyInput): PolicyVerdict {
   const denied = matching.find((r) => r.effect === "deny");
   const verdict = (
     allowed: boolean,
-    reason: string,
-    rule?: string,
-  ): PolicyVerdict => ({ allowed, mode: policy.mode, rule, reason });
+    why: Pick<PolicyVerdict, "basis" | "reason" | "rule">,
+  ): PolicyVerdict => ({ allowed, mode: policy.mode, ...why });
   if (denied) {
-    return verdict(false, `denied by rule ${denied.name}`, denied.name);
+    const reason = `denied by rule ${denied.name}`;
+    return verdict(false, { basis: "rule", reason, rule: denied.name });
   }
   const allowed = matching.find((r) => r.effect === "allow");
   if (allowed) {
-    return verdict(true, `allowed by rule ${allowed.name}`, allowed.name);
+    const reason = `allowed by rule ${allowed.name}`;
+    return verdict(true, { basis: "rule", reason, rule: allowed.name });
   }
   const { info } = input;
   if (!info.isResourceRequest && DISCOVERY.some((re) => re.test(info.path))) {
-    return verdict(true, "discovery path");
+    return verdict(true, { basis: "discovery", reason: "discovery path" });
   }
   if (policy.isolation === "namespace" && info.isResourceRequest) {
     const namespace = input.namespace ?? info.namespace;
     const own = input.ownNamespace ?? input.identity?.namespace;
     if (namespace !== own) {
-      return verdict(
-        false,
-        `namespace isolation: ${
+      return verdict(false, {
+        basis: "isolation",
+        reason: `namespace isolation: ${
           namespace === "" ? "cluster-scoped" : `namespace ${namespace}`
         } is not the Pod's own`,
-      );
+      });
     }
   }
-  return verdict(policy.default === "allow", `default ${policy.default}`);
+  return verdict(policy.default === "allow", {
+    basis: "default",
+    reason: `default ${policy.default}`,
+  });
 }
 
 /** How many distinct calls an {@linkcode evaluator} remembers at most. */

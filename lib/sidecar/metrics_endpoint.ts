@@ -7,6 +7,7 @@
  */
 
 import {
+  type AuditCounts,
   createMetrics,
   type HealthView,
   type Metrics,
@@ -30,10 +31,16 @@ const NO_CLUSTERS: HealthView = { names: () => [], isHealthy: () => false };
 /** The metric set, or none when metrics are off. */
 export function sidecarMetrics(
   options: MetricsEndpointOptions,
-  health: () => HealthView | undefined,
+  sources: {
+    health: () => HealthView | undefined;
+    audit: () => AuditCounts | undefined;
+  },
 ): Metrics | undefined {
   if (options.port === undefined) return undefined;
-  return createMetrics({ health: () => health() ?? NO_CLUSTERS });
+  return createMetrics({
+    health: () => sources.health() ?? NO_CLUSTERS,
+    audit: sources.audit,
+  });
 }
 
 /** Serves `metrics` when on; the error names the flag to change. */

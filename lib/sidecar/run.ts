@@ -113,10 +113,10 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     env: options.env,
   });
   const opened: Opened = { log, batched, upstream };
-  opened.metrics = sidecarMetrics(
-    options.metrics ?? {},
-    () => opened.routing?.current.registry,
-  );
+  opened.metrics = sidecarMetrics(options.metrics ?? {}, {
+    health: () => opened.routing?.current.registry,
+    audit: () => opened.audit?.counters(),
+  });
   opened.tracing = tracingFromEnv(
     options.env ?? Deno.env.toObject(),
     (message) => log(formatEvent("warn", "tracing", { message })),

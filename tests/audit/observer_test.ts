@@ -108,6 +108,7 @@ Deno.test("audit: Metadata level — RequestReceived and ResponseComplete, no bo
         allowed: true,
         mode: "enforce",
         rule: "own-ns",
+        basis: "rule",
         reason: "granted",
       },
     },
@@ -262,11 +263,17 @@ Deno.test("audit: policy denial is annotated with rule, reason and the denied cl
     clusters: ["local"],
     missing: ["east"],
     policy: {
-      local: { allowed: true, mode: "enforce", reason: "default allow" },
+      local: {
+        allowed: true,
+        mode: "enforce",
+        basis: "default",
+        reason: "default allow",
+      },
       east: {
         allowed: false,
         mode: "enforce",
         rule: "no-secrets",
+        basis: "rule",
         reason: "secrets are denied",
       },
     },
@@ -281,7 +288,12 @@ Deno.test("audit: policy denial is annotated with rule, reason and the denied cl
   const refused = auditObserver(policy("Metadata"), backend).start(
     call("GET", "/api/v1/secrets"),
   );
-  const no = { allowed: false, mode: "enforce" as const, reason: "isolation" };
+  const no = {
+    allowed: false,
+    mode: "enforce" as const,
+    basis: "isolation" as const,
+    reason: "isolation",
+  };
   refused.decided?.({
     plan: "refused",
     clusters: [],

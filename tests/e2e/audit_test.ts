@@ -496,7 +496,13 @@ Deno.test("audit: the Go decoder is strict, and accepts every field MCA writes",
     missing: ["west"],
     rule: "r",
     policy: {
-      east: { allowed: false, mode: "audit", rule: "x", reason: "why" },
+      east: {
+        allowed: false,
+        mode: "audit",
+        rule: "x",
+        basis: "rule",
+        reason: "why",
+      },
     },
   });
   obs.upstream?.({

@@ -23,7 +23,11 @@ import {
   startCluster,
   writeProjectedVolume,
 } from "../support/cluster.ts";
-import { type Family, parseExposition } from "../support/prom_parse.ts";
+import {
+  type Family,
+  parseExposition,
+  sumSamples as sum,
+} from "../support/prom_parse.ts";
 import { inProcessOptions } from "../support/in_process.ts";
 import { REQUEST_DURATION_BUCKETS } from "../../lib/observe/metrics.ts";
 
@@ -117,27 +121,6 @@ async function scrape(port: number, openMetrics = false): Promise<string> {
   });
   assert.equal(r.status, 200);
   return await r.text();
-}
-
-/** The sum of samples `name` whose labels include `labels`. */
-function sum(
-  families: Family[],
-  name: string,
-  labels: Record<string, string> = {},
-): number {
-  let total = 0;
-  let found = false;
-  for (const f of families) {
-    for (const s of f.samples) {
-      if (s.name !== name) continue;
-      found = true;
-      if (Object.entries(labels).every(([k, v]) => s.labels[k] === v)) {
-        total += s.value;
-      }
-    }
-  }
-  assert.ok(found, `${name} is exported`);
-  return total;
 }
 
 /** Every histogram: cumulative buckets, `+Inf` = `_count`, the apiserver's bounds. */

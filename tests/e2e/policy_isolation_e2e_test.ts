@@ -20,6 +20,7 @@
  * - audit events naming the cluster(s), the routing rule and the policy rule.
  */
 
+import { parseExposition, sumSamples } from "../support/prom_parse.ts";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -286,6 +287,31 @@ async function checkPython(python: string, config: string): Promise<void> {
   assert.equal(out[8].status, 404, "east is not searched");
 }
 
+/**
+ * The policy's verdicts and the audit log's counts on /metrics, read by the
+ * Python prometheus_client parser: every refusal is a `deny` in enforce
+ * mode, by rule or by isolation, and no event was dropped.
+ */
+async function checkMetrics(port: number, refusals: number): Promise<void> {
+  const r = await fetch(`http://127.0.0.1:${port}/metrics`);
+  const f = await parseExposition(await r.text());
+  const name = "mca_policy_decisions_total";
+  const deny = { decision: "deny", mode: "enforce" };
+  assert.ok(sumSamples(f, name, { ...deny, rule: "no-secrets" }) >= 1);
+  assert.ok(
+    sumSamples(f, name, { ...deny, basis: "isolation", rule: "" }) >= 1,
+  );
+  assert.ok(sumSamples(f, name, { decision: "allow" }) >= 1);
+  // a refused call is denied on every cluster it could have gone to
+  assert.ok(sumSamples(f, name, deny) >= refusals, "every refusal counted");
+  assert.ok(sumSamples(f, "mca_audit_events_total", { result: "written" }) > 0);
+  assert.equal(
+    sumSamples(f, "mca_audit_events_total", { result: "dropped" }),
+    0,
+  );
+  assert.equal(sumSamples(f, "mca_audit_errors_total"), 0);
+}
+
 /** The ResponseComplete events of the audit log. */
 async function auditEvents(file: string): Promise<Json[]> {
   const text = await Deno.readTextFile(file);
@@ -383,6 +409,7 @@ Deno.test({
       audit: { policyFile: join(files, "audit.yaml"), logPath: auditLog },
       healthIntervalMs: 200,
       log: (l) => logs.push(l),
+      metrics: { hostname: "127.0.0.1", port: 0 },
     });
     const app = join(dir, "app");
     const config = join(dir, "app.kubeconfig");
@@ -404,6 +431,11 @@ Deno.test({
       refusals.some((l) => l.policyRule === "no-secrets"),
       "the log line names the rule",
     );
+    assert.ok(
+      refusals.some((l) => l.policyRule === "isolation"),
+      "a refusal by isolation says so, as its audit event does",
+    );
+    await checkMetrics(sidecar.metrics!.port, refusals.length);
     for (const token of [tokenA, tokenB]) {
       assert.ok(!logs.some((l) => l.includes(token)), "no token in the log");
       assert.ok(

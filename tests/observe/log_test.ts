@@ -3,7 +3,9 @@ import {
   batchedStdoutSink,
   formatCall,
   formatEvent,
+  logObserver,
 } from "../../lib/observe/log.ts";
+import type { PolicyVerdict } from "../../lib/observe/observer.ts";
 import { parseRequestInfo } from "../../lib/kube/request_info.ts";
 
 const NOW = new Date("2026-11-24T10:00:00Z");
@@ -107,4 +109,42 @@ Deno.test("log: the batched sink writes every line, in order, in one write", asy
   });
   timed.log("three");
   assert.equal(await promise, "three\n", "the timer flushes on its own");
+});
+
+Deno.test("log: a refusal names the rule, or isolation / default when none decided", () => {
+  const lines: string[] = [];
+  const refuse = (verdict: PolicyVerdict) => {
+    const info = parseRequestInfo("GET", "/api/v1/namespaces/b/secrets");
+    const o = logObserver((l) => lines.push(l)).start({
+      id: 1,
+      info,
+      method: "GET",
+      startedAt: performance.now(),
+      receivedAt: NOW,
+      upgrade: false,
+    });
+    o.decided?.({
+      plan: "refused",
+      clusters: [],
+      missing: [],
+      policy: { local: verdict },
+    });
+    o.end({
+      status: 403,
+      bytesIn: 0,
+      bytesOut: 10,
+      durationMs: 1,
+      cluster: "local",
+      outcomes: [],
+    });
+    return JSON.parse(lines.at(-1)!).policyRule;
+  };
+  const base = { allowed: false, mode: "enforce" as const, reason: "why" };
+  assert.equal(
+    refuse({ ...base, basis: "rule", rule: "no-secrets" }),
+    "no-secrets",
+  );
+  assert.equal(refuse({ ...base, basis: "isolation" }), "isolation");
+  assert.equal(refuse({ ...base, basis: "default" }), "default");
+  assert.equal(refuse({ ...base, allowed: true, basis: "default" }), undefined);
 });

@@ -342,3 +342,94 @@ Deno.test("metrics: names held by two clusters of a spread set are counted by re
     2,
   );
 });
+
+Deno.test("metrics: policy verdicts are counted per cluster by decision, mode, rule and basis", async () => {
+  const metrics = createMetrics({ defaultCollectors: false });
+  const deny = (basis: "rule" | "isolation", rule?: string) => ({
+    allowed: false,
+    mode: "enforce" as const,
+    basis,
+    reason: "why",
+    ...(rule ? { rule } : {}),
+  });
+  run(metrics, { method: "GET", target: "/api/v1/secrets" }, {
+    decision: {
+      plan: "refused",
+      clusters: [],
+      missing: [],
+      policy: { local: deny("isolation"), east: deny("isolation") },
+    },
+  }, { status: 403 });
+  run(metrics, { method: "LIST", target: "/api/v1/namespaces/a/secrets" }, {
+    decision: {
+      plan: "fanout",
+      clusters: ["local"],
+      missing: ["east"],
+      policy: {
+        local: {
+          allowed: true,
+          mode: "audit",
+          basis: "default",
+          reason: "default allow",
+        },
+        east: deny("rule", "no-secrets"),
+      },
+    },
+    upstreams: [["local", 200]],
+  }, {});
+  const json = await metrics.text.getMetricsAsJSON();
+  const name = "mca_policy_decisions_total";
+  assert.equal(one(json, name, { decision: "deny", basis: "isolation" }), 2);
+  assert.equal(
+    one(json, name, {
+      cluster: "east",
+      decision: "deny",
+      mode: "enforce",
+      rule: "no-secrets",
+      basis: "rule",
+    }),
+    1,
+  );
+  assert.equal(
+    one(json, name, {
+      cluster: "local",
+      decision: "allow",
+      mode: "audit",
+      rule: "",
+      basis: "default",
+    }),
+    1,
+  );
+  assert.equal(one(json, name, {}), 4);
+  // no policy, no samples
+  const plain = createMetrics({ defaultCollectors: false });
+  run(plain, { method: "GET", target: "/api/v1/namespaces/a/pods" }, {
+    decision: one_local(),
+    upstreams: [["local", 200]],
+  }, {});
+  assert.equal(
+    values(await plain.text.getMetricsAsJSON(), name).length,
+    0,
+  );
+});
+
+Deno.test("metrics: the audit log's counters are exported when audit is on", async () => {
+  const counts = { written: 7, dropped: 2, errors: 3 };
+  const metrics = createMetrics({
+    defaultCollectors: false,
+    audit: () => counts,
+  });
+  let json = await metrics.text.getMetricsAsJSON();
+  assert.equal(one(json, "mca_audit_events_total", { result: "written" }), 7);
+  assert.equal(one(json, "mca_audit_events_total", { result: "dropped" }), 2);
+  assert.equal(one(json, "mca_audit_errors_total", {}), 3);
+  counts.dropped = 5;
+  json = await metrics.text.getMetricsAsJSON();
+  assert.equal(one(json, "mca_audit_events_total", { result: "dropped" }), 5);
+  const off = createMetrics({
+    defaultCollectors: false,
+    audit: () => undefined,
+  });
+  const text = await off.text.metrics();
+  assert.doesNotMatch(text, /^mca_audit_events_total\{/m);
+});

@@ -3,8 +3,8 @@ import {
   type CallEnd,
   combineObservers,
   type Observer,
-  withOutcomes,
 } from "../../lib/observe/observer.ts";
+import { withOutcomes } from "../../lib/observe/outcomes.ts";
 import { parseRequestInfo } from "../../lib/kube/request_info.ts";
 
 const call = {

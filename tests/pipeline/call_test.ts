@@ -128,6 +128,7 @@ Deno.test("pipeline: a policy that denies every cluster gets a Forbidden Status"
         allowed: cluster === "west",
         mode: "enforce",
         rule: cluster === "west" ? undefined : "only-west",
+        basis: cluster === "west" ? "default" : "rule",
         reason: "test",
       }),
     }),

@@ -97,3 +97,24 @@ export async function parseExposition(
   const python = await ensureParser();
   return JSON.parse(await run(python, ["-c", SCRIPT, format], text));
 }
+
+/** The sum of samples `name` whose labels include `labels`; it must exist. */
+export function sumSamples(
+  families: Family[],
+  name: string,
+  labels: Record<string, string> = {},
+): number {
+  let total = 0;
+  let found = false;
+  for (const f of families) {
+    for (const s of f.samples) {
+      if (s.name !== name) continue;
+      found = true;
+      if (Object.entries(labels).every(([k, v]) => s.labels[k] === v)) {
+        total += s.value;
+      }
+    }
+  }
+  if (!found) throw new Error(`${name} is not exported`);
+  return total;
+}
