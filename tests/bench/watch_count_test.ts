@@ -1,0 +1,91 @@
+/**
+ * The soak's event counter (bench/watch_clients.ts with `track`) against an
+ * oracle it does not share: the sequence numbers this test pushes. Gaps,
+ * repeats and reordering must show up as lost, duplicates and out of order,
+ * and a watch the upstream ends must be re-opened and counted.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import { startControlled } from "../../bench/control.ts";
+import { stopAll } from "../../bench/procs.ts";
+import { startFakeUpstream } from "../support/fake_upstream.ts";
+
+const CLIENTS = fileURLToPath(
+  new URL("../../bench/watch_clients.ts", import.meta.url),
+);
+
+function event(seq: number): object {
+  return {
+    type: "MODIFIED",
+    object: {
+      kind: "ConfigMap",
+      apiVersion: "v1",
+      metadata: {
+        name: "w",
+        namespace: "default",
+        resourceVersion: String(1000 + seq),
+      },
+    },
+    sentAt: performance.timeOrigin + performance.now(),
+  };
+}
+
+Deno.test("watch_clients track: lost, duplicate, reordered and re-opened watches are counted", async () => {
+  const upstream = await startFakeUpstream();
+  await Deno.mkdir("tmp/tests/watch_count", { recursive: true });
+  const clients = await startControlled(
+    "watch-count-clients",
+    CLIENTS,
+    [JSON.stringify({
+      port: upstream.port,
+      path: "/api/v1/namespaces/default/configmaps?watch=1",
+      caPem: upstream.caPem,
+      token: "fake-upstream-sa-token",
+      count: 3,
+      parallel: 3,
+      track: true,
+    })],
+    "tmp/tests/watch_count/clients",
+  );
+  try {
+    const opened = await clients.send({ cmd: "open" }, 30_000);
+    assert.equal(opened.failed, 0);
+    await upstream.waitForWatches(3, 10_000);
+    // 0..9 with 4 and 5 missing, 2 repeated after 3 (a repeat and a step back).
+    for (const seq of [0, 1, 2, 3, 2, 6, 7]) {
+      upstream.pushWatchEvent(event(seq));
+    }
+    const waitFor = async (n: number) => {
+      for (let i = 0; i < 100; i++) {
+        const { events } = await clients.send({ cmd: "count" }, 5_000);
+        if (Number(events) >= n) return;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      throw new Error(`fewer than ${n} events arrived`);
+    };
+    await waitFor(3 * 6);
+    // The upstream ends every watch; the clients open them again.
+    upstream.closeWatches();
+    await upstream.waitForWatches(3, 10_000);
+    for (const seq of [8, 9]) upstream.pushWatchEvent(event(seq));
+    await waitFor(3 * 8);
+    const t = await clients.send({ cmd: "tally", sent: 10 }, 5_000);
+    assert.equal(t.expected, 30);
+    assert.equal(t.received, 24);
+    assert.equal(t.lost, 6); // 4 and 5, on each of 3 watches
+    assert.equal(t.watchesWithLoss, 3);
+    assert.equal(t.duplicates, 3);
+    assert.equal(t.outOfOrder, 3);
+    assert.equal(t.malformed, 0);
+    assert.equal(t.ended, 3);
+    assert.equal(t.reopened, 3);
+  } finally {
+    await clients.send({ cmd: "close" }, 5_000).catch(() => {});
+    await clients.stop();
+    await upstream.close();
+    await stopAll();
+  }
+});
