@@ -38,7 +38,7 @@ import { type Mca, startMca, writeFakeSaDir } from "./mca.ts";
 import { memory, runCommand, sleep, stopAll } from "./procs.ts";
 import { round } from "./stats.ts";
 import { foreignPercent, loadSnapshot } from "./machine_load.ts";
-import { connectionsTo, oneCall } from "./soak_calls.ts";
+import { callLoad, connectionsTo } from "./soak_calls.ts";
 import {
   countEvents,
   openWatches,
@@ -126,34 +126,6 @@ async function startRig(out: string): Promise<Rig> {
   return { upstream, port, caPem, saDir, routingDir, mca, logs };
 }
 
-/** The GET/LIST mix until the deadline; counts into `counts`. */
-function callLoad(
-  rig: Rig,
-  f: Flags,
-  run: { deadline: number; counts: { requests: number; failed: number } },
-): Promise<void> {
-  // Every call is a new connection; past ~400/s the loopback's ephemeral
-  // ports run out (TIME_WAIT) and the harness, not mca, starts failing.
-  const gapMs = 1000 / f.rate;
-  const c = run.counts;
-  let nextAt = performance.now();
-  return Promise.all(
-    Array.from({ length: CLIENTS }, async (_, client) => {
-      while (performance.now() < run.deadline && c.requests < f.maxRequests) {
-        nextAt = Math.max(nextAt + gapMs, performance.now());
-        const wait = nextAt - performance.now();
-        if (wait > 0) await sleep(wait);
-        const ok = await oneCall(
-          rig.mca,
-          f.kinds[(c.requests + client) % f.kinds.length],
-        );
-        c.requests++;
-        if (!ok) c.failed++;
-      }
-    }),
-  ).then(() => {});
-}
-
 async function commit(): Promise<string> {
   const head = await runCommand(
     "git",
@@ -164,27 +136,102 @@ async function commit(): Promise<string> {
   return head.stdout.trim() + (dirty.stdout.trim() ? "+uncommitted" : "");
 }
 
-async function main(): Promise<number> {
-  const f = flags();
-  await Deno.mkdir(f.out, { recursive: true });
-  const rig = await startRig(f.out);
-  const { upstream, mca } = rig;
+/** Samples mca every `everyMs` (aligned to `started`) until stopped. */
+function startSampler(rig: Rig, everyMs: number, started: number) {
   const samples: Sample[] = [];
   const counts = { requests: 0, failed: 0 };
-  let started = performance.now();
   const sample = async () => {
-    const w = await upstream.send({ cmd: "watches" }, 10_000);
+    const w = await rig.upstream.send({ cmd: "watches" }, 10_000);
     samples.push({
       atS: round((performance.now() - started) / 1000, 1),
-      rssMiB: round(memory(mca.pid).rssKiB / 1024, 1),
+      rssMiB: round(memory(rig.mca.pid).rssKiB / 1024, 1),
       upstreamConnections: connectionsTo(rig.port),
       upstreamWatches: Number(w.watches),
       ...counts,
     });
   };
+  let sampling = true;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let pending = Promise.resolve();
+  const tick = () => {
+    pending = sample().then(() => {
+      const wait = everyMs - ((performance.now() - started) % everyMs);
+      if (sampling) timer = setTimeout(tick, wait);
+    });
+  };
+  tick();
+  return {
+    samples,
+    counts,
+    sample,
+    /** Stops at once (a sample under way is awaited). */
+    async stop() {
+      sampling = false;
+      clearTimeout(timer);
+      await pending;
+    },
+  };
+}
+
+/** The rotation a third of the way in, the reload half-way. */
+function midRun(rig: Rig, run: { started: number; durationMs: number }) {
+  const atS = () => round((performance.now() - run.started) / 1000, 1);
+  const at = (fraction: number) => sleep(run.durationMs * fraction);
+  const rotation = at(1 / 3).then(async () => {
+    const when = atS();
+    const rotated = await rotateToken(rig.upstream, {
+      saDir: rig.saDir,
+      caPem: rig.caPem,
+      old: TOKEN,
+      next: ROTATED,
+    });
+    return { when, rotated };
+  });
+  const reload = at(1 / 2).then(async () => {
+    const when = atS();
+    return {
+      ...await reloadRouting(rig.mca, { dir: rig.routingDir }),
+      atS: when,
+    };
+  });
+  return {
+    async finish(result: SoakResult): Promise<void> {
+      const { when, rotated } = await rotation;
+      result.rotation = { ...await rotated.finish(), atS: when };
+      result.reload = await reload;
+    },
+  };
+}
+
+/** Pushes events to the watches for the whole run (stopped by countEvents). */
+function startPush(rig: Rig, f: Flags, durationMs: number) {
+  const ratePerS = f.eventRate / f.watches;
+  const reply = rig.upstream.send({
+    cmd: "push",
+    rate: ratePerS,
+    durationMs,
+    padBytes: f.pad,
+  }, durationMs + 120_000);
+  return { reply, ratePerS };
+}
+
+/** Waits (bounded) for idle pooled connections to close. */
+async function waitIdle(rig: Rig, watches: number): Promise<void> {
+  const idleBy = performance.now() + 20_000;
+  while (
+    connectionsTo(rig.port) - watches > CLIENTS && performance.now() < idleBy
+  ) {
+    await sleep(500);
+  }
+}
+
+async function main(): Promise<number> {
+  const f = flags();
+  await Deno.mkdir(f.out, { recursive: true });
+  const rig = await startRig(f.out);
   const result: SoakResult = {
     args: { ...f, clients: CLIENTS, kinds: f.kinds.join(",") },
-    samples,
+    samples: [],
     loadEnd: 0,
     machine: { foreignPct: 0, stealPct: 0 },
     commit: await commit(),
@@ -192,75 +239,41 @@ async function main(): Promise<number> {
   let watchClients: Controlled | undefined;
   try {
     if (f.watches > 0) {
-      watchClients = (await openWatches(mca, upstream, {
+      const opened = await openWatches(rig.mca, rig.upstream, {
         count: f.watches,
         dir: rig.logs,
-      })).clients;
+      });
+      watchClients = opened.clients;
+      result.args.watchesOpenMs = opened.openMs;
     }
     const load0 = loadSnapshot();
-    started = performance.now();
+    const started = performance.now();
     const durationMs = f.minutes * 60_000;
-    const push = f.watches > 0
-      ? upstream.send({
-        cmd: "push",
-        rate: f.eventRate / f.watches,
-        durationMs,
-        padBytes: f.pad,
-      }, durationMs + 120_000)
-      : undefined;
-    await sample();
-    let sampling = true;
-    const sampler = (async () => {
-      while (sampling) {
-        await sleep(f.everyMs - ((performance.now() - started) % f.everyMs));
-        if (sampling) await sample();
-      }
-    })();
-    const at = (fraction: number) => sleep(durationMs * fraction);
-    const rotation = at(1 / 3).then(async () => {
-      const atS = round((performance.now() - started) / 1000, 1);
-      const r = await rotateToken(upstream, {
-        saDir: rig.saDir,
-        caPem: rig.caPem,
-        old: TOKEN,
-        next: ROTATED,
-      });
-      return { atS, r };
+    const push = watchClients ? startPush(rig, f, durationMs) : undefined;
+    const sampler = startSampler(rig, f.everyMs, started);
+    result.samples = sampler.samples;
+    const events = midRun(rig, { started, durationMs });
+    await callLoad(rig.mca, {
+      ...f,
+      clients: CLIENTS,
+      deadline: started + durationMs,
+      counts: sampler.counts,
     });
-    const reload = at(1 / 2).then(async () => {
-      const atS = round((performance.now() - started) / 1000, 1);
-      return { ...await reloadRouting(mca, { dir: rig.routingDir }), atS };
-    });
-    await callLoad(rig, f, { deadline: started + durationMs, counts });
-    sampling = false;
-    await sampler;
-    await sample();
-    result.loadEnd = samples.length;
-    const rotated = await rotation;
-    result.rotation = { ...await rotated.r.finish(), atS: rotated.atS };
-    result.reload = await reload;
+    await sampler.stop();
+    result.loadEnd = result.samples.length;
+    await sampler.sample();
+    await events.finish(result);
     if (watchClients && push) {
-      result.events = await countEvents(watchClients, upstream, {
-        reply: push,
-        ratePerS: f.eventRate / f.watches,
-      });
+      result.events = await countEvents(watchClients, rig.upstream, push);
     }
     result.machine = foreignPercent(load0, loadSnapshot());
-    // Idle connections close within the pool's idle bound; wait for it,
-    // bounded.
-    const idleBy = performance.now() + 20_000;
-    while (
-      connectionsTo(rig.port) - f.watches > CLIENTS &&
-      performance.now() < idleBy
-    ) {
-      await sleep(500);
-    }
-    await sample();
+    await waitIdle(rig, f.watches);
+    await sampler.sample();
   } finally {
     await watchClients?.send({ cmd: "close" }, 5_000).catch(() => {});
     await watchClients?.stop();
-    await mca.stop();
-    await upstream.stop();
+    await rig.mca.stop();
+    await rig.upstream.stop();
     await stopAll();
   }
   return report(result, f.out);

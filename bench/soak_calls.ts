@@ -7,6 +7,7 @@
  */
 
 import type { Mca } from "./mca.ts";
+import { sleep } from "./procs.ts";
 
 /** Established TCP connections to `port` on loopback (mca → upstream). */
 export function connectionsTo(port: number): number {
@@ -82,4 +83,41 @@ export async function oneCall(mca: Mca, kind: number): Promise<boolean> {
       // already closed
     }
   }
+}
+
+/** How {@linkcode callLoad} runs and where it counts. */
+export interface LoadOptions {
+  clients: number;
+  /** Calls per second, at most, over all clients. */
+  rate: number;
+  /** Which calls of the mix (0-4), in turn. */
+  kinds: number[];
+  maxRequests: number;
+  /** `performance.now()` at which to stop. */
+  deadline: number;
+  counts: { requests: number; failed: number };
+}
+
+/** The GET/LIST mix until the deadline or `maxRequests`. */
+export async function callLoad(mca: Mca, o: LoadOptions): Promise<void> {
+  // Every call is a new connection; past ~400/s the loopback's ephemeral
+  // ports run out (TIME_WAIT) and the harness, not mca, starts failing.
+  const gapMs = 1000 / o.rate;
+  const c = o.counts;
+  let nextAt = performance.now();
+  await Promise.all(
+    Array.from({ length: o.clients }, async (_, client) => {
+      while (performance.now() < o.deadline && c.requests < o.maxRequests) {
+        nextAt = Math.max(nextAt + gapMs, performance.now());
+        const wait = nextAt - performance.now();
+        if (wait > 0) await sleep(wait);
+        const ok = await oneCall(
+          mca,
+          o.kinds[(c.requests + client) % o.kinds.length],
+        );
+        c.requests++;
+        if (!ok) c.failed++;
+      }
+    }),
+  );
 }

@@ -28,7 +28,7 @@ export interface Sample {
 export interface SoakResult {
   args: Record<string, number | string>;
   samples: Sample[];
-  /** Index of the first sample after the load (the rest are the idle wait). */
+  /** Samples before this index were taken while the load ran. */
   loadEnd: number;
   events?: EventCount;
   rotation?: Rotation;

@@ -26,6 +26,7 @@
 import { request } from "node:https";
 import type { ClientRequest, IncomingMessage } from "node:http";
 import { percentile } from "./stats.ts";
+import { mark, newTracked, tallyWatches, type Tracked } from "./watch_track.ts";
 
 interface Options {
   port: number;
@@ -37,15 +38,6 @@ interface Options {
   parallel: number;
   /** Count events per watch by sequence number, re-open ended watches. */
   track?: boolean;
-}
-
-/** What one tracked watch received: a bitmap of sequence numbers. */
-interface Tracked {
-  seen: Uint8Array;
-  distinct: number;
-  duplicates: number;
-  outOfOrder: number;
-  last: number;
 }
 
 const options: Options = JSON.parse(Deno.args[0]);
@@ -82,22 +74,6 @@ function onEventLine(line: string): void {
     return;
   }
   latencies.push(now() - sentAt);
-}
-
-/** Marks `seq` as received by `watch`; counts repeats and reordering. */
-function mark(watch: Tracked, seq: number): void {
-  if (seq >= watch.seen.length) {
-    const grown = new Uint8Array(Math.max(seq + 1, watch.seen.length * 2));
-    grown.set(watch.seen);
-    watch.seen = grown;
-  }
-  if (watch.seen[seq]) watch.duplicates++;
-  else {
-    watch.seen[seq] = 1;
-    watch.distinct++;
-  }
-  if (seq < watch.last) watch.outOfOrder++;
-  watch.last = seq;
 }
 
 /** A tracked event line: parsed whole, its sequence number marked. */
@@ -190,13 +166,7 @@ async function openAll(): Promise<
   async function worker() {
     while (next < options.count) {
       const index = next++;
-      tracked[index] = {
-        seen: new Uint8Array(1024),
-        distinct: 0,
-        duplicates: 0,
-        outOfOrder: 0,
-        last: -1,
-      };
+      tracked[index] = newTracked();
       try {
         await openOne(index);
       } catch (e) {
@@ -232,36 +202,10 @@ function report() {
   return result;
 }
 
-/**
- * Events lost per watch given that the upstream pushed `sent` of them
- * (sequence numbers 0..sent-1) while every watch was open.
- */
+/** The tally of the tracked watches, with what this process counted. */
 function tally(sent: number) {
-  let lost = 0;
-  let watchesWithLoss = 0;
-  let received = 0;
-  let duplicates = 0;
-  let outOfOrder = 0;
-  let minDistinct = Infinity;
-  for (const w of tracked) {
-    let got = 0;
-    for (let i = 0; i < Math.min(sent, w.seen.length); i++) got += w.seen[i];
-    lost += sent - got;
-    if (got < sent) watchesWithLoss++;
-    received += w.distinct;
-    duplicates += w.duplicates;
-    outOfOrder += w.outOfOrder;
-    minDistinct = Math.min(minDistinct, got);
-  }
   return {
-    watches: tracked.length,
-    expected: sent * tracked.length,
-    received,
-    lost,
-    watchesWithLoss,
-    minPerWatch: tracked.length ? minDistinct : 0,
-    duplicates,
-    outOfOrder,
+    ...tallyWatches(tracked, sent),
     malformed,
     ended,
     reopened,
