@@ -89,3 +89,48 @@ Deno.test("watch_clients track: lost, duplicate, reordered and re-opened watches
     await stopAll();
   }
 });
+
+Deno.test("watch_clients without track: counts event lines and their latency (the watch bench)", async () => {
+  const upstream = await startFakeUpstream();
+  await Deno.mkdir("tmp/tests/watch_count", { recursive: true });
+  const clients = await startControlled(
+    "watch-latency-clients",
+    CLIENTS,
+    [JSON.stringify({
+      port: upstream.port,
+      path: "/api/v1/namespaces/default/configmaps?watch=1",
+      caPem: upstream.caPem,
+      token: "fake-upstream-sa-token",
+      count: 2,
+      parallel: 2,
+    })],
+    "tmp/tests/watch_count/latency-clients",
+  );
+  try {
+    assert.equal((await clients.send({ cmd: "open" }, 30_000)).failed, 0);
+    await upstream.waitForWatches(2, 10_000);
+    for (const seq of [0, 1, 2]) upstream.pushWatchEvent(event(seq));
+    let events = 0;
+    for (let i = 0; i < 100 && events < 6; i++) {
+      events = Number((await clients.send({ cmd: "count" }, 5_000)).events);
+      if (events < 6) await new Promise((r) => setTimeout(r, 50));
+    }
+    const r = await clients.send({ cmd: "report" }, 5_000);
+    assert.equal(r.events, 6);
+    assert.equal(r.malformed, 0);
+    assert.ok(Number(r.p50Ms) >= 0 && Number(r.maxMs) < 10_000);
+    // A watch the upstream ends is not re-opened without track.
+    upstream.closeWatches();
+    for (let i = 0; i < 100 && Number(r.ended) < 2; i++) {
+      r.ended = (await clients.send({ cmd: "report" }, 5_000)).ended;
+      if (Number(r.ended) < 2) await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(r.ended, 2);
+    assert.equal(upstream.openWatches(), 0);
+  } finally {
+    await clients.send({ cmd: "close" }, 5_000).catch(() => {});
+    await clients.stop();
+    await upstream.close();
+    await stopAll();
+  }
+});
