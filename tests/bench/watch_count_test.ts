@@ -9,9 +9,12 @@
 
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { startControlled } from "../../bench/control.ts";
+import { type Controlled, startControlled } from "../../bench/control.ts";
 import { stopAll } from "../../bench/procs.ts";
-import { startFakeUpstream } from "../support/fake_upstream.ts";
+import {
+  type FakeUpstream,
+  startFakeUpstream,
+} from "../support/fake_upstream.ts";
 
 const CLIENTS = fileURLToPath(
   new URL("../../bench/watch_clients.ts", import.meta.url),
@@ -33,23 +36,34 @@ function event(seq: number): object {
   };
 }
 
-Deno.test("watch_clients track: lost, duplicate, reordered and re-opened watches are counted", async () => {
-  const upstream = await startFakeUpstream();
+/** bench/watch_clients.ts holding `count` watches on `upstream`. */
+async function startClients(
+  upstream: FakeUpstream,
+  name: string,
+  options: { count: number; track?: boolean },
+): Promise<Controlled> {
   await Deno.mkdir("tmp/tests/watch_count", { recursive: true });
-  const clients = await startControlled(
-    "watch-count-clients",
+  return await startControlled(
+    name,
     CLIENTS,
     [JSON.stringify({
       port: upstream.port,
       path: "/api/v1/namespaces/default/configmaps?watch=1",
       caPem: upstream.caPem,
       token: "fake-upstream-sa-token",
-      count: 3,
-      parallel: 3,
-      track: true,
+      parallel: options.count,
+      ...options,
     })],
-    "tmp/tests/watch_count/clients",
+    `tmp/tests/watch_count/${name}`,
   );
+}
+
+Deno.test("watch_clients track: lost, duplicate, reordered and re-opened watches are counted", async () => {
+  const upstream = await startFakeUpstream();
+  const clients = await startClients(upstream, "watch-count-clients", {
+    count: 3,
+    track: true,
+  });
   try {
     const opened = await clients.send({ cmd: "open" }, 30_000);
     assert.equal(opened.failed, 0);
@@ -92,20 +106,9 @@ Deno.test("watch_clients track: lost, duplicate, reordered and re-opened watches
 
 Deno.test("watch_clients without track: counts event lines and their latency (the watch bench)", async () => {
   const upstream = await startFakeUpstream();
-  await Deno.mkdir("tmp/tests/watch_count", { recursive: true });
-  const clients = await startControlled(
-    "watch-latency-clients",
-    CLIENTS,
-    [JSON.stringify({
-      port: upstream.port,
-      path: "/api/v1/namespaces/default/configmaps?watch=1",
-      caPem: upstream.caPem,
-      token: "fake-upstream-sa-token",
-      count: 2,
-      parallel: 2,
-    })],
-    "tmp/tests/watch_count/latency-clients",
-  );
+  const clients = await startClients(upstream, "watch-latency-clients", {
+    count: 2,
+  });
   try {
     assert.equal((await clients.send({ cmd: "open" }, 30_000)).failed, 0);
     await upstream.waitForWatches(2, 10_000);
