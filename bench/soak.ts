@@ -1,18 +1,30 @@
 /**
  * `deno task bench:soak`: a bounded soak of one mca in front of the fake
- * upstream (issue 11). Sixteen clients run a mixed load — GETs by name, LISTs
- * read to the end, LISTs and request bodies abandoned half-way (the pattern
- * that once left upstream connections behind) — for `--minutes` (10 by
- * default) or `--max-requests`, whichever comes first. Every `--every`
- * seconds it records mca's RSS and its established connections to the
- * upstream; after the load it waits (bounded) for idle connections to be
- * closed. Both series must stay flat: the verdict compares the last third of
- * the run with the first.
+ * upstream (issues 11 and 17). Sixteen clients run a mixed load — GETs by
+ * name, LISTs read to the end, LISTs and request bodies abandoned half-way
+ * (the pattern that once left upstream connections behind) — for
+ * `--minutes` (10 by default) or `--max-requests`, whichever comes first.
+ * Beside them `--watches` watches stay open the whole run while the upstream
+ * pushes events at `--event-rate` (events per second delivered in total:
+ * each push reaches every watch, so pushes/s = event rate ÷ watches); every
+ * event is counted per watch at the client (bench/soak_events.ts). A third
+ * of the way in the real service-account token is rotated, half-way the
+ * routing file is replaced by a new version, both as the kubelet does it.
+ *
+ * Every `--every` seconds it records mca's RSS, its established connections
+ * to the upstream and how many of them are watches; after the load it waits
+ * (bounded) for idle connections to be closed. The verdict
+ * (bench/soak_report.ts) wants 0 failed calls, 0 lost events, the new token
+ * seen upstream and the old one no more, the reload logged and counted, and
+ * RSS and the non-watch connections flat.
  *
  *   deno run -A bench/soak.ts [--minutes 10] [--max-requests 2000000]
  *                             [--every 10] [--out tmp/bench]
  *                             [--kinds 0,1,2,3,4]   (a subset of the mix)
  *                             [--rate 150]          (calls per second, at most)
+ *                             [--watches 1000] [--event-rate 1000]
+ *                             [--pad 256]           (bytes of data per event)
+ *                             [--warmup 60]         (s left out of the RSS figures)
  *
  * Writes `<out>/soak.json` and `<out>/soak.md`.
  *
@@ -21,100 +33,27 @@
 
 import { parseArgs } from "node:util";
 import { join } from "node:path";
-import { startControlled } from "./control.ts";
+import { type Controlled, startControlled } from "./control.ts";
 import { type Mca, startMca, writeFakeSaDir } from "./mca.ts";
-import { memory, sleep, stopAll } from "./procs.ts";
+import { memory, runCommand, sleep, stopAll } from "./procs.ts";
 import { round } from "./stats.ts";
+import { foreignPercent, loadSnapshot } from "./machine_load.ts";
+import { callLoad, connectionsTo } from "./soak_calls.ts";
+import {
+  countEvents,
+  openWatches,
+  reloadRouting,
+  rotateToken,
+  ROUTING_V1,
+} from "./soak_events.ts";
+import { report, type Sample, type SoakResult } from "./soak_report.ts";
+import { writeProjectedVolume } from "../tests/support/cluster.ts";
 
 const TOKEN = "bench-soak-token";
+const ROTATED = "bench-soak-token-rotated";
 const CLIENTS = 16;
 
-interface Sample {
-  atS: number;
-  rssMiB: number;
-  upstreamConnections: number;
-  requests: number;
-  /** Calls read to the end that did not get a 200 (or failed to connect). */
-  failed: number;
-}
-
-/** Established TCP connections to `port` on loopback (mca → upstream). */
-function connectionsTo(port: number): number {
-  let n = 0;
-  for (const file of ["/proc/net/tcp", "/proc/net/tcp6"]) {
-    let text = "";
-    try {
-      text = Deno.readTextFileSync(file);
-    } catch {
-      continue;
-    }
-    for (const line of text.split("\n").slice(1)) {
-      const f = line.trim().split(/\s+/);
-      if (f.length < 4 || f[3] !== "01") continue; // 01 = ESTABLISHED
-      const remotePort = parseInt(f[2].split(":")[1], 16);
-      if (remotePort === port) n++;
-    }
-  }
-  return n;
-}
-
-/**
- * One call of the mix over its own TLS connection; never throws. Resolves
- * false when a call that is read to the end did not get a 200 (or the
- * connection failed).
- */
-async function oneCall(mca: Mca, kind: number): Promise<boolean> {
-  let conn: Deno.TlsConn | undefined;
-  try {
-    conn = await Deno.connectTls({
-      hostname: "127.0.0.1",
-      port: mca.port,
-      caCerts: [mca.appCaPem],
-    });
-    const w = (s: string) => conn!.write(new TextEncoder().encode(s));
-    const head = (method: string, path: string, extra = "") =>
-      `${method} ${path} HTTP/1.1\r\nhost: localhost\r\n` +
-      `authorization: Bearer placeholder\r\n${extra}connection: close\r\n\r\n`;
-    if (kind === 0) {
-      await w(head("GET", "/api/v1/namespaces/default/configmaps/soak"));
-    } else if (kind === 1) {
-      await w(head("GET", "/big?bytes=262144"));
-    } else if (kind === 2) {
-      // A LIST abandoned after its first bytes.
-      await w(head("GET", "/big?bytes=4194304"));
-      await conn.read(new Uint8Array(16384));
-      return true;
-    } else {
-      // A body abandoned half-way (POST, or GET with a body).
-      const method = kind === 3 ? "POST" : "GET";
-      await w(head(
-        method,
-        "/api/v1/namespaces/default/configmaps",
-        "content-type: application/json\r\ncontent-length: 200000\r\n",
-      ));
-      await w("x".repeat(40_000));
-      return true;
-    }
-    const buf = new Uint8Array(65536);
-    let first = "";
-    for (;;) {
-      const n = await conn.read(buf);
-      if (n === null) break;
-      if (first === "") first = new TextDecoder().decode(buf.subarray(0, n));
-    }
-    return first.startsWith("HTTP/1.1 200");
-  } catch {
-    return false;
-  } finally {
-    try {
-      conn?.close();
-    } catch {
-      // already closed
-    }
-  }
-}
-
-async function main(): Promise<number> {
+function flags() {
   const { values } = parseArgs({
     args: Deno.args,
     options: {
@@ -124,17 +63,43 @@ async function main(): Promise<number> {
       out: { type: "string", default: "tmp/bench" },
       kinds: { type: "string", default: "0,1,2,3,4" },
       rate: { type: "string", default: "150" },
+      watches: { type: "string", default: "1000" },
+      "event-rate": { type: "string", default: "1000" },
+      pad: { type: "string", default: "256" },
+      warmup: { type: "string", default: "60" },
     },
   });
   const minutes = Number(values.minutes);
-  const maxRequests = Number(values["max-requests"]);
-  const everyMs = Number(values.every) * 1000;
-  const out = values.out!;
-  const kinds = values.kinds!.split(",").map(Number);
-  // Every call is a new connection; past ~400/s the loopback's ephemeral
-  // ports run out (TIME_WAIT) and the harness, not mca, starts failing.
-  const gapMs = 1000 / Number(values.rate);
+  return {
+    minutes,
+    maxRequests: Number(values["max-requests"]),
+    everyMs: Number(values.every) * 1000,
+    out: values.out!,
+    kinds: values.kinds!.split(",").map(Number),
+    rate: Number(values.rate),
+    watches: Number(values.watches),
+    eventRate: Number(values["event-rate"]),
+    pad: Number(values.pad),
+    // A short run keeps most of its samples.
+    warmupS: Math.min(Number(values.warmup), minutes * 60 / 5),
+  };
+}
+type Flags = ReturnType<typeof flags>;
+
+/** The processes of one soak and where their files live. */
+interface Rig {
+  upstream: Controlled;
+  port: number;
+  caPem: string;
+  saDir: string;
+  routingDir: string;
+  mca: Mca;
+  logs: string;
+}
+
+async function startRig(out: string): Promise<Rig> {
   const logs = join(out, "soak-logs");
+  await Deno.remove(logs, { recursive: true }).catch(() => {});
   await Deno.mkdir(logs, { recursive: true });
   const upstream = await startControlled(
     "soak-upstream",
@@ -143,111 +108,175 @@ async function main(): Promise<number> {
     join(logs, "upstream"),
   );
   const port = Number(upstream.ready.port);
+  const caPem = String(upstream.ready.caPem);
   const saDir = join(logs, "real-sa");
-  await writeFakeSaDir(saDir, TOKEN, String(upstream.ready.caPem));
+  await writeFakeSaDir(saDir, TOKEN, caPem);
+  // A mounted ConfigMap, as the kubelet lays it out.
+  const routingDir = join(logs, "routing");
+  await writeProjectedVolume(routingDir, { "routing.yaml": ROUTING_V1 });
   const mca = await startMca(
     { realSaDir: saDir, host: "127.0.0.1", port },
-    { dir: logs, name: "soak-mca" },
+    {
+      dir: logs,
+      name: "soak-mca",
+      metrics: true,
+      args: ["--routing-config", join(routingDir, "routing.yaml")],
+    },
   );
+  return { upstream, port, caPem, saDir, routingDir, mca, logs };
+}
+
+async function commit(): Promise<string> {
+  const head = await runCommand(
+    "git",
+    ["rev-parse", "--short", "HEAD"],
+    10_000,
+  );
+  const dirty = await runCommand("git", ["status", "--porcelain"], 10_000);
+  return head.stdout.trim() + (dirty.stdout.trim() ? "+uncommitted" : "");
+}
+
+/** Samples mca every `everyMs` (aligned to `started`) until stopped. */
+function startSampler(rig: Rig, everyMs: number, started: number) {
   const samples: Sample[] = [];
-  let requests = 0;
-  let failed = 0;
-  const started = performance.now();
-  const deadline = started + minutes * 60_000;
-  let nextAt = started;
-  const sample = () =>
+  const counts = { requests: 0, failed: 0 };
+  const sample = async () => {
+    const w = await rig.upstream.send({ cmd: "watches" }, 10_000);
     samples.push({
       atS: round((performance.now() - started) / 1000, 1),
-      rssMiB: round(memory(mca.pid).rssKiB / 1024, 1),
-      upstreamConnections: connectionsTo(port),
-      requests,
-      failed,
+      rssMiB: round(memory(rig.mca.pid).rssKiB / 1024, 1),
+      upstreamConnections: connectionsTo(rig.port),
+      upstreamWatches: Number(w.watches),
+      ...counts,
     });
+  };
+  let sampling = true;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let pending = Promise.resolve();
+  const tick = () => {
+    pending = sample().then(() => {
+      const wait = everyMs - ((performance.now() - started) % everyMs);
+      if (sampling) timer = setTimeout(tick, wait);
+    });
+  };
+  tick();
+  return {
+    samples,
+    counts,
+    sample,
+    /** Stops at once (a sample under way is awaited). */
+    async stop() {
+      sampling = false;
+      clearTimeout(timer);
+      await pending;
+    },
+  };
+}
+
+/** The rotation a third of the way in, the reload half-way. */
+function midRun(rig: Rig, run: { started: number; durationMs: number }) {
+  const atS = () => round((performance.now() - run.started) / 1000, 1);
+  const at = (fraction: number) => sleep(run.durationMs * fraction);
+  const rotation = at(1 / 3).then(async () => {
+    const when = atS();
+    const rotated = await rotateToken(rig.upstream, {
+      saDir: rig.saDir,
+      caPem: rig.caPem,
+      old: TOKEN,
+      next: ROTATED,
+    });
+    return { when, rotated };
+  });
+  const reload = at(1 / 2).then(async () => {
+    const when = atS();
+    return {
+      ...await reloadRouting(rig.mca, { dir: rig.routingDir }),
+      atS: when,
+    };
+  });
+  return {
+    async finish(result: SoakResult): Promise<void> {
+      const { when, rotated } = await rotation;
+      result.rotation = { ...await rotated.finish(), atS: when };
+      result.reload = await reload;
+    },
+  };
+}
+
+/** Pushes events to the watches for the whole run (stopped by countEvents). */
+function startPush(rig: Rig, f: Flags, durationMs: number) {
+  const ratePerS = f.eventRate / f.watches;
+  const reply = rig.upstream.send({
+    cmd: "push",
+    rate: ratePerS,
+    durationMs,
+    padBytes: f.pad,
+  }, durationMs + 120_000);
+  return { reply, ratePerS };
+}
+
+/** Waits (bounded) for idle pooled connections to close. */
+async function waitIdle(rig: Rig, watches: number): Promise<void> {
+  const idleBy = performance.now() + 20_000;
+  while (
+    connectionsTo(rig.port) - watches > CLIENTS && performance.now() < idleBy
+  ) {
+    await sleep(500);
+  }
+}
+
+async function main(): Promise<number> {
+  const f = flags();
+  await Deno.mkdir(f.out, { recursive: true });
+  const rig = await startRig(f.out);
+  const result: SoakResult = {
+    args: { ...f, clients: CLIENTS, kinds: f.kinds.join(",") },
+    samples: [],
+    loadEnd: 0,
+    machine: { foreignPct: 0, stealPct: 0 },
+    commit: await commit(),
+  };
+  let watchClients: Controlled | undefined;
   try {
-    sample();
-    const sampler = setInterval(sample, everyMs);
-    await Promise.all(
-      Array.from({ length: CLIENTS }, async (_, client) => {
-        while (performance.now() < deadline && requests < maxRequests) {
-          nextAt = Math.max(nextAt + gapMs, performance.now());
-          const wait = nextAt - performance.now();
-          if (wait > 0) await sleep(wait);
-          const ok = await oneCall(
-            mca,
-            kinds[(requests + client) % kinds.length],
-          );
-          requests++;
-          if (!ok) failed++;
-        }
-      }),
-    );
-    clearInterval(sampler);
-    sample();
-    // Idle connections close within the pool's idle bound; wait for it,
-    // bounded.
-    const idleBy = performance.now() + 20_000;
-    while (connectionsTo(port) > CLIENTS && performance.now() < idleBy) {
-      await sleep(500);
+    if (f.watches > 0) {
+      const opened = await openWatches(rig.mca, rig.upstream, {
+        count: f.watches,
+        dir: rig.logs,
+      });
+      watchClients = opened.clients;
+      result.args.watchesOpenMs = opened.openMs;
     }
-    sample();
+    const load0 = loadSnapshot();
+    const started = performance.now();
+    const durationMs = f.minutes * 60_000;
+    const push = watchClients ? startPush(rig, f, durationMs) : undefined;
+    const sampler = startSampler(rig, f.everyMs, started);
+    result.samples = sampler.samples;
+    const events = midRun(rig, { started, durationMs });
+    await callLoad(rig.mca, {
+      ...f,
+      clients: CLIENTS,
+      deadline: started + durationMs,
+      counts: sampler.counts,
+    });
+    await sampler.stop();
+    result.loadEnd = result.samples.length;
+    await sampler.sample();
+    await events.finish(result);
+    if (watchClients && push) {
+      result.events = await countEvents(watchClients, rig.upstream, push);
+    }
+    result.machine = foreignPercent(load0, loadSnapshot());
+    await waitIdle(rig, f.watches);
+    await sampler.sample();
   } finally {
-    await mca.stop();
-    await upstream.stop();
+    await watchClients?.send({ cmd: "close" }, 5_000).catch(() => {});
+    await watchClients?.stop();
+    await rig.mca.stop();
+    await rig.upstream.stop();
     await stopAll();
   }
-  return report(samples, { out, minutes });
-}
-
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  return s.length === 0 ? 0 : s[Math.floor(s.length / 2)];
-}
-
-async function report(
-  samples: Sample[],
-  args: { out: string; minutes: number },
-): Promise<number> {
-  const load = samples.slice(0, -1);
-  const third = Math.max(1, Math.floor(load.length / 3));
-  const first = load.slice(0, third);
-  const last = load.slice(-third);
-  const rssRatio = median(last.map((s) => s.rssMiB)) /
-    median(first.map((s) => s.rssMiB));
-  const connFirst = Math.max(...first.map((s) => s.upstreamConnections));
-  const connLast = Math.max(...last.map((s) => s.upstreamConnections));
-  const end = samples.at(-1)!;
-  const flat = rssRatio <= 1.2 &&
-    connLast <= Math.max(connFirst, CLIENTS) * 1.5 &&
-    end.upstreamConnections <= CLIENTS * 2;
-  const clean = end.failed === 0;
-  const lines = [
-    `# mca soak (${args.minutes} min, ${CLIENTS} clients, mixed load with abandoned bodies)`,
-    "",
-    "| s | requests | failed | RSS MiB | mca → upstream connections |",
-    "|---|---|---|---|---|",
-    ...samples.map((s) =>
-      `| ${s.atS} | ${s.requests} | ${s.failed} | ${s.rssMiB} | ${s.upstreamConnections} |`
-    ),
-    "",
-    `RSS last third ÷ first third (medians): ${round(rssRatio, 3)}; ` +
-    `connections first third max ${connFirst}, last third max ${connLast}, ` +
-    `after idle ${end.upstreamConnections}: ${
-      flat ? "FLAT" : "**GROWING**"
-    }; ` +
-    `${end.failed} of ${end.requests} calls failed`,
-    "",
-  ];
-  await Deno.writeTextFile(join(args.out, "soak.md"), lines.join("\n"));
-  await Deno.writeTextFile(
-    join(args.out, "soak.json"),
-    JSON.stringify(
-      { samples, rssRatio, connFirst, connLast, flat, clean },
-      null,
-      2,
-    ),
-  );
-  console.log(lines.join("\n"));
-  return flat && clean ? 0 : 1;
+  return report(result, f.out);
 }
 
 Deno.exit(await main());

@@ -8,6 +8,10 @@
  *   ← {"id":1,"cmd":"waitWatches","n":1000,"timeoutMs":60000}
  *   ← {"id":2,"cmd":"push","rate":10,"durationMs":10000,"padBytes":600}
  *   ← {"id":3,"cmd":"closeWatches"} | {"id":4,"cmd":"watches"}
+ *   ← {"id":5,"cmd":"acceptTokens","tokens":["old","new"]}
+ *   ← {"id":6,"cmd":"auth"}  → {"id":6,"ok":true,"byToken":{"<bearer>":N}}
+ *     (requests received per Authorization header since start)
+ *   ← {"id":7,"cmd":"stopPush"}  (ends a running push early)
  *   → {"id":N,"ok":true,...} or {"id":N,"ok":false,"error":"..."}
  *
  * Watch events carry `sentAt`: wall-clock milliseconds with a fraction
@@ -23,11 +27,23 @@ const token = Deno.args[0];
 if (!token) throw new Error("usage: upstream_proc.ts <token>");
 
 const upstream = await startFakeUpstream({ token });
-// The fixture records every request (headers included); under load that
-// list would grow without bound and slow the upstream down. Keep it short.
-setInterval(() => {
+/** Requests per Authorization header value (the soak's rotation check). */
+const byToken: Record<string, number> = {};
+/**
+ * The fixture records every request (headers included); under load that
+ * list would grow without bound and slow the upstream down. Tally the
+ * headers and empty it.
+ */
+function drainRequests(): void {
+  for (const r of upstream.requests) {
+    const header = String(r.headers.authorization ?? "(none)");
+    const bearer = header.replace(/^Bearer /, "");
+    byToken[bearer] = (byToken[bearer] ?? 0) + 1;
+  }
   upstream.requests.length = 0;
-}, 500);
+}
+setInterval(drainRequests, 500);
+let stopPushRequested = false;
 
 const encoder = new TextEncoder();
 function reply(value: object): void {
@@ -40,7 +56,11 @@ function now(): number {
   return performance.timeOrigin + performance.now();
 }
 
-/** Pushes `rate` events/s for `durationMs`; resolves with the count sent. */
+/**
+ * Pushes `rate` events/s for `durationMs` (or until `stopPush`); resolves
+ * with the count sent and `watchWrites`, the events written summed over the
+ * watches open at each push (sent × watches when none closed meanwhile).
+ */
 function push(rate: number, durationMs: number, padBytes: number) {
   const pad = "p".repeat(Math.max(0, padBytes));
   const interval = 1000 / rate;
@@ -48,13 +68,32 @@ function push(rate: number, durationMs: number, padBytes: number) {
   const start = performance.now();
   let sent = 0;
   let lateMs = 0;
-  const { promise, resolve } = Promise.withResolvers<
-    { sent: number; watches: number; maxLateMs: number }
-  >();
+  let watchWrites = 0;
+  let minWatches = Infinity;
+  const { promise, resolve } = Promise.withResolvers<{
+    sent: number;
+    watches: number;
+    maxLateMs: number;
+    watchWrites: number;
+    minWatches: number;
+  }>();
   const watches = upstream.openWatches();
+  stopPushRequested = false;
+  const done = () =>
+    resolve({
+      sent,
+      watches,
+      maxLateMs: Math.round(lateMs * 10) / 10,
+      watchWrites,
+      minWatches: sent === 0 ? watches : minWatches,
+    });
   function tick(): void {
+    if (stopPushRequested) return done();
     const due = start + sent * interval;
     lateMs = Math.max(lateMs, performance.now() - due);
+    const open = upstream.openWatches();
+    watchWrites += open;
+    minWatches = Math.min(minWatches, open);
     upstream.pushWatchEvent({
       type: "MODIFIED",
       object: {
@@ -71,10 +110,7 @@ function push(rate: number, durationMs: number, padBytes: number) {
       sentAt: now(),
     });
     sent++;
-    if (sent >= total) {
-      resolve({ sent, watches, maxLateMs: Math.round(lateMs * 10) / 10 });
-      return;
-    }
+    if (sent >= total) return done();
     const next = start + sent * interval - performance.now();
     setTimeout(tick, Math.max(0, next));
   }
@@ -113,6 +149,18 @@ async function handle(line: string): Promise<void> {
             Number(cmd.padBytes ?? 0),
           ),
         });
+        break;
+      case "stopPush":
+        stopPushRequested = true;
+        reply({ id, ok: true });
+        break;
+      case "acceptTokens":
+        upstream.acceptTokens((cmd.tokens as string[]).map(String));
+        reply({ id, ok: true });
+        break;
+      case "auth":
+        drainRequests();
+        reply({ id, ok: true, byToken });
         break;
       case "closeWatches":
         upstream.closeWatches();

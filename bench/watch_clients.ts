@@ -10,7 +10,15 @@
  *   ← {"id":2,"cmd":"count"}  → {"id":2,"ok":true,"events":N}
  *   ← {"id":3,"cmd":"report"} → {"id":3,"ok":true,"events":N,"p50Ms":...}
  *     (percentiles over every event since the last report)
- *   ← {"id":4,"cmd":"close"}
+ *   ← {"id":4,"cmd":"tally","sent":N}  (with `track`) → {"id":4,"ok":true,
+ *     "lost":N,"duplicates":N,"reopened":N,...}
+ *   ← {"id":5,"cmd":"close"}
+ *
+ * With `track` every event line is parsed (JSON) and its sequence number
+ * (`metadata.resourceVersion` − 1000, as bench/upstream_proc.ts numbers its
+ * pushes) is marked for the watch that received it; a watch that ends is
+ * re-opened at once (as an informer would) and counted, and the events sent
+ * while it was down show up as lost: nothing re-lists.
  *
  * @module
  */
@@ -18,6 +26,7 @@
 import { request } from "node:https";
 import type { ClientRequest, IncomingMessage } from "node:http";
 import { percentile } from "./stats.ts";
+import { mark, newTracked, tallyWatches, type Tracked } from "./watch_track.ts";
 
 interface Options {
   port: number;
@@ -27,6 +36,8 @@ interface Options {
   count: number;
   /** Connections opened at once while ramping up. */
   parallel: number;
+  /** Count events per watch by sequence number, re-open ended watches. */
+  track?: boolean;
 }
 
 const options: Options = JSON.parse(Deno.args[0]);
@@ -41,6 +52,10 @@ const requests = new Set<ClientRequest>();
 let latencies: number[] = [];
 let malformed = 0;
 let ended = 0;
+let reopened = 0;
+let reopenFailed = 0;
+let closing = false;
+const tracked: Tracked[] = [];
 
 function now(): number {
   return performance.timeOrigin + performance.now();
@@ -61,7 +76,38 @@ function onEventLine(line: string): void {
   latencies.push(now() - sentAt);
 }
 
-function openOne(): Promise<void> {
+/** A tracked event line: parsed whole, its sequence number marked. */
+function onTrackedLine(watch: Tracked, line: string): void {
+  let seq = NaN;
+  try {
+    const event = JSON.parse(line);
+    seq = Number(event.object?.metadata?.resourceVersion) - 1000;
+    latencies.push(now() - Number(event.sentAt));
+  } catch {
+    // counted below
+  }
+  if (!Number.isInteger(seq) || seq < 0) {
+    malformed++;
+    return;
+  }
+  mark(watch, seq);
+}
+
+/** Re-opens watch `index` after it ended (track mode), bounded retries. */
+async function reopen(index: number): Promise<void> {
+  for (let attempt = 0; attempt < 20 && !closing; attempt++) {
+    try {
+      await openOne(index);
+      reopened++;
+      return;
+    } catch {
+      reopenFailed++;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+}
+
+function openOne(index: number): Promise<void> {
   const { promise, resolve, reject } = Promise.withResolvers<void>();
   const req = request({
     host: "127.0.0.1",
@@ -78,17 +124,29 @@ function openOne(): Promise<void> {
       return;
     }
     let buffered = "";
+    const watch = options.track ? tracked[index] : undefined;
     res.setEncoding("utf8");
     res.on("data", (chunk: string) => {
       buffered += chunk;
       let nl: number;
       while ((nl = buffered.indexOf("\n")) >= 0) {
-        onEventLine(buffered.slice(0, nl));
+        const line = buffered.slice(0, nl);
+        if (watch) onTrackedLine(watch, line);
+        else onEventLine(line);
         buffered = buffered.slice(nl + 1);
       }
     });
-    res.on("end", () => ended++);
-    res.on("error", () => ended++);
+    let over = false;
+    const onOver = () => {
+      if (over) return;
+      over = true;
+      ended++;
+      requests.delete(req);
+      if (watch && !closing) reopen(index);
+    };
+    res.on("end", onOver);
+    res.on("error", onOver);
+    res.on("close", onOver);
     resolve();
   });
   req.setTimeout(30_000, () => req.destroy(new Error("watch open timed out")));
@@ -107,9 +165,10 @@ async function openAll(): Promise<
   let firstError: string | undefined;
   async function worker() {
     while (next < options.count) {
-      next++;
+      const index = next++;
+      tracked[index] = newTracked();
       try {
-        await openOne();
+        await openOne(index);
       } catch (e) {
         failed++;
         firstError ??= (e as Error).message;
@@ -143,6 +202,22 @@ function report() {
   return result;
 }
 
+/** The tally of the tracked watches, with what this process counted. */
+function tally(sent: number) {
+  return {
+    ...tallyWatches(tracked, sent),
+    malformed,
+    ended,
+    reopened,
+    reopenFailed,
+  };
+}
+
+function received(): number {
+  if (!options.track) return latencies.length;
+  return tracked.reduce((n, w) => n + w.distinct, 0);
+}
+
 reply({ msg: "ready" });
 const decoder = new TextDecoderStream();
 let buffered = "";
@@ -155,10 +230,13 @@ for await (const chunk of Deno.stdin.readable.pipeThrough(decoder)) {
     if (cmd.cmd === "open") {
       openAll().then((r) => reply({ id: cmd.id, ok: true, ...r }));
     } else if (cmd.cmd === "count") {
-      reply({ id: cmd.id, ok: true, events: latencies.length });
+      reply({ id: cmd.id, ok: true, events: received() });
+    } else if (cmd.cmd === "tally") {
+      reply({ id: cmd.id, ok: true, ...tally(Number(cmd.sent)) });
     } else if (cmd.cmd === "report") {
       reply({ id: cmd.id, ok: true, ...report() });
     } else if (cmd.cmd === "close") {
+      closing = true;
       for (const req of requests) req.destroy();
       reply({ id: cmd.id, ok: true });
       Deno.exit(0);
