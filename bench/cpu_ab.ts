@@ -8,7 +8,13 @@
  * round; a second all-off mca is the A/A control of that pairing.
  *
  *   deno run -A bench/cpu_ab.ts [--rounds 5] [--seconds 6] [-c 16]
- *                               [--main path/to/main.ts]
+ *                               [--rate 200] [--main path/to/main.ts]
+ *
+ * `--rate N` gives every variant the same N calls per second (h2load
+ * `--rps`), so a slower variant is not also served in smaller batches: in
+ * the closed loop, the variant that falls behind on a crowded machine gets
+ * fewer calls per wake-up and so more CPU per call, which widens the very
+ * differences being measured.
  *
  * Variants: `off`, `off-b` (A/A), `governance` (the 100-rule call policy of
  * `governance.ts` + audit at Metadata to a file), `metrics` (/metrics
@@ -81,7 +87,7 @@ async function startVariants(dir: string, upstream: { port: number }) {
 /** One round: all variants under load at once; CPU µs per request each. */
 async function round1(
   mcas: Record<Variant, Mca>,
-  opts: { c: number; seconds: number; dir: string },
+  opts: { c: number; seconds: number; dir: string; rate?: number },
 ): Promise<Record<Variant, { cpuUs: number; reqPerS: number }>> {
   const names = Object.keys(mcas) as Variant[];
   const before = names.map((n) => cpuSeconds([mcas[n].pid]));
@@ -96,6 +102,7 @@ async function round1(
         authorization: "Bearer bench-app-placeholder",
       },
       logFile: join(opts.dir, `h2load-${n}.log`),
+      rps: opts.rate === undefined ? undefined : opts.rate / opts.c,
     })
   ));
   const out = {} as Record<Variant, { cpuUs: number; reqPerS: number }>;
@@ -124,6 +131,8 @@ async function main(): Promise<void> {
       rounds: { type: "string", default: "5" },
       seconds: { type: "string", default: "6" },
       c: { type: "string", short: "c", default: "16" },
+      /** Calls per second for each variant (open loop); closed loop if absent. */
+      rate: { type: "string" },
       /** Another copy of mca (e.g. an older commit under tmp/). */
       main: { type: "string" },
     },
@@ -151,7 +160,12 @@ async function main(): Promise<void> {
       fetch(`http://127.0.0.1:${mcas.metrics.metricsPort}/metrics`)
         .then((r) => r.body?.cancel()).catch(() => {});
     }, SCRAPE_EVERY_MS);
-    const opts = { c: Number(flags.c), seconds: Number(flags.seconds), dir };
+    const opts = {
+      c: Number(flags.c),
+      seconds: Number(flags.seconds),
+      dir,
+      rate: flags.rate === undefined ? undefined : Number(flags.rate),
+    };
     await round1(mcas, { ...opts, seconds: 2 }); // warm-up, discarded
     // what each costs with no calls (timers, the scrape): spread over the
     // calls of a round, it is part of its CPU per request

@@ -17,6 +17,8 @@ export interface LoadSpec {
   warmupS: number;
   headers: Record<string, string>;
   logFile: string;
+  /** Requests per second per connection (h2load `--rps`); unbounded if absent. */
+  rps?: number;
 }
 
 /** What one cell measured. */
@@ -50,6 +52,7 @@ export async function runH2load(spec: LoadSpec): Promise<LoadResult> {
     `--warm-up-time=${Math.round(spec.warmupS * 1000)}ms`,
     `--log-file=${spec.logFile}`,
   ];
+  if (spec.rps !== undefined) args.push(`--rps=${spec.rps}`);
   for (const [k, v] of Object.entries(spec.headers)) {
     args.push("-H", `${k}: ${v}`);
   }
