@@ -24,6 +24,7 @@ export interface PathSpec {
     | "mca-tracing-1"
     | "mca-control"
     | "kubectl-proxy"
+    | "deno-relay"
     | "nginx";
   port: number;
   /** HTTPS (false: plain HTTP, kubectl proxy's client side). */

@@ -59,6 +59,8 @@ export interface McaOptions {
   metrics?: boolean;
   /** Extra environment, e.g. the `OTEL_*` variables that turn tracing on. */
   env?: Record<string, string>;
+  /** Another program taking mca's command line (a `bench/repro/` relay). */
+  main?: string;
 }
 
 /** Lays out a kubelet-style service-account dir for the fake upstream. */
@@ -98,7 +100,7 @@ export async function startMca(
       "run",
       "-A",
       ...(options.denoFlags ?? []),
-      main,
+      options.main ?? main,
       "--sa-dir",
       target.realSaDir,
       "--mca-sa-dir",
@@ -115,7 +117,7 @@ export async function startMca(
       "--metrics-port", // 0 = off; mca's own default would be 0.0.0.0
       String(metricsPort),
     ],
-    cwd: dirname(main) || ROOT,
+    cwd: dirname(options.main ?? main) || ROOT,
     env: {
       KUBERNETES_SERVICE_HOST: target.host,
       KUBERNETES_SERVICE_PORT: String(target.port),

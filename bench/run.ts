@@ -226,6 +226,20 @@ function mcaPath(mca: Mca): PathSpec {
   };
 }
 
+/**
+ * The smallest relay Deno can be (`bench/repro/minimal_relay.ts`): TLS on
+ * both sides through the same `node:https` server and client as mca, and
+ * nothing else. What it reaches is what this runtime allows a TLS-to-TLS
+ * proxy, whatever mca's own code does.
+ */
+const DENO_RELAY = fileURLToPath(
+  new URL("./repro/minimal_relay.ts", import.meta.url),
+);
+
+function relayPath(relay: Mca): PathSpec {
+  return { ...mcaPath(relay), name: "deno-relay" };
+}
+
 function competitorPaths(
   kp: Competitor,
   nginx: Competitor,
@@ -256,6 +270,11 @@ async function loadSuite(
   const nginxCert = defaultTestTls().server;
   const slug = label.split(" ")[0];
   const mca = await startMca(target, { dir: LOGS, name: `mca-${slug}` });
+  const relay = await startMca(target, {
+    dir: LOGS,
+    name: `deno-relay-${slug}`,
+    main: DENO_RELAY,
+  });
   const kp = await startKubectlProxy(
     toolchain.kubectl,
     up,
@@ -274,6 +293,7 @@ async function loadSuite(
         pids: () => [],
       },
       mcaPath(mca),
+      relayPath(relay),
       ...competitorPaths(kp, nginx, nginxCert.caPem),
     ];
     await sanityCheck(paths, workloads);
@@ -296,7 +316,7 @@ async function loadSuite(
     );
     results.rss[label] = rssAfter(paths);
   } finally {
-    await Promise.all([mca.stop(), kp.stop(), nginx.stop()]);
+    await Promise.all([mca.stop(), relay.stop(), kp.stop(), nginx.stop()]);
   }
 }
 
@@ -718,6 +738,7 @@ async function main(): Promise<number> {
       ]
       : []),
     "kubectl proxy serves plain HTTP to its clients (h2load talks http:// to it); every other path is TLS on the client side. kubectl is the one built with the apiserver (same version); to the real apiserver it speaks HTTP/2, the other proxies HTTP/1.1.",
+    "deno-relay: bench/repro/minimal_relay.ts, a bare node:https server forwarding with https.request over one keep-alive agent (TLS both sides, as mca; no log, no routing): what Deno itself allows a TLS-to-TLS proxy.",
     "nginx: 1 worker process, TLS 1.2/1.3 both sides, keep-alive upstream pool, proxy_buffering off (watches must stream) with proxy_buffer_size 64k, Authorization replaced, one access-log line per request (mca writes one JSON line per call to a pipe; both count).",
     "mca runs as `deno run -A main.ts` from a copy of main.ts + lib/ taken when the run started (tmp/bench/snapshot), as a separate process; its call log goes through a pipe to a file. Apps send any bearer token; mca swaps in the real one.",
     "Every request sends `Accept-Encoding: identity`, so every path moves the same bytes (kubectl proxy's Go transport would otherwise ask for gzip by itself).",
