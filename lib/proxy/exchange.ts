@@ -12,6 +12,7 @@ import type { Socket } from "node:net";
 import type { UpstreamAuth } from "../clusters/upstream.ts";
 import type { UpstreamObservation } from "../observe/observer.ts";
 import type { UpstreamFailure } from "./failure.ts";
+import { deadline } from "./deadlines.ts";
 
 /** Where to send one call, with which credentials. */
 export interface Target {
@@ -84,11 +85,11 @@ export function boundHead(
   let fired = false;
   if (target.dedicated) return { timedOut: () => false };
   const ms = target.headTimeoutMs ?? HEAD_TIMEOUT_MS;
-  const timer = setTimeout(() => {
+  const bound = deadline(ms, () => {
     fired = true;
     upReq.destroy(new Error(`no answer within ${ms} ms`));
-  }, ms);
-  const clear = () => clearTimeout(timer);
+  });
+  const clear = () => bound.cancel();
   upReq.once("response", clear);
   upReq.once("upgrade", clear);
   upReq.once("close", clear);

@@ -19,6 +19,7 @@ import {
   writeSocketStatus,
   writeStatus,
 } from "../kube/status.ts";
+import { type Deadline, deadline } from "./deadlines.ts";
 
 /** What the listener calls for each request. */
 export interface Handlers {
@@ -75,21 +76,21 @@ const KEEP_ALIVE_MS = 90_000;
  * handshake, each later one within `nextMs` of the previous answer.
  */
 function headDeadlines(bounds: { firstMs: number; nextMs: number }) {
-  const timers = new WeakMap<object, ReturnType<typeof setTimeout>>();
+  const timers = new WeakMap<object, Deadline>();
   // Requests of a connection still being answered (pipelining): the wait
   // for the next head starts only when none is.
   const open = new WeakMap<object, number>();
   const arm = (socket: Duplex, ms: number) => {
-    clearTimeout(timers.get(socket));
-    timers.set(socket, setTimeout(() => socket.destroy(), ms));
+    timers.get(socket)?.cancel();
+    timers.set(socket, deadline(ms, () => socket.destroy()));
   };
   return {
     awaitFirst: (socket: Duplex) => {
-      socket.once("close", () => clearTimeout(timers.get(socket)));
+      socket.once("close", () => timers.get(socket)?.cancel());
       arm(socket, bounds.firstMs);
     },
     arrived: (socket: Duplex) => {
-      clearTimeout(timers.get(socket));
+      timers.get(socket)?.cancel();
       open.set(socket, (open.get(socket) ?? 0) + 1);
     },
     answered: (socket: Duplex) => {
