@@ -5,7 +5,8 @@
  * machine runs hits all of them alike, and each one's CPU time (user+sys
  * from /proc/<pid>/stat) is divided by the requests it served. Each round
  * gives every variant's CPU per request ÷ the all-off mca's in that same
- * round; a second all-off mca is the A/A control of that pairing.
+ * round ÷ the mean of the two all-off mcas in that round; the second
+ * all-off mca ÷ the first is the A/A control of that pairing.
  *
  *   deno run -A bench/cpu_ab.ts [--rounds 5] [--seconds 6] [-c 16]
  *                               [--rate 200] [--main path/to/main.ts]
@@ -184,8 +185,15 @@ async function main(): Promise<void> {
     const ratios: Record<string, number[]> = {};
     for (let i = 1; i <= Number(flags.rounds); i++) {
       const r = await round1(mcas, opts);
+      // the two all-off mcas together are the baseline; off-b ÷ off is the
+      // A/A control (one of them alone carried a bias of its own in a run)
+      const base = (r.off.cpuUs + r["off-b"].cpuUs) / 2;
       const line = Object.entries(r).map(([n, v]) => {
-        const ratio = v.cpuUs / r.off.cpuUs;
+        const ratio = n === "off-b"
+          ? v.cpuUs / r.off.cpuUs
+          : n === "off"
+          ? 1
+          : v.cpuUs / base;
         (ratios[n] ??= []).push(ratio);
         return `${n} ${round(v.cpuUs, 0)} µs/req (×${round(ratio, 3)}, ${
           round(v.reqPerS, 0)
@@ -195,7 +203,9 @@ async function main(): Promise<void> {
     }
     for (const [n, list] of Object.entries(ratios)) {
       console.log(
-        `${n}: CPU/req ÷ off median ×${round(median(list), 3)}, range ×${
+        `${n}: CPU/req ÷ ${
+          n === "off-b" ? "off (A/A)" : "mean of off, off-b"
+        } median ×${round(median(list), 3)}, range ×${
           round(Math.min(...list), 3)
         }–×${round(Math.max(...list), 3)} over ${list.length} rounds`,
       );
