@@ -4,8 +4,8 @@
  * h2load each, same concurrency, same fake upstream), so whatever else the
  * machine runs hits all of them alike, and each one's CPU time (user+sys
  * from /proc/<pid>/stat) is divided by the requests it served. Each round
- * gives every variant's CPU per request ÷ the all-off mca's in that same
- * round ÷ the mean of the two all-off mcas in that round; the second
+ * gives every variant's CPU per request ÷ the mean of the two all-off
+ * mcas' in that same round; the second
  * all-off mca ÷ the first is the A/A control of that pairing.
  *
  *   deno run -A bench/cpu_ab.ts [--rounds 5] [--seconds 6] [-c 16]
