@@ -40,6 +40,7 @@ function metricNames(expr: string): string[] {
 async function exported(): Promise<Set<string>> {
   const metrics = createMetrics({
     health: () => ({ names: () => ["local"], isHealthy: () => true }),
+    audit: () => ({ written: 0, dropped: 0, errors: 0 }),
   });
   const names = new Set<string>();
   for (const line of (await metrics.text.metrics()).split("\n")) {
