@@ -345,9 +345,9 @@ Deno.test("metrics: names held by two clusters of a spread set are counted by re
 
 Deno.test("metrics: policy verdicts are counted per cluster by decision, mode, rule and basis", async () => {
   const metrics = createMetrics({ defaultCollectors: false });
-  const deny = (basis: "rule" | "isolation", rule?: string) => ({
+  const deny = (basis: "rule" | "isolation" | "default", rule?: string) => ({
     allowed: false,
-    mode: "enforce" as const,
+    mode: "enforce" as "enforce" | "audit",
     basis,
     reason: "why",
     ...(rule ? { rule } : {}),
@@ -366,12 +366,7 @@ Deno.test("metrics: policy verdicts are counted per cluster by decision, mode, r
       clusters: ["local"],
       missing: ["east"],
       policy: {
-        local: {
-          allowed: true,
-          mode: "audit",
-          basis: "default",
-          reason: "default allow",
-        },
+        local: { ...deny("default"), allowed: true, mode: "audit" },
         east: deny("rule", "no-secrets"),
       },
     },
