@@ -1,0 +1,227 @@
+/**
+ * Where the memory of one watch goes: mca (under `--inspect`) in front of
+ * the fake upstream, a heap snapshot and /proc figures at idle and again
+ * with N watches open (and after events flowed through them), and the diff
+ * by constructor and retainer, divided by N. RSS growth minus JS heap growth
+ * is what the runtime holds outside V8's heap (TLS state, socket buffers,
+ * the allocator's slack).
+ *
+ *   deno run -A bench/watch_memory.ts [--watches 500] [--events 20]
+ *        [--v8-flags=--max-semi-space-size=2] [--main tmp/other/main.ts]
+ *        [--top 25]
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { startControlled } from "./control.ts";
+import { freePort, startMca, useMain, writeFakeSaDir } from "./mca.ts";
+import { sleep, stopAll } from "./procs.ts";
+import { smapsByMapping } from "./idle_memory.ts";
+import {
+  connectInspector,
+  diffHeaps,
+  type HeapSummary,
+  type Inspector,
+  inspectorUrl,
+  summarizeHeap,
+} from "./heap_snapshot.ts";
+
+const ROOT = fileURLToPath(new URL("../", import.meta.url));
+const CLIENTS = fileURLToPath(new URL("./watch_clients.ts", import.meta.url));
+
+/** Memory of a process at one moment, KiB unless named otherwise. */
+export interface MemPoint {
+  rss: number;
+  /** glibc's main heap (brk): most of Rust's and C's allocations. */
+  brk: number;
+  /** Anonymous mappings: V8's heap pages, thread arenas, stacks. */
+  mmapAnon: number;
+  anon: number;
+  file: number;
+  heapUsed: number;
+  heapTotal: number;
+  external: number;
+}
+
+function status(pid: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const line of Deno.readTextFileSync(`/proc/${pid}/status`).split("\n")) {
+    const m = line.match(/^(\w+):\s+(\d+) kB/);
+    if (m) out[m[1]] = Number(m[2]);
+  }
+  return out;
+}
+
+async function point(pid: number, insp: Inspector): Promise<MemPoint> {
+  // The snapshot collects garbage; read the heap right after one.
+  await insp.call("HeapProfiler.collectGarbage");
+  const u = await insp.evaluate("JSON.stringify(Deno.memoryUsage())");
+  const m = JSON.parse(String(u));
+  const s = status(pid);
+  const maps = smapsByMapping(Deno.readTextFileSync(`/proc/${pid}/smaps`));
+  return {
+    rss: s.VmRSS,
+    brk: maps.get("[heap]")?.rss ?? 0,
+    mmapAnon: maps.get("[anonymous]")?.rss ?? 0,
+    anon: s.RssAnon,
+    file: s.RssFile,
+    heapUsed: Math.round(m.heapUsed / 1024),
+    heapTotal: Math.round(m.heapTotal / 1024),
+    external: Math.round(m.external / 1024),
+  };
+}
+
+function perWatch(a: MemPoint, b: MemPoint, n: number): string {
+  const f = (k: keyof MemPoint) => `${k} ${((b[k] - a[k]) / n).toFixed(1)}`;
+  const native = (b.rss - a.rss) - (b.heapTotal - a.heapTotal) -
+    (b.external - a.external);
+  return `KiB per watch: ${
+    (Object.keys(a) as (keyof MemPoint)[]).map(f).join(", ")
+  }; rss − heapTotal − external ${(native / n).toFixed(1)}`;
+}
+
+function printDiff(a: HeapSummary, b: HeapSummary, n: number, top: number) {
+  console.log(
+    `JS heap (snapshot self sizes): ${(a.totalBytes / 1024).toFixed(0)} → ${
+      (b.totalBytes / 1024).toFixed(0)
+    } KiB, ${((b.totalBytes - a.totalBytes) / n).toFixed(0)} B per watch`,
+  );
+  for (const row of diffHeaps(a, b, top)) {
+    const via = row.via.map((v) => `${v.how} ${(v.bytes / n).toFixed(0)}`)
+      .join("; ");
+    console.log(
+      `  ${(row.bytes / n).toFixed(0).padStart(6)} B ${
+        (row.count / n).toFixed(2).padStart(6)
+      }×  ${row.key}   ← ${via}`,
+    );
+  }
+}
+
+async function main(): Promise<void> {
+  const flags = parseArgs({
+    args: Deno.args,
+    options: {
+      watches: { type: "string", default: "500" },
+      events: { type: "string", default: "20" },
+      "v8-flags": { type: "string" },
+      main: { type: "string" },
+      top: { type: "string", default: "25" },
+      /** /proc and heap totals only: a snapshot's own memory stays in RSS. */
+      "no-snapshot": { type: "boolean" },
+      /** After the events, glibc's malloc_trim(0) in mca (over FFI): is brk live? */
+      trim: { type: "boolean" },
+      /** Environment of mca, `K=V` (repeatable), e.g. MALLOC_ARENA_MAX=2. */
+      env: { type: "string", multiple: true },
+    },
+  }).values;
+  if (flags.main) useMain(flags.main);
+  const n = Number(flags.watches);
+  const dir = join(ROOT, "tmp", "bench", `watch-memory-${Date.now()}`);
+  await Deno.mkdir(dir, { recursive: true });
+  const token = "bench-real-sa-token";
+  const upstream = await startControlled(
+    "fake-upstream",
+    fileURLToPath(new URL("./upstream_proc.ts", import.meta.url)),
+    [token],
+    join(dir, "fake-upstream"),
+  );
+  try {
+    await writeFakeSaDir(
+      join(dir, "real-sa"),
+      token,
+      String(upstream.ready.caPem),
+    );
+    const inspectPort = freePort();
+    const mca = await startMca({
+      realSaDir: join(dir, "real-sa"),
+      host: "127.0.0.1",
+      port: Number(upstream.ready.port),
+    }, {
+      dir,
+      name: "mca",
+      env: Object.fromEntries(
+        (flags.env ?? []).map((
+          kv,
+        ) => [kv.split("=")[0], kv.slice(kv.indexOf("=") + 1)]),
+      ),
+      denoFlags: [
+        `--inspect=127.0.0.1:${inspectPort}`,
+        ...(flags["v8-flags"] ? [`--v8-flags=${flags["v8-flags"]}`] : []),
+      ],
+    });
+    const insp = await connectInspector(await inspectorUrl(inspectPort));
+    await sleep(1000);
+    const idle = await point(mca.pid, insp);
+    const snap = async () =>
+      flags["no-snapshot"]
+        ? undefined
+        : summarizeHeap(await insp.heapSnapshot());
+    const snapIdle = await snap();
+    console.log(`idle: ${JSON.stringify(idle)} (KiB)`);
+    const clients = await startControlled("watch-clients", CLIENTS, [
+      JSON.stringify({
+        port: mca.port,
+        path: "/api/v1/namespaces/default/configmaps?watch=1",
+        caPem: mca.appCaPem,
+        token: "any-app-token",
+        count: n,
+        parallel: 32,
+      }),
+    ], join(dir, "watch-clients"));
+    const opened = await clients.send({ cmd: "open" }, 180_000);
+    if (Number(opened.failed) > 0) {
+      throw new Error(`open: ${JSON.stringify(opened)}`);
+    }
+    await upstream.send({ cmd: "waitWatches", n, timeoutMs: 60_000 }, 70_000);
+    await sleep(1000);
+    const open = await point(mca.pid, insp);
+    const snapOpen = await snap();
+    console.log(`${n} watches open: ${JSON.stringify(open)} (KiB)`);
+    console.log(perWatch(idle, open, n));
+    if (snapIdle && snapOpen) {
+      printDiff(snapIdle, snapOpen, n, Number(flags.top));
+    }
+    const events = Number(flags.events);
+    if (events > 0) {
+      await upstream.send({
+        cmd: "push",
+        rate: 10,
+        durationMs: events * 100,
+        padBytes: 600,
+      }, 60_000);
+      for (let i = 0; i < 40; i++) {
+        const c = await clients.send({ cmd: "count" }, 10_000);
+        if (Number(c.events) >= events * n) break;
+        await sleep(250);
+      }
+      const flowed = await point(mca.pid, insp);
+      const snapFlowed = await snap();
+      console.log(
+        `after ${events} events each: ${JSON.stringify(flowed)} (KiB)`,
+      );
+      console.log(perWatch(idle, flowed, n));
+      if (flags.trim) {
+        await insp.evaluate(
+          `Deno.dlopen("libc.so.6", { malloc_trim: { parameters: ["usize"], result: "i32" } }).symbols.malloc_trim(0)`,
+        );
+        const trimmed = await point(mca.pid, insp);
+        console.log(`after malloc_trim(0): ${JSON.stringify(trimmed)} (KiB)`);
+        console.log(perWatch(idle, trimmed, n));
+      }
+      if (snapOpen && snapFlowed) {
+        printDiff(snapOpen, snapFlowed, n, Number(flags.top));
+      }
+    }
+    insp.close();
+    await clients.send({ cmd: "close" }, 5_000).catch(() => {});
+    await clients.stop();
+  } finally {
+    await upstream.stop();
+    await stopAll();
+  }
+}
+
+if (import.meta.main) await main();
