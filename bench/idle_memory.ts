@@ -90,10 +90,8 @@ async function main(): Promise<void> {
     }, {
       dir,
       name: "mca",
-      denoFlags: [
-        `--inspect=127.0.0.1:${port}`,
-        ...(flags["v8-flags"] ? [`--v8-flags=${flags["v8-flags"]}`] : []),
-      ],
+      denoFlags: [`--inspect=127.0.0.1:${port}`],
+      v8Flags: flags["v8-flags"]?.split(",").filter(Boolean),
     });
     await sleep(1500);
     const maps = smapsByMapping(

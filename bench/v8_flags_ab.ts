@@ -55,7 +55,7 @@ function start(ctx: Ctx, name: string, tag: string): Promise<Mca> {
   return startMca(ctx.target, {
     dir: ctx.dir,
     name: `${name}-${tag}`,
-    denoFlags: flags.length ? [`--v8-flags=${flags.join(",")}`] : [],
+    v8Flags: flags,
   });
 }
 
@@ -141,7 +141,11 @@ async function cpuSection(ctx: Ctx, rounds: number, seconds: number) {
   }
 }
 
-async function watchSection(ctx: Ctx, watches: number, rounds: number) {
+async function watchSection(
+  ctx: Ctx,
+  o: { watches: number; rounds: number; rate: number },
+) {
+  const { watches, rounds } = o;
   const names = Object.keys(VARIANTS);
   for (let i = 0; i < rounds; i++) {
     const order = i % 2 === 0 ? names : [...names].reverse();
@@ -155,8 +159,8 @@ async function watchSection(ctx: Ctx, watches: number, rounds: number) {
           caPem: mca.appCaPem,
           token: "bench-app-placeholder",
           count: watches,
-          rate: 10,
-          durationS: 10,
+          rate: o.rate,
+          durationS: Math.max(10, 100 / o.rate),
           padBytes: 600,
           proxyPid: mca.pid,
           dir: ctx.dir,
@@ -182,9 +186,17 @@ async function main(): Promise<void> {
       watches: { type: "string", default: "1000" },
       "watch-rounds": { type: "string", default: "2" },
       only: { type: "string", default: "cpu,watch" },
+      /** Events per second in the watch section (each reaches every watch). */
+      "watch-rate": { type: "string", default: "10" },
+      /** A subset of the variants, comma-separated (e.g. default,semi8). */
+      variants: { type: "string" },
     },
   }).values;
   const only = new Set(flags.only.split(","));
+  if (flags.variants) {
+    const keep = new Set(flags.variants.split(","));
+    for (const n of Object.keys(VARIANTS)) if (!keep.has(n)) delete VARIANTS[n];
+  }
   const dir = join(ROOT, "tmp", "bench", `v8-flags-${Date.now()}`);
   await Deno.mkdir(dir, { recursive: true });
   const upstream = await startControlled(
@@ -209,11 +221,11 @@ async function main(): Promise<void> {
       await cpuSection(ctx, Number(flags.rounds), Number(flags.seconds));
     }
     if (only.has("watch")) {
-      await watchSection(
-        ctx,
-        Number(flags.watches),
-        Number(flags["watch-rounds"]),
-      );
+      await watchSection(ctx, {
+        watches: Number(flags.watches),
+        rounds: Number(flags["watch-rounds"]),
+        rate: Number(flags["watch-rate"]),
+      });
     }
   } finally {
     await upstream.stop();

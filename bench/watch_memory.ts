@@ -147,10 +147,8 @@ async function main(): Promise<void> {
           kv,
         ) => [kv.split("=")[0], kv.slice(kv.indexOf("=") + 1)]),
       ),
-      denoFlags: [
-        `--inspect=127.0.0.1:${inspectPort}`,
-        ...(flags["v8-flags"] ? [`--v8-flags=${flags["v8-flags"]}`] : []),
-      ],
+      denoFlags: [`--inspect=127.0.0.1:${inspectPort}`],
+      v8Flags: flags["v8-flags"]?.split(",").filter(Boolean),
     });
     const insp = await connectInspector(await inspectorUrl(inspectPort));
     await sleep(1000);
@@ -204,9 +202,10 @@ async function main(): Promise<void> {
       );
       console.log(perWatch(idle, flowed, n));
       if (flags.trim) {
-        await insp.evaluate(
-          `Deno.dlopen("libc.so.6", { malloc_trim: { parameters: ["usize"], result: "i32" } }).symbols.malloc_trim(0)`,
+        const ms = await insp.evaluate(
+          `(() => { const t = performance.now(); Deno.dlopen("libc.so.6", { malloc_trim: { parameters: ["usize"], result: "i32" } }).symbols.malloc_trim(0); return performance.now() - t; })()`,
         );
+        console.log(`malloc_trim(0) took ${Number(ms).toFixed(2)} ms`);
         const trimmed = await point(mca.pid, insp);
         console.log(`after malloc_trim(0): ${JSON.stringify(trimmed)} (KiB)`);
         console.log(perWatch(idle, trimmed, n));
