@@ -11,18 +11,15 @@
  */
 
 import { parseArgs } from "node:util";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { startControlled } from "./control.ts";
-import { freePort, startMca, useMain, writeFakeSaDir } from "./mca.ts";
-import { sleep, stopAll } from "./procs.ts";
+import { useMain } from "./mca.ts";
+import { sleep } from "./procs.ts";
 import {
-  connectInspector,
-  inspectorUrl,
+  type HeapSummary,
+  type Inspector,
   summarizeHeap,
 } from "./heap_snapshot.ts";
+import { startInspectedMca, v8FlagsOption } from "./inspected_mca.ts";
 
-const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const ROOT_URL = new URL("../", import.meta.url).href;
 
 /** Rss and Anonymous KiB of each mapping of `pid`, summed by name. */
@@ -67,95 +64,76 @@ async function main(): Promise<void> {
     options: { "v8-flags": { type: "string" }, main: { type: "string" } },
   }).values;
   if (flags.main) useMain(flags.main);
-  const dir = join(ROOT, "tmp", "bench", `idle-memory-${Date.now()}`);
-  await Deno.mkdir(dir, { recursive: true });
-  const token = "bench-real-sa-token";
-  const upstream = await startControlled(
-    "fake-upstream",
-    fileURLToPath(new URL("./upstream_proc.ts", import.meta.url)),
-    [token],
-    join(dir, "fake-upstream"),
-  );
+  const run = await startInspectedMca("idle-memory", {
+    v8Flags: v8FlagsOption(flags["v8-flags"]),
+  });
   try {
-    await writeFakeSaDir(
-      join(dir, "real-sa"),
-      token,
-      String(upstream.ready.caPem),
-    );
-    const port = freePort();
-    const mca = await startMca({
-      realSaDir: join(dir, "real-sa"),
-      host: "127.0.0.1",
-      port: Number(upstream.ready.port),
-    }, {
-      dir,
-      name: "mca",
-      denoFlags: [`--inspect=127.0.0.1:${port}`],
-      v8Flags: flags["v8-flags"]?.split(",").filter(Boolean),
-    });
     await sleep(1500);
-    const maps = smapsByMapping(
-      Deno.readTextFileSync(`/proc/${mca.pid}/smaps`),
-    );
-    console.log("RSS by mapping (KiB, anonymous in brackets):");
-    for (
-      const [k, v] of [...maps].sort((a, b) => b[1].rss - a[1].rss).slice(0, 12)
-    ) {
-      console.log(`  ${String(v.rss).padStart(7)} (${v.anon})  ${k}`);
-    }
-    const insp = await connectInspector(await inspectorUrl(port));
-    const scripts: { url: string; length: number }[] = [];
-    const parsed = new Promise<void>((resolve) => {
-      let quiet: ReturnType<typeof setTimeout> | undefined;
-      insp.onEvent("Debugger.scriptParsed", (p) => {
-        scripts.push({ url: String(p.url), length: Number(p.length) });
-        clearTimeout(quiet);
-        quiet = setTimeout(resolve, 500);
-      });
-    });
-    await insp.call("Debugger.enable");
-    await parsed;
-    const groups = new Map<string, { n: number; bytes: number }>();
-    for (const s of scripts) {
-      const g = groups.get(scriptGroup(s.url)) ?? { n: 0, bytes: 0 };
-      g.n++;
-      g.bytes += s.length;
-      groups.set(scriptGroup(s.url), g);
-    }
-    console.log(
-      `scripts loaded: ${scripts.length}; by origin (files, KiB of source):`,
-    );
-    for (
-      const [k, v] of [...groups].sort((a, b) => b[1].bytes - a[1].bytes).slice(
-        0,
-        30,
-      )
-    ) {
-      console.log(
-        `  ${String(v.n).padStart(4)} ${
-          (v.bytes / 1024).toFixed(0).padStart(6)
-        }  ${k}`,
-      );
-    }
-    await insp.call("Debugger.disable");
-    const heap = summarizeHeap(await insp.heapSnapshot());
-    console.log(
-      `JS heap: ${(heap.totalBytes / 1024).toFixed(0)} KiB; largest classes:`,
-    );
-    for (
-      const [k, v] of [...heap.byClass].sort((a, b) => b[1].bytes - a[1].bytes)
-        .slice(0, 15)
-    ) {
-      console.log(
-        `  ${(v.bytes / 1024).toFixed(0).padStart(6)} KiB ${
-          String(v.count).padStart(7)
-        }×  ${k}`,
-      );
-    }
-    insp.close();
+    printMappings(run.mca.pid);
+    printScripts(await loadedScripts(run.insp));
+    printHeap(summarizeHeap(await run.insp.heapSnapshot()));
   } finally {
-    await upstream.stop();
-    await stopAll();
+    await run.stop();
+  }
+}
+
+function printMappings(pid: number): void {
+  const maps = smapsByMapping(Deno.readTextFileSync(`/proc/${pid}/smaps`));
+  console.log("RSS by mapping (KiB, anonymous in brackets):");
+  const top = [...maps].sort((a, b) => b[1].rss - a[1].rss).slice(0, 12);
+  for (const [k, v] of top) {
+    console.log(`  ${String(v.rss).padStart(7)} (${v.anon})  ${k}`);
+  }
+}
+
+/** Every script the process has parsed (the inspector replays them). */
+async function loadedScripts(
+  insp: Inspector,
+): Promise<{ url: string; length: number }[]> {
+  const scripts: { url: string; length: number }[] = [];
+  const parsed = new Promise<void>((resolve) => {
+    let quiet: ReturnType<typeof setTimeout> | undefined;
+    insp.onEvent("Debugger.scriptParsed", (p) => {
+      scripts.push({ url: String(p.url), length: Number(p.length) });
+      clearTimeout(quiet);
+      quiet = setTimeout(resolve, 500);
+    });
+  });
+  await insp.call("Debugger.enable");
+  await parsed;
+  await insp.call("Debugger.disable");
+  return scripts;
+}
+
+function printScripts(scripts: { url: string; length: number }[]): void {
+  const groups = new Map<string, { n: number; bytes: number }>();
+  for (const s of scripts) {
+    const g = groups.get(scriptGroup(s.url)) ?? { n: 0, bytes: 0 };
+    g.n++;
+    g.bytes += s.length;
+    groups.set(scriptGroup(s.url), g);
+  }
+  console.log(
+    `scripts loaded: ${scripts.length}; by origin (files, KiB of source):`,
+  );
+  const top = [...groups].sort((a, b) => b[1].bytes - a[1].bytes).slice(0, 30);
+  for (const [k, v] of top) {
+    const kib = (v.bytes / 1024).toFixed(0);
+    console.log(`  ${String(v.n).padStart(4)} ${kib.padStart(6)}  ${k}`);
+  }
+}
+
+function printHeap(heap: HeapSummary): void {
+  console.log(
+    `JS heap: ${(heap.totalBytes / 1024).toFixed(0)} KiB; largest classes:`,
+  );
+  const top = [...heap.byClass].sort((a, b) => b[1].bytes - a[1].bytes)
+    .slice(0, 15);
+  for (const [k, v] of top) {
+    const kib = (v.bytes / 1024).toFixed(0);
+    console.log(
+      `  ${kib.padStart(6)} KiB ${String(v.count).padStart(7)}×  ${k}`,
+    );
   }
 }
 

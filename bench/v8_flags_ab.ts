@@ -17,17 +17,14 @@
 
 import { parseArgs } from "node:util";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { type Controlled, startControlled } from "./control.ts";
+import type { Controlled } from "./control.ts";
 import { runH2load } from "./h2load.ts";
-import { cpuSeconds, memory, sleep, stopAll } from "./procs.ts";
-import { type Mca, startMca, writeFakeSaDir } from "./mca.ts";
+import { cpuSeconds, memory, sleep } from "./procs.ts";
+import { type Mca, startMca } from "./mca.ts";
+import { startBenchUpstream } from "./inspected_mca.ts";
 import { runWatches } from "./watch.ts";
 import { foreignPercent, loadSnapshot } from "./machine_load.ts";
 import { median, round } from "./stats.ts";
-
-const ROOT = fileURLToPath(new URL("../", import.meta.url));
-const TOKEN = "bench-real-sa-token";
 
 /** The variants: name → V8 flags. */
 export const VARIANTS: Record<string, string[]> = {
@@ -197,26 +194,9 @@ async function main(): Promise<void> {
     const keep = new Set(flags.variants.split(","));
     for (const n of Object.keys(VARIANTS)) if (!keep.has(n)) delete VARIANTS[n];
   }
-  const dir = join(ROOT, "tmp", "bench", `v8-flags-${Date.now()}`);
-  await Deno.mkdir(dir, { recursive: true });
-  const upstream = await startControlled(
-    "fake-upstream",
-    fileURLToPath(new URL("./upstream_proc.ts", import.meta.url)),
-    [TOKEN],
-    join(dir, "fake-upstream"),
-  );
+  const bench = await startBenchUpstream("v8-flags");
   try {
-    const realSaDir = join(dir, "real-sa");
-    await writeFakeSaDir(realSaDir, TOKEN, String(upstream.ready.caPem));
-    const ctx: Ctx = {
-      dir,
-      upstream,
-      target: {
-        realSaDir,
-        host: "127.0.0.1",
-        port: Number(upstream.ready.port),
-      },
-    };
+    const ctx: Ctx = bench;
     if (only.has("cpu")) {
       await cpuSection(ctx, Number(flags.rounds), Number(flags.seconds));
     }
@@ -228,8 +208,7 @@ async function main(): Promise<void> {
       });
     }
   } finally {
-    await upstream.stop();
-    await stopAll();
+    await bench.stop();
   }
 }
 

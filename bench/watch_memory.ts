@@ -16,20 +16,22 @@
 import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { startControlled } from "./control.ts";
-import { freePort, startMca, useMain, writeFakeSaDir } from "./mca.ts";
-import { sleep, stopAll } from "./procs.ts";
+import { type Controlled, startControlled } from "./control.ts";
+import { useMain } from "./mca.ts";
+import { sleep } from "./procs.ts";
 import { smapsByMapping } from "./idle_memory.ts";
 import {
-  connectInspector,
   diffHeaps,
   type HeapSummary,
   type Inspector,
-  inspectorUrl,
   summarizeHeap,
 } from "./heap_snapshot.ts";
+import {
+  type InspectedMca,
+  startInspectedMca,
+  v8FlagsOption,
+} from "./inspected_mca.ts";
 
-const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const CLIENTS = fileURLToPath(new URL("./watch_clients.ts", import.meta.url));
 
 /** Memory of a process at one moment, KiB unless named otherwise. */
@@ -119,108 +121,103 @@ async function main(): Promise<void> {
   }).values;
   if (flags.main) useMain(flags.main);
   const n = Number(flags.watches);
-  const dir = join(ROOT, "tmp", "bench", `watch-memory-${Date.now()}`);
-  await Deno.mkdir(dir, { recursive: true });
-  const token = "bench-real-sa-token";
-  const upstream = await startControlled(
-    "fake-upstream",
-    fileURLToPath(new URL("./upstream_proc.ts", import.meta.url)),
-    [token],
-    join(dir, "fake-upstream"),
-  );
+  const run = await startInspectedMca("watch-memory", {
+    v8Flags: v8FlagsOption(flags["v8-flags"]),
+    env: Object.fromEntries(
+      (flags.env ?? []).map((
+        kv,
+      ) => [kv.split("=")[0], kv.slice(kv.indexOf("=") + 1)]),
+    ),
+  });
+  const { insp, mca } = run;
+  const measure = async (label: string, base?: MemPoint) => {
+    const p = await point(mca.pid, insp);
+    console.log(`${label}: ${JSON.stringify(p)} (KiB)`);
+    if (base) console.log(perWatch(base, p, n));
+    return p;
+  };
+  const snap = async () =>
+    flags["no-snapshot"] ? undefined : summarizeHeap(await insp.heapSnapshot());
+  const diff = (a?: HeapSummary, b?: HeapSummary) => {
+    if (a && b) printDiff(a, b, n, Number(flags.top));
+  };
   try {
-    await writeFakeSaDir(
-      join(dir, "real-sa"),
-      token,
-      String(upstream.ready.caPem),
-    );
-    const inspectPort = freePort();
-    const mca = await startMca({
-      realSaDir: join(dir, "real-sa"),
-      host: "127.0.0.1",
-      port: Number(upstream.ready.port),
-    }, {
-      dir,
-      name: "mca",
-      env: Object.fromEntries(
-        (flags.env ?? []).map((
-          kv,
-        ) => [kv.split("=")[0], kv.slice(kv.indexOf("=") + 1)]),
-      ),
-      denoFlags: [`--inspect=127.0.0.1:${inspectPort}`],
-      v8Flags: flags["v8-flags"]?.split(",").filter(Boolean),
-    });
-    const insp = await connectInspector(await inspectorUrl(inspectPort));
     await sleep(1000);
-    const idle = await point(mca.pid, insp);
-    const snap = async () =>
-      flags["no-snapshot"]
-        ? undefined
-        : summarizeHeap(await insp.heapSnapshot());
+    const idle = await measure("idle");
     const snapIdle = await snap();
-    console.log(`idle: ${JSON.stringify(idle)} (KiB)`);
-    const clients = await startControlled("watch-clients", CLIENTS, [
-      JSON.stringify({
-        port: mca.port,
-        path: "/api/v1/namespaces/default/configmaps?watch=1",
-        caPem: mca.appCaPem,
-        token: "any-app-token",
-        count: n,
-        parallel: 32,
-      }),
-    ], join(dir, "watch-clients"));
-    const opened = await clients.send({ cmd: "open" }, 180_000);
-    if (Number(opened.failed) > 0) {
-      throw new Error(`open: ${JSON.stringify(opened)}`);
-    }
-    await upstream.send({ cmd: "waitWatches", n, timeoutMs: 60_000 }, 70_000);
-    await sleep(1000);
-    const open = await point(mca.pid, insp);
+    const clients = await openWatches(run, n);
+    await measure(`${n} watches open`, idle);
     const snapOpen = await snap();
-    console.log(`${n} watches open: ${JSON.stringify(open)} (KiB)`);
-    console.log(perWatch(idle, open, n));
-    if (snapIdle && snapOpen) {
-      printDiff(snapIdle, snapOpen, n, Number(flags.top));
-    }
+    diff(snapIdle, snapOpen);
     const events = Number(flags.events);
     if (events > 0) {
-      await upstream.send({
-        cmd: "push",
-        rate: 10,
-        durationMs: events * 100,
-        padBytes: 600,
-      }, 60_000);
-      for (let i = 0; i < 40; i++) {
-        const c = await clients.send({ cmd: "count" }, 10_000);
-        if (Number(c.events) >= events * n) break;
-        await sleep(250);
-      }
-      const flowed = await point(mca.pid, insp);
-      const snapFlowed = await snap();
-      console.log(
-        `after ${events} events each: ${JSON.stringify(flowed)} (KiB)`,
-      );
-      console.log(perWatch(idle, flowed, n));
+      await pushEvents(run, clients, { events, n });
+      await measure(`after ${events} events each`, idle);
       if (flags.trim) {
-        const ms = await insp.evaluate(
-          `(() => { const t = performance.now(); Deno.dlopen("libc.so.6", { malloc_trim: { parameters: ["usize"], result: "i32" } }).symbols.malloc_trim(0); return performance.now() - t; })()`,
+        console.log(
+          `malloc_trim(0) took ${(await mallocTrim(insp)).toFixed(2)} ms`,
         );
-        console.log(`malloc_trim(0) took ${Number(ms).toFixed(2)} ms`);
-        const trimmed = await point(mca.pid, insp);
-        console.log(`after malloc_trim(0): ${JSON.stringify(trimmed)} (KiB)`);
-        console.log(perWatch(idle, trimmed, n));
+        await measure("after malloc_trim(0)", idle);
       }
-      if (snapOpen && snapFlowed) {
-        printDiff(snapOpen, snapFlowed, n, Number(flags.top));
-      }
+      diff(snapOpen, await snap());
     }
-    insp.close();
     await clients.send({ cmd: "close" }, 5_000).catch(() => {});
     await clients.stop();
   } finally {
-    await upstream.stop();
-    await stopAll();
+    await run.stop();
   }
+}
+
+async function openWatches(run: InspectedMca, n: number): Promise<Controlled> {
+  const clients = await startControlled("watch-clients", CLIENTS, [
+    JSON.stringify({
+      port: run.mca.port,
+      path: "/api/v1/namespaces/default/configmaps?watch=1",
+      caPem: run.mca.appCaPem,
+      token: "any-app-token",
+      count: n,
+      parallel: 32,
+    }),
+  ], join(run.dir, "watch-clients"));
+  const opened = await clients.send({ cmd: "open" }, 180_000);
+  if (Number(opened.failed) > 0) {
+    throw new Error(`open: ${JSON.stringify(opened)}`);
+  }
+  await run.upstream.send({ cmd: "waitWatches", n, timeoutMs: 60_000 }, 70_000);
+  await sleep(1000);
+  return clients;
+}
+
+/** `events` per watch at 10/s; waits (bounded) until all have arrived. */
+async function pushEvents(
+  run: InspectedMca,
+  clients: Controlled,
+  o: { events: number; n: number },
+): Promise<void> {
+  await run.upstream.send({
+    cmd: "push",
+    rate: 10,
+    durationMs: o.events * 100,
+    padBytes: 600,
+  }, 60_000);
+  for (let i = 0; i < 40; i++) {
+    const c = await clients.send({ cmd: "count" }, 10_000);
+    if (Number(c.events) >= o.events * o.n) break;
+    await sleep(250);
+  }
+}
+
+/** glibc's malloc_trim(0) inside the inspected process; its duration, ms. */
+async function mallocTrim(insp: Inspector): Promise<number> {
+  return Number(
+    await insp.evaluate(`(() => {
+      const t = performance.now();
+      Deno.dlopen("libc.so.6", {
+        malloc_trim: { parameters: ["usize"], result: "i32" },
+      }).symbols.malloc_trim(0);
+      return performance.now() - t;
+    })()`),
+  );
 }
 
 if (import.meta.main) await main();
