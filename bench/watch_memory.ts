@@ -7,8 +7,12 @@
  * the allocator's slack).
  *
  *   deno run -A bench/watch_memory.ts [--watches 500] [--events 20]
- *        [--v8-flags=--max-semi-space-size=2] [--main tmp/other/main.ts]
- *        [--top 25]
+ *        [--rate 10] [--v8-flags=--max-semi-space-size=2] [--top 25]
+ *        [--main tmp/other/main.ts] [--no-snapshot] [--trim]
+ *        [--trim-every MS] [--env K=V]
+ *
+ * `--v8-flags` unset runs what ships (`SHIPPED_V8_FLAGS`); `--v8-flags=`
+ * alone runs V8's defaults.
  *
  * @module
  */
@@ -18,7 +22,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type Controlled, startControlled } from "./control.ts";
 import { useMain } from "./mca.ts";
-import { sleep } from "./procs.ts";
+import { sampleRss, sleep } from "./procs.ts";
 import { smapsByMapping } from "./idle_memory.ts";
 import {
   diffHeaps,
@@ -115,6 +119,10 @@ async function main(): Promise<void> {
       "no-snapshot": { type: "boolean" },
       /** After the events, glibc's malloc_trim(0) in mca (over FFI): is brk live? */
       trim: { type: "boolean" },
+      /** malloc_trim(0) every this many ms while events flow (0: never). */
+      "trim-every": { type: "string", default: "0" },
+      /** Events per second per watch while pushing. */
+      rate: { type: "string", default: "10" },
       /** Environment of mca, `K=V` (repeatable), e.g. MALLOC_ARENA_MAX=2. */
       env: { type: "string", multiple: true },
     },
@@ -151,7 +159,12 @@ async function main(): Promise<void> {
     diff(snapIdle, snapOpen);
     const events = Number(flags.events);
     if (events > 0) {
-      await pushEvents(run, clients, { events, n });
+      await pushEvents(run, clients, {
+        events,
+        n,
+        rate: Number(flags.rate),
+        trimEveryMs: Number(flags["trim-every"]),
+      });
       await measure(`after ${events} events each`, idle);
       if (flags.trim) {
         console.log(
@@ -188,23 +201,50 @@ async function openWatches(run: InspectedMca, n: number): Promise<Controlled> {
   return clients;
 }
 
-/** `events` per watch at 10/s; waits (bounded) until all have arrived. */
+/**
+ * `events` per watch at `rate`/s; waits (bounded) until all have arrived and
+ * prints mca's peak RSS meanwhile. With `trimEveryMs`, malloc_trim(0) runs in
+ * mca at that interval during the flow.
+ */
 async function pushEvents(
   run: InspectedMca,
   clients: Controlled,
-  o: { events: number; n: number },
+  o: { events: number; n: number; rate: number; trimEveryMs: number },
 ): Promise<void> {
-  await run.upstream.send({
-    cmd: "push",
-    rate: 10,
-    durationMs: o.events * 100,
-    padBytes: 600,
-  }, 60_000);
-  for (let i = 0; i < 40; i++) {
-    const c = await clients.send({ cmd: "count" }, 10_000);
-    if (Number(c.events) >= o.events * o.n) break;
-    await sleep(250);
+  const sampler = sampleRss(run.mca.pid);
+  const trims: number[] = [];
+  const trimmer = o.trimEveryMs > 0
+    ? setInterval(() => {
+      mallocTrim(run.insp).then((ms) => trims.push(ms), () => {});
+    }, o.trimEveryMs)
+    : undefined;
+  try {
+    await run.upstream.send({
+      cmd: "push",
+      rate: o.rate,
+      durationMs: o.events * 1000 / o.rate,
+      padBytes: 600,
+    }, o.events * 1000 / o.rate + 60_000);
+    for (let i = 0; i < 40; i++) {
+      const c = await clients.send({ cmd: "count" }, 10_000);
+      if (Number(c.events) >= o.events * o.n) break;
+      await sleep(250);
+    }
+  } finally {
+    clearInterval(trimmer);
   }
+  const { peakKiB, lastKiB } = sampler.stop();
+  console.log(
+    `during the flow: peak RSS ${(peakKiB / 1024).toFixed(1)} MiB, at its end ${
+      (lastKiB / 1024).toFixed(1)
+    } MiB${
+      trims.length
+        ? `; ${trims.length} malloc_trim(0) calls, ${
+          (trims.reduce((a, b) => a + b, 0) / trims.length).toFixed(1)
+        } ms each`
+        : ""
+    }`,
+  );
 }
 
 /** glibc's malloc_trim(0) inside the inspected process; its duration, ms. */
