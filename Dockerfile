@@ -6,6 +6,8 @@
 # build machine's platform and cross-compiles for the target one with
 # `deno compile --target` (no emulation). `deno compile` downloads its runtime
 # (denort) for that target, so this stage needs network access.
+# --v8-flags is baked into the binary: V8's young generation capped at 8 MiB
+# per semi-space (design/decisions/0023-v8-heap-flags.md).
 FROM --platform=$BUILDPLATFORM denoland/deno:2.9.6 AS build
 # Set by BuildKit: amd64, arm64 (empty with the legacy builder: this machine's).
 ARG TARGETARCH
@@ -20,7 +22,7 @@ RUN case "${TARGETARCH:-}" in \
       *) echo "unsupported TARGETARCH ${TARGETARCH}" >&2; exit 1 ;; \
     esac \
  && deno install --frozen --entrypoint main.ts \
- && deno compile --frozen --allow-all ${target:+--target "$target"} --output /out/mca main.ts \
+ && deno compile --frozen --allow-all --v8-flags=--max-semi-space-size=8 ${target:+--target "$target"} --output /out/mca main.ts \
  && if [ -z "$target" ] || [ "$target" = "$(uname -m)-unknown-linux-gnu" ]; then /out/mca --version; fi
 
 # Stage 2: only the binary, on distroless (glibc, CA bundle, non-root user).

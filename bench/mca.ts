@@ -14,6 +14,13 @@ import { writeProjectedVolume } from "../tests/support/cluster.ts";
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 let main = fileURLToPath(new URL("../main.ts", import.meta.url));
 
+/**
+ * The V8 flags mca ships with (the Dockerfile's `deno compile`, `deno task
+ * start`, the test image's launcher; ADR 0023), so the bench measures what
+ * runs in a Pod. `tests/v8_flags_test.ts` keeps the copies equal.
+ */
+export const SHIPPED_V8_FLAGS = ["--max-semi-space-size=8"];
+
 /** Benchmarks another copy of mca (e.g. a patched one under tmp/). */
 export function useMain(path: string): void {
   main = path;
@@ -52,6 +59,8 @@ export interface McaOptions {
   stateDir?: string;
   /** Extra `deno run` flags, e.g. `--cpu-prof`. */
   denoFlags?: string[];
+  /** V8 flags; {@linkcode SHIPPED_V8_FLAGS} by default, `[]` for V8's own. */
+  v8Flags?: string[];
   /** Extra mca flags, e.g. `--audit-policy=FILE`. */
   args?: string[];
   readyTimeoutMs?: number;
@@ -61,6 +70,11 @@ export interface McaOptions {
   env?: Record<string, string>;
   /** Another program taking mca's command line (a `bench/repro/` relay). */
   main?: string;
+}
+
+/** `deno run` arguments that set `flags` (none for an empty list). */
+export function v8FlagArgs(flags: string[]): string[] {
+  return flags.length ? [`--v8-flags=${flags.join(",")}`] : [];
 }
 
 /** Lays out a kubelet-style service-account dir for the fake upstream. */
@@ -100,6 +114,7 @@ export async function startMca(
       "run",
       "-A",
       ...(options.denoFlags ?? []),
+      ...v8FlagArgs(options.v8Flags ?? SHIPPED_V8_FLAGS),
       options.main ?? main,
       "--sa-dir",
       target.realSaDir,

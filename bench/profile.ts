@@ -23,7 +23,7 @@ import { startControlled } from "./control.ts";
 import { getOnce } from "./client.ts";
 import { runH2load } from "./h2load.ts";
 import { cpuSeconds, memory, spawn, stopAll } from "./procs.ts";
-import { writeFakeSaDir } from "./mca.ts";
+import { SHIPPED_V8_FLAGS, v8FlagArgs, writeFakeSaDir } from "./mca.ts";
 import { buildRelay, startRelay } from "./rtt.ts";
 import {
   formatThreads,
@@ -194,7 +194,10 @@ async function main(): Promise<void> {
         "run",
         "-A",
         ...(flags["no-prof"] ? [] : ["--cpu-prof", `--cpu-prof-dir=${run}`]),
-        ...(flags["v8-flags"] ? [`--v8-flags=${flags["v8-flags"]}`] : []),
+        // what ships, unless named (`--v8-flags=` alone: V8's defaults)
+        ...v8FlagArgs(
+          flags["v8-flags"]?.split(",").filter(Boolean) ?? SHIPPED_V8_FLAGS,
+        ),
         mainTs,
         "--sa-dir",
         saDir,

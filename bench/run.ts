@@ -33,6 +33,7 @@ import { getOnce } from "./client.ts";
 import {
   type Mca,
   type McaTarget,
+  SHIPPED_V8_FLAGS,
   startMca,
   useMain,
   writeFakeSaDir,
@@ -728,6 +729,7 @@ async function main(): Promise<number> {
     kubeApiserver: toolchain.kubeApiserver,
   });
   machine.versions.mca = mcaVersion;
+  machine.versions.mcaV8Flags = SHIPPED_V8_FLAGS.join(",") || "(V8 defaults)";
 
   const notes: string[] = [
     ...(flags.main

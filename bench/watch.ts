@@ -48,6 +48,8 @@ export interface WatchResult {
   rssIdleMiB?: number;
   rssOpenMiB?: number;
   rssPeakMiB?: number;
+  /** Once every event has arrived: what the flow left behind. */
+  rssAfterMiB?: number;
   hwmMiB?: number;
 }
 
@@ -115,6 +117,7 @@ export async function runWatches(o: WatchOptions): Promise<WatchResult> {
       rssIdleMiB: idle && mib(idle.rssKiB),
       rssOpenMiB: afterOpen && mib(afterOpen.rssKiB),
       rssPeakMiB: peak && mib(peak.peakKiB),
+      rssAfterMiB: hwm && mib(hwm.rssKiB),
       hwmMiB: hwm && mib(hwm.hwmKiB),
     };
   } finally {

@@ -2,7 +2,8 @@
  * /usr/local/bin/mca of the test image (deno task image): execs
  * `deno run` on the bundled checkout, so `exec /usr/local/bin/mca --probe`
  * works without a shell. The release image (Dockerfile) has the compiled
- * binary at this path instead.
+ * binary at this path instead. The V8 flag is the one the release binary is
+ * compiled with (design/decisions/0023-v8-heap-flags.md).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,8 +11,9 @@
 
 int main(int argc, char **argv) {
   char *fixed[] = {"/usr/local/bin/deno", "run", "--allow-all", "--cached-only",
-                   "--no-prompt", "--config=/app/deno.json",
-                   "--lock=/app/deno.lock", "/app/main.ts"};
+                   "--no-prompt", "--v8-flags=--max-semi-space-size=8",
+                   "--config=/app/deno.json", "--lock=/app/deno.lock",
+                   "/app/main.ts"};
   int n = sizeof fixed / sizeof fixed[0];
   char **args = calloc(n + argc, sizeof *args);
   if (!args) return 70;
