@@ -21,7 +21,7 @@ export interface InjectOptions {
   runAsUser?: number;
   /** CPU request; `10m` by default, empty string to omit. */
   cpuRequest?: string;
-  /** Memory request; `64Mi` by default, empty string to omit. */
+  /** Memory request; `96Mi` by default, empty string to omit. */
   memoryRequest?: string;
   /** Memory limit; `512Mi` by default, empty string to omit. */
   memoryLimit?: string;
@@ -41,7 +41,7 @@ export const DEFAULT_OPTIONS: Required<InjectOptions> = {
   imagePullPolicy: "",
   runAsUser: 65532,
   cpuRequest: "10m",
-  memoryRequest: "64Mi",
+  memoryRequest: "96Mi",
   memoryLimit: "512Mi",
   routingConfigMap: "",
   clustersSecret: "",

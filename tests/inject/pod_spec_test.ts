@@ -279,7 +279,7 @@ Deno.test("inject: hardening and overrides of the mca container", () => {
     seccompProfile: { type: "RuntimeDefault" },
   });
   assert.deepEqual(def.resources, {
-    requests: { cpu: "10m", memory: "64Mi" },
+    requests: { cpu: "10m", memory: "96Mi" },
     limits: { memory: "512Mi" },
   });
   assert.deepEqual(def.startupProbe, {
