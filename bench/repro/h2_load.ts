@@ -8,6 +8,9 @@
  * - `c64m1`: h2load `-c 64 -m 1` (`--h1` for h1 modes);
  * - `watch200`: 200 watch-like streams for `--watch-s` (one HTTP/2
  *   connection; 200 connections over HTTP/1.1), each must get its lines;
+ * - `upgrade`: a SPDY/3.1 `POST` and a WebSocket `GET` upgrade on an
+ *   `http/1.1`-only TLS connection; ok when both get `101` and raw bytes
+ *   come back (a WebSocket terminated by the server does not count);
  * - `reset`: three batches of `--resets` requests cancelled mid-answer (RST_STREAM
  *   over h2), RSS after each batch (a leak grows batch by batch).
  *
@@ -203,6 +206,17 @@ async function oneMode(
         ok: code === 0 && r.minLines >= expected * 0.5,
         note: line,
       };
+    });
+    await cell(ctx, "upgrade", async () => {
+      const { code, line } = await goClient(files.client, [
+        "-url",
+        url,
+        "-mode",
+        "upgrade",
+      ]);
+      const probes: { status: string; echoed: boolean }[] = JSON.parse(line);
+      const ok = probes.every((p) => / 101 /.test(p.status) && p.echoed);
+      return { requests: probes.length, ok: code === 0 && ok, note: line };
     });
     for (const batch of [1, 2, 3]) {
       await cell(ctx, `reset${batch}`, async () => {

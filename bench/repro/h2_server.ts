@@ -8,7 +8,8 @@
  *     --cert c.pem --key k.pem [--port 0]
  *
  * Modes: `h2` `node:http2.createSecureServer`; `h2h1` the same with
- * `allowHTTP1: true`; `h1` `node:https.createServer` (what MCA uses);
+ * `allowHTTP1: true`; `h2stream` http2's `stream` API instead of the compat
+ * one; `h1` `node:https.createServer` (what MCA uses);
  * `alpn` one `node:tls` listener handing each socket to an http2 or an
  * https server by its negotiated `alpnProtocol`; `deno` `Deno.serve` with TLS.
  * Prints `{"ready":port}` on stdout when listening.
@@ -50,17 +51,21 @@ interface Res {
   on(event: "close", fn: () => void): unknown;
 }
 
+/** A watch-like answer: one event at once, then one every 100 ms. */
+function events(out: Pick<Res, "write" | "on">): void {
+  let n = 0;
+  const event = () =>
+    out.write(JSON.stringify({ type: "MODIFIED", n: n++ }) + "\n");
+  event();
+  const timer = setInterval(event, 100);
+  out.on("close", () => clearInterval(timer));
+}
+
 /** The compat-API handler shared by node:https and node:http2. */
 function handle(req: { url?: string }, res: Res): void {
   if (req.url?.startsWith("/watch")) {
     res.writeHead(200, { "content-type": "application/json" });
-    let n = 0;
-    const event = () =>
-      res.write(JSON.stringify({ type: "MODIFIED", n: n++ }) + "\n");
-    event();
-    const timer = setInterval(event, 100);
-    res.on("close", () => clearInterval(timer));
-    return;
+    return events(res);
   }
   res.writeHead(200, {
     "content-type": "application/json",
@@ -112,6 +117,26 @@ function startAlpn(): void {
     );
   });
   listen(front as never);
+}
+
+/** The same answers through http2's core API (`stream` events, no compat layer). */
+function startStreamApi(): void {
+  const server = http2.createSecureServer({ cert, key });
+  server.on("stream", (stream: http2.ServerHttp2Stream, headers) => {
+    stream.on("error", () => {});
+    if (String(headers[":path"]).startsWith("/watch")) {
+      stream.respond({ ":status": 200, "content-type": "application/json" });
+      return events(stream);
+    }
+    stream.respond({
+      ":status": 200,
+      "content-type": "application/json",
+      "content-length": String(Buffer.byteLength(BODY)),
+    });
+    stream.end(BODY);
+  });
+  server.on("sessionError", () => {});
+  listen(server as never);
 }
 
 function startDeno(): void {
@@ -166,6 +191,8 @@ if (mode === "h2" || mode === "h2h1") {
   server.on("upgrade", upgrade as never);
   server.on("sessionError", () => {});
   listen(server as never);
+} else if (mode === "h2stream") {
+  startStreamApi();
 } else if (mode === "h1") {
   const server = https.createServer({ cert, key }, handle as never);
   server.on("upgrade", upgrade as never);
@@ -175,6 +202,8 @@ if (mode === "h2" || mode === "h2h1") {
 } else if (mode === "deno") {
   startDeno();
 } else {
-  throw new Error(`--mode ${mode}: expected h2, h2h1, h1, alpn or deno`);
+  throw new Error(
+    `--mode ${mode}: expected h2, h2h1, h2stream, h1, alpn or deno`,
+  );
 }
 Deno.addSignalListener("SIGTERM", () => Deno.exit(0));

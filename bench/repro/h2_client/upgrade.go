@@ -53,15 +53,15 @@ func upgradeProbe(base, kind string) (status string, echoed bool, err error) {
 		}
 	}
 	if kind == "websocket" {
-		// a masked text frame "ping"; a raw echo sends the same bytes back,
-		// a WebSocket server answers with an unmasked frame.
+		// a masked text frame "ping"; a raw echo sends the same bytes back
+		// (mask bit set), a WebSocket server answers with an unmasked frame.
 		frame := []byte{0x81, 0x84, 1, 2, 3, 4, 'p' ^ 1, 'i' ^ 2, 'n' ^ 3, 'g' ^ 4}
 		conn.Write(frame)
 		got := make([]byte, 6)
 		if _, err = io.ReadFull(br, got[:2]); err != nil {
 			return status, false, err
 		}
-		return status, got[0] == 0x81, nil
+		return status, got[0] == 0x81 && got[1] == 0x84, nil
 	}
 	conn.Write([]byte("ping"))
 	got := make([]byte, 4)
