@@ -1,0 +1,3 @@
+module mca.local/h2-client
+
+go 1.22
