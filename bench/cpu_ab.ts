@@ -85,12 +85,23 @@ async function startVariants(dir: string, upstream: { port: number }) {
   return { mcas, sink };
 }
 
+function shuffled<T>(list: T[]): T[] {
+  const out = [...list];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [out[i], out[j]] = [out[j], out[i]];
+  }
+  return out;
+}
+
 /** One round: all variants under load at once; CPU µs per request each. */
 async function round1(
   mcas: Record<Variant, Mca>,
   opts: { c: number; seconds: number; dir: string; rate?: number },
 ): Promise<Record<Variant, { cpuUs: number; reqPerS: number }>> {
-  const names = Object.keys(mcas) as Variant[];
+  // a new order each round: whichever load starts first got a steady edge
+  // of a few % (the A/A pair differed by ×0.97 in order, 8 rounds)
+  const names = shuffled(Object.keys(mcas) as Variant[]);
   const before = names.map((n) => cpuSeconds([mcas[n].pid]));
   const results = await Promise.all(names.map((n) =>
     runH2load({

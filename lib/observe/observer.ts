@@ -190,44 +190,63 @@ export function combineObservers(observers: readonly Observer[]): Observer {
   if (observers.length === 1) return observers[0];
   return {
     start(call) {
-      const each = observers.map((o) => safely(() => o.start(call)));
-      const live = each.filter((o): o is CallObservation => o !== undefined);
+      // loops, not map/filter with closures: this runs for every call
+      const live: CallObservation[] = [];
+      for (const o of observers) {
+        const c = safely(o.start, o, call);
+        if (c !== undefined) live.push(c);
+      }
       return combineCall(live);
     },
   };
 }
 
 function combineCall(calls: CallObservation[]): CallObservation {
+  let requestBodyBytes = 0;
+  let responseBodyBytes = 0;
+  for (const c of calls) {
+    requestBodyBytes = Math.max(requestBodyBytes, c.requestBodyBytes ?? 0);
+    responseBodyBytes = Math.max(responseBodyBytes, c.responseBodyBytes ?? 0);
+  }
   return {
-    requestBodyBytes: Math.max(0, ...calls.map((c) => c.requestBodyBytes ?? 0)),
-    responseBodyBytes: Math.max(
-      0,
-      ...calls.map((c) => c.responseBodyBytes ?? 0),
-    ),
+    requestBodyBytes,
+    responseBodyBytes,
     decided(decision) {
-      for (const c of calls) safely(() => c.decided?.(decision));
+      for (const c of calls) if (c.decided) safely(c.decided, c, decision);
     },
     upstream(start) {
-      const subs = calls.map((c) => safely(() => c.upstream?.(start)))
-        .filter((u): u is UpstreamObservation => u !== undefined);
+      const subs: UpstreamObservation[] = [];
+      let headers: Record<string, string> | undefined;
+      for (const c of calls) {
+        if (!c.upstream) continue;
+        const s = safely(c.upstream, c, start);
+        if (s === undefined) continue;
+        subs.push(s);
+        if (s.headers) headers = { ...headers, ...s.headers };
+      }
       if (subs.length === 0) return undefined;
-      const headers = Object.assign({}, ...subs.map((s) => s.headers ?? {}));
       return {
-        headers,
+        headers: headers ?? {},
         response(answer) {
-          for (const s of subs) safely(() => s.response(answer));
+          for (const s of subs) safely(s.response, s, answer);
         },
         failed(reason, detail) {
-          for (const s of subs) safely(() => s.failed(reason, detail));
+          for (const s of subs) {
+            try {
+              s.failed(reason, detail);
+            } catch {
+              // isolated, as every other event
+            }
+          }
         },
       };
     },
     end(end) {
-      for (const c of calls) safely(() => c.end(end));
+      for (const c of calls) safely(c.end, c, end);
     },
     traceId() {
       for (const c of calls) {
-        const id = safely(() => c.traceId?.());
+        const id = c.traceId ? safely(c.traceId, c, undefined) : undefined;
         if (id) return id;
       }
       return undefined;
@@ -235,9 +254,14 @@ function combineCall(calls: CallObservation[]): CallObservation {
   };
 }
 
-function safely<T>(f: () => T): T | undefined {
+/** `f.call(self, arg)`, or undefined if it throws (no closure per call). */
+function safely<S, A, R>(
+  f: (this: S, arg: A) => R,
+  self: S,
+  arg: A,
+): R | undefined {
   try {
-    return f();
+    return f.call(self, arg);
   } catch {
     return undefined;
   }
