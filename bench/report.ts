@@ -248,7 +248,7 @@ export function renderMarkdown(r: Results): string {
     lines.push(
       "## Cost of metrics and tracing (fake upstream, same run)",
       "",
-      "Five mca processes, cells interleaved: all off; `/metrics` on (scraped every second); " +
+      "Five mca processes, cells interleaved: all off; `/metrics` on (scraped every 15 s); " +
         "tracing sampled at 100 % and at 1 % (OTLP/HTTP protobuf to a loopback sink); " +
         "a second all-off mca as the A/A control. on ÷ off = throughput against the all-off mca " +
         "in the same cell position; a verdict is left open when the control differs by more than the target.",
