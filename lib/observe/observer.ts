@@ -226,7 +226,7 @@ function combineCall(calls: CallObservation[]): CallObservation {
       }
       if (subs.length === 0) return undefined;
       return {
-        headers: headers ?? {},
+        headers, // undefined when none: the request's headers are then not copied
         response(answer) {
           for (const s of subs) safely(s.response, s, answer);
         },
