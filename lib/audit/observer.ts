@@ -18,6 +18,7 @@ import type {
   CallStart,
   Observer,
 } from "../observe/observer.ts";
+import { annotations, withOutcomes } from "./annotations.ts";
 import type { AuditBackend } from "./backend.ts";
 import {
   bodyName,
@@ -173,26 +174,9 @@ function auditCall(call: AuditCallStart, ctx: CallContext): CallObservation {
         message: end.status >= 400 ? end.error : undefined,
         requestObject: body,
         responseObject: auditedResponse(config, end),
-        annotations: {
-          ...annotations(decision, auditIds),
-          ...outcomeAnnotation(end),
-        },
+        annotations: withOutcomes(annotations(decision, auditIds), end),
       });
     },
-  };
-}
-
-/**
- * How each cluster of a call that reached more than one fared
- * (`mca.io/cluster-outcomes: east=200,west=unreachable`): a fan-out's
- * clusters, or a failover's tries.
- */
-function outcomeAnnotation(end: CallEnd): Record<string, string> {
-  if (end.outcomes.length < 2) return {};
-  return {
-    "mca.io/cluster-outcomes": end.outcomes.map((o) =>
-      `${o.cluster}=${o.error ?? o.status ?? "none"}`
-    ).join(","),
   };
 }
 
@@ -207,56 +191,4 @@ function completeRef(base: EventBase, call: CallStart, end: CallEnd): void {
 
 function stamp(call: CallStart, at: number): string {
   return microTimeAt(call.receivedAt.getTime() + (at - call.startedAt));
-}
-
-/** What only MCA knows, as `mca.io/*` annotations. */
-export function annotations(
-  decision: CallDecision | undefined,
-  auditIds: Array<[string, string]>,
-): Record<string, string> {
-  const out: Record<string, string> = {};
-  if (decision) {
-    if (decision.clusters.length > 0) {
-      out["mca.io/clusters"] = decision.clusters.join(",");
-    }
-    if (decision.missing.length > 0) {
-      out["mca.io/missing-clusters"] = decision.missing.join(",");
-    }
-    if (decision.rule) out["mca.io/routing-rule"] = decision.rule;
-    Object.assign(out, policyAnnotations(decision));
-  }
-  if (auditIds.length === 1) {
-    out["mca.io/upstream-audit-id"] = auditIds[0][1];
-  } else if (auditIds.length > 1) {
-    out["mca.io/upstream-audit-id"] = auditIds.map(([c, id]) => `${c}=${id}`)
-      .join(",");
-  }
-  return out;
-}
-
-function policyAnnotations(decision: CallDecision): Record<string, string> {
-  const verdicts = Object.entries(decision.policy ?? {});
-  if (verdicts.length === 0) return {};
-  const denied = verdicts.filter(([, v]) => !v.allowed);
-  const enforce = verdicts.some(([, v]) => v.mode === "enforce");
-  const partial = denied.length > 0 && denied.length < verdicts.length;
-  const out: Record<string, string> = {
-    "mca.io/policy-decision": denied.length === 0
-      ? "allow"
-      : !enforce
-      ? "deny-audit-only"
-      : partial
-      ? "partial"
-      : "deny",
-  };
-  // a partial answer names the rules that let clusters in and kept them out
-  const naming = partial ? verdicts : denied.length > 0 ? denied : verdicts;
-  const rules = [...new Set(naming.map(([, v]) => v.rule).filter(Boolean))];
-  if (rules.length > 0) out["mca.io/policy-rule"] = rules.join(",");
-  out["mca.io/policy-reason"] = (denied[0] ?? verdicts[0])[1].reason;
-  // a refusal names its clusters too: decision.clusters is empty then
-  if (denied.length > 0) {
-    out["mca.io/policy-denied-clusters"] = denied.map(([c]) => c).join(",");
-  }
-  return out;
 }
