@@ -9,21 +9,23 @@
  * (CA:FALSE): rustls-based clients reject a CA certificate used as a server
  * certificate.
  *
- * X.509 is built with node-forge; keys come from `node:crypto` (native, and
- * generated concurrently) because forge's own RSA key generation is slow.
+ * Keys are ECDSA P-256 (generated in well under a millisecond, where an RSA
+ * key took 50-150 ms of the first start); the certificates are written by
+ * `x509.ts`. A stored CA with an RSA key (an older MCA's) is still used.
  *
  * @module
  */
 
 import {
+  createPrivateKey,
+  createPublicKey,
   generateKeyPair,
-  randomBytes,
-  sign,
+  type KeyObject,
   X509Certificate,
 } from "node:crypto";
-import forge from "node-forge";
 import { join } from "node:path";
 import { writeFileAtomic } from "./files.ts";
+import { certificatePem, issueCertificate } from "./x509.ts";
 
 /** A certificate and its private key, both PEM. */
 export interface KeyPair {
@@ -52,12 +54,13 @@ const CA_VALIDITY_DAYS = 3650;
 /** The leaf is re-issued at every start of `mca`. */
 const LEAF_VALIDITY_DAYS = 397;
 
-function rsaKeyPem(): Promise<string> {
+/** A new ECDSA P-256 private key, PKCS#8 PEM. */
+function ecKeyPem(): Promise<string> {
   const { promise, resolve, reject } = Promise.withResolvers<string>();
-  generateKeyPair("rsa", {
-    modulusLength: 2048,
+  generateKeyPair("ec", {
+    namedCurve: "P-256",
     publicKeyEncoding: { type: "spki", format: "pem" },
-    privateKeyEncoding: { type: "pkcs1", format: "pem" },
+    privateKeyEncoding: { type: "pkcs8", format: "pem" },
   }, (error, _publicKey, privateKey) => {
     if (error) reject(error);
     else resolve(privateKey);
@@ -65,117 +68,78 @@ function rsaKeyPem(): Promise<string> {
   return promise;
 }
 
-function serial(): string {
-  const bytes = randomBytes(16);
-  bytes[0] &= 0x7f; // positive, as X.509 requires
-  return bytes.toString("hex");
-}
-
-function baseCertificate(
-  keyPem: string,
-  validityDays: number,
-): [forge.pki.Certificate, forge.pki.rsa.PrivateKey] {
-  const key = forge.pki.privateKeyFromPem(keyPem) as forge.pki.rsa.PrivateKey;
-  const cert = forge.pki.createCertificate();
-  cert.publicKey = forge.pki.setRsaPublicKey(key.n, key.e);
-  cert.serialNumber = serial();
+function validity(days: number): { notBefore: Date; notAfter: Date } {
   const now = Date.now();
-  cert.validity.notBefore = new Date(now - 5 * 60 * 1000); // clock skew
-  cert.validity.notAfter = new Date(now + validityDays * DAY_MS);
-  return [cert, key];
-}
-
-/**
- * Signs a certificate with SHA-256/RSA through `node:crypto` (native, about
- * 1 ms) instead of forge's JavaScript RSA (about 20 ms): forge builds the
- * to-be-signed structure, the runtime signs it.
- */
-function signNative(cert: forge.pki.Certificate, keyPem: string): void {
-  const oid = forge.pki.oids.sha256WithRSAEncryption;
-  cert.signatureOid = oid;
-  cert.siginfo.algorithmOid = oid;
-  // deno-lint-ignore no-explicit-any
-  const tbs = (forge.pki as any).getTBSCertificate(cert);
-  // deno-lint-ignore no-explicit-any
-  (cert as any).tbsCertificate = tbs;
-  const der = forge.asn1.toDer(tbs).getBytes();
-  const signature = sign("sha256", Buffer.from(der, "binary"), keyPem);
-  cert.signature = signature.toString("binary");
+  return {
+    notBefore: new Date(now - 5 * 60 * 1000), // clock skew
+    notAfter: new Date(now + days * DAY_MS),
+  };
 }
 
 function createCa(keyPem: string): KeyPair {
-  const [cert] = baseCertificate(keyPem, CA_VALIDITY_DAYS);
-  const subject = [
-    { name: "commonName", value: `mca-ca-${serial().slice(0, 8)}` },
-    { name: "organizationName", value: "MCA sidecar" },
-  ];
-  cert.setSubject(subject);
-  cert.setIssuer(subject);
-  cert.setExtensions([
-    {
-      name: "basicConstraints",
-      cA: true,
-      pathLenConstraint: 0,
-      critical: true,
-    },
-    { name: "keyUsage", keyCertSign: true, cRLSign: true, critical: true },
-    { name: "subjectKeyIdentifier" },
-  ]);
-  signNative(cert, keyPem);
-  return { certPem: forge.pki.certificateToPem(cert), keyPem };
+  const key = createPrivateKey(keyPem);
+  const suffix = crypto.randomUUID().slice(0, 8);
+  const der = issueCertificate({
+    subject: [["CN", `mca-ca-${suffix}`], ["O", "MCA sidecar"]],
+    ...validity(CA_VALIDITY_DAYS),
+    ca: true,
+  }, { publicKey: createPublicKey(key), signingKey: key });
+  return { certPem: certificatePem(der), keyPem };
 }
 
 function issueLeaf(ca: KeyPair, keyPem: string, names: ServerNames): KeyPair {
-  const caCert = forge.pki.certificateFromPem(ca.certPem);
-  const [cert] = baseCertificate(keyPem, LEAF_VALIDITY_DAYS);
-  cert.setSubject([{ name: "commonName", value: "mca" }]);
-  cert.setIssuer(caCert.subject.attributes);
-  cert.setExtensions([
-    { name: "basicConstraints", cA: false, critical: true },
-    {
-      name: "keyUsage",
-      digitalSignature: true,
-      keyEncipherment: true,
-      critical: true,
-    },
-    { name: "extKeyUsage", serverAuth: true },
-    {
-      name: "subjectAltName",
-      altNames: [
-        ...names.dns.map((value) => ({ type: 2, value })),
-        ...names.ips.map((ip) => ({ type: 7, ip })),
-      ],
-    },
-    {
-      name: "authorityKeyIdentifier",
-      keyIdentifier: caCert.generateSubjectKeyIdentifier().getBytes(),
-    },
-  ]);
-  signNative(cert, ca.keyPem);
-  return { certPem: forge.pki.certificateToPem(cert), keyPem };
+  const caCert = new X509Certificate(ca.certPem);
+  const der = issueCertificate({
+    subject: [["CN", "mca"]],
+    issuer: caSubject(caCert),
+    ...validity(LEAF_VALIDITY_DAYS),
+    ca: false,
+    dns: names.dns,
+    ips: names.ips,
+    issuerKey: caCert.publicKey,
+  }, {
+    publicKey: createPublicKey(keyPem),
+    signingKey: createPrivateKey(ca.keyPem),
+  });
+  return { certPem: certificatePem(der), keyPem };
+}
+
+/**
+ * The CA's subject as attributes, for the leaf's issuer: MCA's CAs carry a
+ * CN and an O only (`X509Certificate.subject` is "CN=...\nO=...").
+ */
+function caSubject(cert: X509Certificate): Array<["CN" | "O", string]> {
+  const out: Array<["CN" | "O", string]> = [];
+  for (const line of cert.subject.split("\n")) {
+    const eq = line.indexOf("=");
+    const type = line.slice(0, eq);
+    if (type === "CN" || type === "O") out.push([type, line.slice(eq + 1)]);
+  }
+  return out;
 }
 
 /** True when a PEM pair is a usable CA: parses, matches, not near expiry. */
 function isUsableCa(pair: KeyPair): boolean {
   try {
     const cert = new X509Certificate(pair.certPem);
-    const key = forge.pki.privateKeyFromPem(
-      pair.keyPem,
-    ) as forge.pki.rsa.PrivateKey;
-    const pub = forge.pki.certificateFromPem(pair.certPem)
-      .publicKey as forge.pki.rsa.PublicKey;
     const notAfter = Date.parse(cert.validTo);
-    return cert.ca && pub.n.equals(key.n) &&
+    return cert.ca && sameKey(cert.publicKey, createPrivateKey(pair.keyPem)) &&
       notAfter - Date.now() > LEAF_VALIDITY_DAYS * DAY_MS;
   } catch {
     return false;
   }
 }
 
+function sameKey(publicKey: KeyObject, privateKey: KeyObject): boolean {
+  const spki = (k: KeyObject) =>
+    Buffer.from(k.export({ type: "spki", format: "der" }));
+  return spki(publicKey).equals(spki(createPublicKey(privateKey)));
+}
+
 function readUsableKey(path: string): string | undefined {
   try {
     const pem = Deno.readTextFileSync(path);
-    forge.pki.privateKeyFromPem(pem);
+    createPrivateKey(pem);
     return pem;
   } catch {
     return undefined;
@@ -219,8 +183,8 @@ export async function prepareCertificates(
   const leafKeyPath = join(stateDir, LEAF_KEY_FILE);
   const storedLeafKey = reuse ? readUsableKey(leafKeyPath) : undefined;
   const [caKeyPem, leafKeyPem] = await Promise.all([
-    reuse ? Promise.resolve("") : rsaKeyPem(),
-    storedLeafKey !== undefined ? Promise.resolve(storedLeafKey) : rsaKeyPem(),
+    reuse ? Promise.resolve("") : ecKeyPem(),
+    storedLeafKey !== undefined ? Promise.resolve(storedLeafKey) : ecKeyPem(),
   ]);
   const ca = reuse ? stored! : createCa(caKeyPem);
   if (!reuse) {

@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
-import { X509Certificate } from "node:crypto";
-import forge from "node-forge";
+import {
+  createPublicKey,
+  generateKeyPairSync,
+  X509Certificate,
+} from "node:crypto";
+import { certificatePem, issueCertificate } from "../../lib/sidecar/x509.ts";
+import { opensslText } from "../support/openssl.ts";
 import { prepareCertificates } from "../../lib/sidecar/certs.ts";
 
 const ROOT = new URL("../../tmp/", import.meta.url).pathname;
@@ -21,9 +26,12 @@ Deno.test("certs: a leaf for loopback names, signed by a CA that is kept", async
     assert.equal(leaf.checkIP("::1"), "::1");
     assert.equal(leaf.checkHost("localhost"), "localhost");
     assert.equal(leaf.checkIP("10.0.0.1"), undefined);
-    const eku = forge.pki.certificateFromPem(first.server.certPem)
-      .getExtension("extKeyUsage") as { serverAuth?: boolean } | null;
-    assert.equal(eku?.serverAuth, true);
+    const text = await opensslText(first.server.certPem);
+    assert.match(
+      text,
+      /Extended Key Usage: *\n *TLS Web Server Authentication/,
+    );
+    assert.match(text, /Public Key Algorithm: id-ecPublicKey/);
     assert.equal((await Deno.stat(`${dir}/ca.key`)).mode! & 0o777, 0o600);
 
     const second = await prepareCertificates(dir);
@@ -56,6 +64,32 @@ Deno.test("certs: a damaged or mismatched stored CA is replaced", async () => {
     const third = await prepareCertificates(dir);
     assert.equal(third.caReused, false);
     assert.notEqual(third.ca.certPem, first.ca.certPem);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("certs: a stored RSA CA (an older mca's) is kept and signs the new ECDSA leaf", async () => {
+  const dir = await Deno.makeTempDir({ dir: ROOT, prefix: "certs-" });
+  try {
+    const key = generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey;
+    const caPem = certificatePem(issueCertificate({
+      subject: [["CN", "mca-ca-old"], ["O", "MCA sidecar"]],
+      notBefore: new Date(Date.now() - 60_000),
+      notAfter: new Date(Date.now() + 3000 * 86_400_000),
+      ca: true,
+    }, { publicKey: createPublicKey(key), signingKey: key }));
+    await Deno.writeTextFile(`${dir}/ca.crt`, caPem);
+    await Deno.writeTextFile(
+      `${dir}/ca.key`,
+      String(key.export({ type: "pkcs1", format: "pem" })),
+    );
+    const certs = await prepareCertificates(dir);
+    assert.equal(certs.caReused, true);
+    const ca = new X509Certificate(caPem);
+    const leaf = new X509Certificate(certs.server.certPem);
+    assert.ok(leaf.verify(ca.publicKey));
+    assert.equal(leaf.issuer, ca.subject);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
