@@ -12,12 +12,12 @@ import {
   DEFAULT_OPTIONS,
   MCA_SA_PATH,
   MCA_STATE_PATH,
+  METRICS_PORT,
   METRICS_PORT_NAME,
   POLICY_KEY,
   ROUTING_KEY,
   SA_PATH,
 } from "../inject/pod_spec.ts";
-import { METRICS_PORT } from "../observe/metrics.ts";
 
 /** The version `mca --version` prints. */
 export const VERSION = "0.1.0";

@@ -25,14 +25,6 @@ import { Bounds, observeCall } from "./call_metrics.ts";
 export { REQUEST_DURATION_BUCKETS } from "./instruments.ts";
 
 /**
- * Default port of the metrics endpoint. Outside Prometheus' exporter range
- * (9100-9999, fully allocated), Kubernetes' own ports (6443, 2379-2380,
- * 10248-10260), k3s's 6444, MySQL Router's 6446-6450 and the usual app
- * ports (80xx, 3000, 5000, 9090): 6453 sits next to the proxy's 6443.
- */
-export const METRICS_PORT = 6453;
-
-/**
  * prom-client's default collectors that report real values under Deno
  * 2.9.6. Left out: `nodejs_gc_duration_seconds` (Deno emits no `gc`
  * performance entries, so it stays empty) and the active handles / requests

@@ -113,7 +113,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     env: options.env,
   });
   const opened: Opened = { log, batched, upstream };
-  opened.metrics = sidecarMetrics(options.metrics ?? {}, {
+  opened.metrics = await sidecarMetrics(options.metrics ?? {}, {
     health: () => opened.routing?.current.registry,
     audit: () => opened.audit?.counters(),
   });

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { metricsFlags } from "../../lib/sidecar/metrics_endpoint.ts";
-import { METRICS_PORT } from "../../lib/observe/metrics.ts";
+import { METRICS_PORT } from "../../lib/inject/names.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 
