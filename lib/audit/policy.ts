@@ -117,20 +117,43 @@ export function evaluateAuditPolicy(
   policy: AuditPolicy,
   attrs: AuditAttributes,
 ): AuditConfig {
-  for (const rule of policy.rules) {
-    if (ruleMatches(rule, attrs)) {
-      return {
+  const configs = configsOf(policy);
+  for (let i = 0; i < policy.rules.length; i++) {
+    if (ruleMatches(policy.rules[i], attrs)) return configs.rules[i];
+  }
+  return configs.none;
+}
+
+/**
+ * Each rule's {@linkcode AuditConfig}, made once per policy: the config is
+ * the same for every call a rule matches, and building its set per call was
+ * a tenth of what an audited call allocated.
+ */
+const configCache = new WeakMap<
+  AuditPolicy,
+  { rules: AuditConfig[]; none: AuditConfig }
+>();
+
+function configsOf(
+  policy: AuditPolicy,
+): { rules: AuditConfig[]; none: AuditConfig } {
+  let configs = configCache.get(policy);
+  if (configs === undefined) {
+    configs = {
+      rules: policy.rules.map((rule) => ({
         level: rule.level,
         omitStages: new Set([...policy.omitStages, ...rule.omitStages]),
         omitManagedFields: rule.omitManagedFields ?? policy.omitManagedFields,
-      };
-    }
+      })),
+      none: {
+        level: "None",
+        omitStages: new Set(policy.omitStages),
+        omitManagedFields: policy.omitManagedFields,
+      },
+    };
+    configCache.set(policy, configs);
   }
-  return {
-    level: "None",
-    omitStages: new Set(policy.omitStages),
-    omitManagedFields: policy.omitManagedFields,
-  };
+  return configs;
 }
 
 function ruleMatches(rule: AuditRule, attrs: AuditAttributes): boolean {
