@@ -222,7 +222,10 @@ function combineCall(calls: CallObservation[]): CallObservation {
         const s = safely(c.upstream, c, start);
         if (s === undefined) continue;
         subs.push(s);
-        if (s.headers) headers = { ...headers, ...s.headers };
+        // one observer's headers are used as they are, not copied
+        if (s.headers) {
+          headers = headers ? { ...headers, ...s.headers } : s.headers;
+        }
       }
       if (subs.length === 0) return undefined;
       return {
@@ -268,7 +271,8 @@ function safely<S, A, R>(
 }
 
 /**
- * Adds an upstream observation's headers to the app's. An observer that
+ * Adds an upstream observation's headers to the app's, in place: both callers
+ * own a fresh copy of the request's headers already. An observer that
  * writes `traceparent` owns the whole W3C trace context, so the app's
  * `tracestate` goes only where that observer passes it on (ADR 0019).
  */
@@ -277,11 +281,11 @@ export function withObserverHeaders<T extends Record<string, unknown>>(
   added: Record<string, string> | undefined,
 ): T {
   if (!added) return headers;
-  const out: Record<string, unknown> = { ...headers };
-  const names = Object.keys(added).map((n) => n.toLowerCase());
-  if (names.includes("traceparent")) delete out["tracestate"];
-  for (const [name, value] of Object.entries(added)) {
-    out[name.toLowerCase()] = value;
+  const out: Record<string, unknown> = headers;
+  for (const name in added) {
+    const lower = name.toLowerCase();
+    if (lower === "traceparent") delete out["tracestate"];
   }
+  for (const name in added) out[name.toLowerCase()] = added[name];
   return out as T;
 }
