@@ -96,7 +96,20 @@ export function coalescer(
   };
 }
 
+/**
+ * The chunks as one array: a view over them when they lie next to each
+ * other in one buffer (as `bodyChunks` leaves them), else a copy.
+ */
 function join(chunks: Uint8Array[], bytes: number): Uint8Array {
+  const first = chunks[0];
+  let end = first.byteOffset + first.length;
+  let adjacent = true;
+  for (let i = 1; i < chunks.length && adjacent; i++) {
+    const c = chunks[i];
+    adjacent = c.buffer === first.buffer && c.byteOffset === end;
+    end += c.length;
+  }
+  if (adjacent) return new Uint8Array(first.buffer, first.byteOffset, bytes);
   const out = new Uint8Array(bytes);
   let at = 0;
   for (const c of chunks) {

@@ -103,3 +103,26 @@ Deno.test("coalescer: nothing is written to a destroyed sink; finish() stops the
   out.push(chunk(2, 10)); // arms the timer
   out.finish(); // the test's timer sanitizer fails if it were left running
 });
+
+Deno.test("coalescer: chunks lying next to each other in one buffer go out as one view, others as a copy", () => {
+  const arena = new Uint8Array(64 * 1024).map((_, i) => i % 253);
+  const sink = recordingSink();
+  const out = coalescer(sink, { holdLast: false, flushBytes: 4800 });
+  for (let i = 0; i < 3; i++) {
+    out.push(arena.subarray(i * 1600, (i + 1) * 1600));
+  }
+  assert.equal(sink.writes.length, 1);
+  assert.equal(sink.writes[0].buffer, arena.buffer, "a view, not a copy");
+  assert.deepEqual([...sink.writes[0]], [...arena.subarray(0, 4800)]);
+  // a gap (the chunk at 6400 skips 4800-6400) or another buffer: copied
+  out.push(arena.subarray(6400, 8000));
+  out.push(chunk(9));
+  out.push(arena.subarray(8000, 9600));
+  assert.equal(sink.writes.length, 2);
+  assert.notEqual(sink.writes[1].buffer, arena.buffer);
+  assert.deepEqual(
+    [...sink.writes[1]],
+    concat([arena.subarray(6400, 8000), chunk(9), arena.subarray(8000, 9600)]),
+  );
+  out.finish();
+});
