@@ -3,6 +3,7 @@ import {
   batchedStdoutSink,
   formatCall,
   formatEvent,
+  isoNow,
   logObserver,
 } from "../../lib/observe/log.ts";
 import type { PolicyVerdict } from "../../lib/observe/observer.ts";
@@ -147,4 +148,57 @@ Deno.test("log: a refusal names the rule, or isolation / default when none decid
   assert.equal(refuse({ ...base, basis: "isolation" }), "isolation");
   assert.equal(refuse({ ...base, basis: "default" }), "default");
   assert.equal(refuse({ ...base, allowed: true, basis: "default" }), undefined);
+});
+
+Deno.test("log: isoNow is toISOString, across seconds and for every millisecond", () => {
+  for (
+    let ms = Date.UTC(2026, 11, 31, 23, 59, 58);
+    ms < Date.UTC(2027, 0, 1, 0, 0, 1);
+    ms += 1
+  ) {
+    assert.equal(isoNow(ms), new Date(ms).toISOString());
+  }
+});
+
+Deno.test("log: the fields of a call line keep their order", () => {
+  const line = formatCall({
+    info: parseRequestInfo("GET", "/api/v1/namespaces/a/pods/p"),
+    method: "GET",
+    cluster: "east",
+    status: 200,
+    durationMs: 1,
+    bytesIn: 0,
+    bytesOut: 2,
+    userAgent: "ua",
+    upgrade: true,
+    rule: "r",
+    policyRule: "pr",
+    traceId: "t",
+    auditId: "a",
+  }, NOW);
+  assert.deepEqual(Object.keys(JSON.parse(line)), [
+    "time",
+    "level",
+    "msg",
+    "cluster",
+    "verb",
+    "method",
+    "path",
+    "apiGroup",
+    "apiVersion",
+    "namespace",
+    "resource",
+    "subresource",
+    "name",
+    "status",
+    "durationMs",
+    "bytesIn",
+    "bytesOut",
+    "userAgent",
+    "upgrade",
+    "rule",
+    "policyRule",
+    "traceId",
+    "auditId",
+  ]);
 });
