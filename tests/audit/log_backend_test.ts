@@ -1,19 +1,26 @@
 import assert from "node:assert/strict";
 import { backupName, openLogBackend } from "../../lib/audit/log_backend.ts";
 
-async function freshDir(name: string): Promise<string> {
-  const dir =
+/** A new directory under tmp/, removed when the test's `using` ends. */
+async function freshDir(
+  name: string,
+): Promise<AsyncDisposable & { path: string }> {
+  const path =
     new URL(`../../tmp/audit_${name}_${crypto.randomUUID()}/`, import.meta.url)
       .pathname;
-  await Deno.mkdir(dir, { recursive: true });
-  return dir;
+  await Deno.mkdir(path, { recursive: true });
+  return {
+    path,
+    [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }),
+  };
 }
 
 const event = (n: number) =>
   JSON.stringify({ kind: "Event", n, pad: "x".repeat(80) });
 
 Deno.test("audit log: lines are appended, one event per line", async () => {
-  const dir = await freshDir("append");
+  await using tmp = await freshDir("append");
+  const dir = tmp.path;
   const backend = openLogBackend(`${dir}audit.log`, { log: () => {} });
   for (let i = 0; i < 5; i++) backend.emit(event(i));
   await backend.close();
@@ -25,7 +32,8 @@ Deno.test("audit log: lines are appended, one event per line", async () => {
 });
 
 Deno.test("audit log: rotates by size and keeps maxBackups old files", async () => {
-  const dir = await freshDir("rotate");
+  await using tmp = await freshDir("rotate");
+  const dir = tmp.path;
   const backend = openLogBackend(`${dir}audit.log`, {
     log: () => {},
     maxSizeBytes: 1000,
@@ -67,7 +75,8 @@ Deno.test("audit log: backup names follow lumberjack's pattern", () => {
 });
 
 Deno.test("audit log: an unwritable path drops and counts events, reports once, never throws", async () => {
-  const dir = await freshDir("unwritable");
+  await using tmp = await freshDir("unwritable");
+  const dir = tmp.path;
   const logged: string[] = [];
   // A directory where the file should be: open() fails for every batch.
   await Deno.mkdir(`${dir}audit.log`);
@@ -88,7 +97,8 @@ Deno.test("audit log: an unwritable path drops and counts events, reports once, 
 });
 
 Deno.test("audit log: recovers when the path becomes writable", async () => {
-  const dir = await freshDir("recover");
+  await using tmp = await freshDir("recover");
+  const dir = tmp.path;
   const logged: string[] = [];
   await Deno.mkdir(`${dir}audit.log`);
   const backend = openLogBackend(`${dir}audit.log`, {
@@ -108,7 +118,8 @@ Deno.test("audit log: recovers when the path becomes writable", async () => {
 });
 
 Deno.test("audit log: the pending buffer is bounded", async () => {
-  const dir = await freshDir("bounded");
+  await using tmp = await freshDir("bounded");
+  const dir = tmp.path;
   const backend = openLogBackend(`${dir}audit.log`, {
     log: () => {},
     maxPendingBytes: 500,

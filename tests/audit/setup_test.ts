@@ -4,12 +4,16 @@ import { parseRequestInfo } from "../../lib/kube/request_info.ts";
 
 const log = () => {};
 
-async function dir(): Promise<string> {
-  const d =
+/** A new directory under tmp/, removed when the test's `using` ends. */
+async function dir(): Promise<AsyncDisposable & { path: string }> {
+  const path =
     new URL(`../../tmp/audit_setup_${crypto.randomUUID()}/`, import.meta.url)
       .pathname;
-  await Deno.mkdir(d, { recursive: true });
-  return d;
+  await Deno.mkdir(path, { recursive: true });
+  return {
+    path,
+    [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }),
+  };
 }
 
 Deno.test("audit setup: no flag, no audit", async () => {
@@ -29,7 +33,8 @@ Deno.test("audit setup: inconsistent flags are explained", async () => {
     openAudit({ policyFile: "/nonexistent/p.yaml", logPath: "-" }, { log }),
     /cannot read --audit-policy \/nonexistent\/p\.yaml/,
   );
-  const d = await dir();
+  await using tmp = await dir();
+  const d = tmp.path;
   await Deno.writeTextFile(
     `${d}p.yaml`,
     "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n  - level: Metadata\n",
@@ -41,7 +46,8 @@ Deno.test("audit setup: inconsistent flags are explained", async () => {
 });
 
 Deno.test("audit setup: policy + file backend record calls; counters report them", async () => {
-  const d = await dir();
+  await using tmp = await dir();
+  const d = tmp.path;
   await Deno.writeTextFile(
     `${d}p.yaml`,
     "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n  - level: Metadata\n",
