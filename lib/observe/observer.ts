@@ -283,9 +283,8 @@ export function withObserverHeaders<T extends Record<string, unknown>>(
   if (!added) return headers;
   const out: Record<string, unknown> = headers;
   for (const name in added) {
-    const lower = name.toLowerCase();
-    if (lower === "traceparent") delete out["tracestate"];
+    if (name.toLowerCase() === "traceparent") delete out["tracestate"];
   }
   for (const name in added) out[name.toLowerCase()] = added[name];
-  return out as T;
+  return headers;
 }
