@@ -2,7 +2,8 @@
  * The log backend: one `Event` JSON per line, to stdout (`-`) or to a file
  * rotated by size like kube-apiserver's `--audit-log-maxsize` /
  * `--audit-log-maxbackup` (backups named `<name>-<UTC time>.<ext>`, the
- * oldest removed first).
+ * oldest removed first). A path that is not a regular file (a FIFO,
+ * `/dev/stderr`) is written to and never rotated.
  *
  * Lines are batched and written asynchronously, so a slow disk delays
  * audit lines, never API calls. A file that cannot be opened or written
@@ -144,17 +145,22 @@ function fileWriter(path: string, options: LogBackendOptions): Writer {
   const maxBackups = options.maxBackups ?? 3;
   let file: Deno.FsFile | undefined;
   let size = 0;
+  // only a regular file is rotated: renaming a device or a pipe given as
+  // the log (/dev/null, /dev/stderr, a FIFO) would put a file in its place
+  let regular = true;
   async function open(): Promise<Deno.FsFile> {
     if (file) return file;
     file = await Deno.open(path, { create: true, append: true, write: true });
-    size = (await file.stat()).size;
+    const stat = await file.stat();
+    size = stat.size;
+    regular = stat.isFile;
     return file;
   }
   return {
     async write(bytes) {
       try {
         let f = await open();
-        if (size > 0 && size + bytes.length > maxSize) {
+        if (regular && size > 0 && size + bytes.length > maxSize) {
           f.close();
           file = undefined;
           await rotate(path, maxBackups);

@@ -129,3 +129,27 @@ Deno.test("audit log: the pending buffer is bounded", async () => {
   assert.ok(backend.counters.dropped > 0);
   assert.equal(backend.counters.written + backend.counters.dropped, 20);
 });
+
+Deno.test("audit log: a FIFO given as the log is written to, never rotated away", async () => {
+  await using tmp = await freshDir("fifo");
+  const path = `${tmp.path}audit.pipe`;
+  const made = await new Deno.Command("mkfifo", { args: [path] }).output();
+  assert.equal(made.code, 0);
+  // the reader drains the pipe, as a log shipper would
+  const reading = (async () => {
+    const f = await Deno.open(path, { read: true });
+    return new Response(f.readable).text();
+  })();
+  const backend = openLogBackend(path, { log: () => {}, maxSizeBytes: 1000 });
+  for (let i = 0; i < 60; i++) {
+    backend.emit(event(i));
+    await backend.flush(); // over maxSize many times
+  }
+  await backend.close();
+  const text = await reading;
+  assert.equal(text.trimEnd().split("\n").length, 60);
+  assert.equal(backend.counters.written, 60);
+  const names = [...Deno.readDirSync(tmp.path)].map((e) => e.name);
+  assert.deepEqual(names, ["audit.pipe"], "no backup was made");
+  assert.ok(Deno.statSync(path).isFifo, "the FIFO is still a FIFO");
+});
