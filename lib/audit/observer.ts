@@ -27,9 +27,12 @@ import {
   objectRef,
   requestObject,
   serviceAccountUser,
+} from "./event.ts";
+import {
+  CallFieldsCache,
   type StageExtra,
   stageWriter,
-} from "./event.ts";
+} from "./stage_writer.ts";
 import {
   type AuditAttributes,
   type AuditConfig,
@@ -55,6 +58,7 @@ export function auditObserver(
   // the identity object lasts until the token changes: so does its user
   let identity: CallStart["identity"];
   let user: EventBase["user"] = {};
+  const fields = new CallFieldsCache();
   return {
     start(call: AuditCallStart): CallObservation {
       if (call.identity !== identity) {
@@ -69,7 +73,7 @@ export function auditObserver(
       };
       const config = evaluateAuditPolicy(policy, attrs);
       if (config.level === "None") return NOOP;
-      return auditCall(call, { config, backend, user });
+      return auditCall(call, { config, backend, user, fields });
     },
   };
 }
@@ -78,6 +82,7 @@ interface CallContext {
   config: AuditConfig;
   backend: AuditBackend;
   user: EventBase["user"];
+  fields: CallFieldsCache;
 }
 
 /** The fields every event of the call repeats, fixed when it starts. */
@@ -129,7 +134,7 @@ function auditCall(call: AuditCallStart, ctx: CallContext): CallObservation {
   const { config, backend } = ctx;
   const clock = () => stamp(call, performance.now());
   const base = eventBase(call, ctx);
-  const write = stageWriter(base);
+  const write = stageWriter(base, ctx.fields);
   const emit = (stage: AuditStage, extra: StageExtra) => {
     if (!config.omitStages.has(stage)) backend.emit(write(stage, extra));
   };

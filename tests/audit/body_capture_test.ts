@@ -3,7 +3,7 @@
  * they come, with a bounded copy kept beside them for `Request` level.
  */
 import assert from "node:assert/strict";
-import { type AuditBackend, newCounters } from "../../lib/audit/backend.ts";
+import { memoryBackend } from "../support/audit_memory.ts";
 import { AUDIT_BODY_BYTES, auditObserver } from "../../lib/audit/observer.ts";
 import { parseAuditPolicy } from "../../lib/audit/policy.ts";
 import {
@@ -11,17 +11,6 @@ import {
   rawExchange,
   startFixture,
 } from "../support/sidecar_fixture.ts";
-
-function memoryBackend(): AuditBackend & { lines: string[] } {
-  const lines: string[] = [];
-  return {
-    lines,
-    counters: newCounters(),
-    emit: (json) => void lines.push(json),
-    flush: () => Promise.resolve(),
-    close: () => Promise.resolve(),
-  };
-}
 
 const REQUEST_LEVEL = parseAuditPolicy(
   "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: Request\n",

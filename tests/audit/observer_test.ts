@@ -1,28 +1,16 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { type AuditBackend, newCounters } from "../../lib/audit/backend.ts";
+import { memoryBackend } from "../support/audit_memory.ts";
+import { microTime, microTimeAt, stageEvent } from "../../lib/audit/event.ts";
+import { auditObserver } from "../../lib/audit/observer.ts";
 import {
-  microTime,
-  microTimeAt,
-  stageEvent,
+  CallFieldsCache,
   type StageExtra,
   stageWriter,
-} from "../../lib/audit/event.ts";
-import { auditObserver } from "../../lib/audit/observer.ts";
-import { parseAuditPolicy } from "../../lib/audit/policy.ts";
+} from "../../lib/audit/stage_writer.ts";
+import { type AuditStage, parseAuditPolicy } from "../../lib/audit/policy.ts";
 import { parseRequestInfo } from "../../lib/kube/request_info.ts";
 import type { CallEnd } from "../../lib/observe/observer.ts";
-
-export function memoryBackend(): AuditBackend & { lines: string[] } {
-  const lines: string[] = [];
-  return {
-    lines,
-    counters: newCounters(),
-    emit: (json) => void lines.push(json),
-    flush: () => Promise.resolve(),
-    close: () => Promise.resolve(),
-  };
-}
 
 const policy = (level: string, extra = "") =>
   parseAuditPolicy(
@@ -357,6 +345,72 @@ Deno.test("audit: the per-call stage writer produces exactly JSON.stringify(stag
     JSON.stringify(stageEvent(base, "ResponseComplete", extras[1])),
   );
   assert.match(write("ResponseComplete", extras[1]), /"name":"p"/);
+});
+
+Deno.test("audit: events of calls sharing one fields cache are each exactly JSON.stringify of the event (property)", () => {
+  const text = fc.string({ unit: "grapheme", maxLength: 12 });
+  const ref = fc.option(
+    fc.record({
+      resource: fc.constantFrom("pods", "configmaps"),
+      namespace: fc.option(fc.constantFrom("a", "b"), { nil: undefined }),
+      name: fc.option(text, { nil: undefined }),
+    }, { requiredKeys: ["resource"] }),
+    { nil: undefined },
+  );
+  const users = [{}, { username: "u", groups: ["g"] }];
+  const base = fc.record({
+    level: fc.constantFrom("Metadata" as const, "Request" as const),
+    auditID: fc.uuid(),
+    requestURI: fc.constantFrom("/api/v1/pods", '/api?x="\\u00e9"', "/é"),
+    verb: fc.constantFrom("get", "list", "create"),
+    user: fc.constantFrom(...users),
+    sourceIPs: fc.option(
+      fc.constantFrom("::1", "10.0.0.1").map((ip) => [ip]),
+      { nil: undefined },
+    ),
+    userAgent: fc.option(fc.constantFrom("kubectl", "ua \u2028", "水"), {
+      nil: undefined,
+    }),
+    objectRef: ref,
+    requestReceivedTimestamp: fc.constant("2026-01-01T00:00:00.000000Z"),
+  }, {
+    requiredKeys: [
+      "level",
+      "auditID",
+      "requestURI",
+      "verb",
+      "user",
+      "requestReceivedTimestamp",
+    ],
+  });
+  const extra = fc.record({
+    at: fc.constant("2026-01-01T00:00:00.000001Z"),
+    code: fc.option(fc.constantFrom(200, 201, 404, 500), { nil: undefined }),
+    message: fc.option(text, { nil: undefined }),
+    annotations: fc.option(fc.dictionary(text, text, { maxKeys: 3 }), {
+      nil: undefined,
+    }),
+  }, { requiredKeys: ["at"] });
+  const stage = fc.constantFrom<AuditStage>(
+    "RequestReceived",
+    "ResponseStarted",
+    "ResponseComplete",
+  );
+  // one cache across every run: calls repeat, differ, and repeat again
+  const cache = new CallFieldsCache();
+  fc.assert(
+    fc.property(fc.array(fc.tuple(base, stage, extra), { minLength: 1 }), (
+      calls,
+    ) => {
+      for (const [b, s, e] of calls) {
+        assert.equal(
+          stageWriter(b, cache)(s, e),
+          JSON.stringify(stageEvent(b, s, e)),
+        );
+      }
+    }),
+    { numRuns: 300 },
+  );
 });
 
 Deno.test("audit: a call that reached several clusters records each one's outcome", () => {
