@@ -52,9 +52,14 @@ export class RealServiceAccount {
   readonly dir: string;
   #version = "";
   #files: ServiceAccountFiles | undefined;
+  // joined once: the link is read on every call (a join cost 0.2 µs of 0.7)
+  readonly #link: string;
+  readonly #token: string;
 
   constructor(dir: string) {
     this.dir = dir;
+    this.#link = join(dir, "..data");
+    this.#token = join(dir, "token");
   }
 
   /** The current token and CA; throws with the path if they are unreadable. */
@@ -75,10 +80,10 @@ export class RealServiceAccount {
 
   #readVersion(): string {
     try {
-      return "link:" + Deno.readLinkSync(join(this.dir, "..data"));
+      return "link:" + Deno.readLinkSync(this.#link);
     } catch {
       try {
-        const s = Deno.statSync(join(this.dir, "token"));
+        const s = Deno.statSync(this.#token);
         return `stat:${s.ino}:${s.mtime?.getTime()}:${s.size}`;
       } catch {
         return "";
@@ -87,7 +92,7 @@ export class RealServiceAccount {
   }
 
   #readFiles(): ServiceAccountFiles {
-    const tokenPath = join(this.dir, "token");
+    const tokenPath = this.#token;
     let token: string;
     try {
       token = Deno.readTextFileSync(tokenPath).trim();
