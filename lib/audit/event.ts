@@ -110,18 +110,21 @@ export function objectRef(info: RequestInfo): AuditObjectRef | undefined {
 
 export { microTime, microTimeAt } from "./micro_time.ts";
 
+/** What changes between the stages of one call. */
+export interface StageExtra {
+  at: string;
+  code?: number;
+  message?: string;
+  requestObject?: unknown;
+  responseObject?: unknown;
+  annotations?: Record<string, string>;
+}
+
 /** One stage's event; `base` is shared by all stages of a call. */
 export function stageEvent(
   base: EventBase,
   stage: AuditStage,
-  extra: {
-    at: string;
-    code?: number;
-    message?: string;
-    requestObject?: unknown;
-    responseObject?: unknown;
-    annotations?: Record<string, string>;
-  },
+  extra: StageExtra,
 ): AuditEvent {
   // Built in kube-apiserver's field order; the timestamps come last.
   const event = {

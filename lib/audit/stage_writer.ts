@@ -19,18 +19,11 @@ import type {
   AuditResponseStatus,
   AuditUser,
   EventBase,
+  StageExtra,
 } from "./event.ts";
 import type { AuditLevel, AuditStage } from "./policy.ts";
 
-/** What changes between the stages of one call. */
-export interface StageExtra {
-  at: string;
-  code?: number;
-  message?: string;
-  requestObject?: unknown;
-  responseObject?: unknown;
-  annotations?: Record<string, string>;
-}
+export type { StageExtra } from "./event.ts";
 
 /** The user's JSON, once per user object (one per workload identity). */
 const userJsons = new WeakMap<AuditUser, string>();
