@@ -19,6 +19,8 @@ import { existsSync } from "node:fs";
 import { isIPv6 } from "node:net";
 import { join } from "node:path";
 import type { Cluster, KubeConfig } from "@kubernetes/client-node";
+import { type FetchClients, fetchClients } from "./fetch_clients.ts";
+import type { StreamClients } from "./stream_clients.ts";
 import { RealServiceAccount } from "../sidecar/service_account.ts";
 
 /** Credentials for one upstream call. */
@@ -36,22 +38,11 @@ export interface UpstreamAuth {
    * express the TLS settings (skip-verify, a TLS server name).
    */
   client?: Deno.HttpClient;
-}
-
-/** A fetch client matching a set of TLS options, if fetch can express them. */
-function fetchClient(tls: AgentOptions): Deno.HttpClient | undefined {
-  if (tls.rejectUnauthorized === false || tls.servername) return undefined;
-  const pem = (v: unknown) =>
-    v === undefined || v === null ? undefined : String(v);
-  const ca = pem(tls.ca);
-  const cert = pem(tls.cert);
-  const key = pem(tls.key);
-  return Deno.createHttpClient({
-    ...(ca ? { caCerts: [ca] } : {}),
-    ...(cert && key ? { cert, key } : {}),
-    http1: true,
-    http2: false,
-  });
+  /**
+   * Clients for watches, HTTP/2 where the server offers it (many watches
+   * share one connection); absent where `client` is.
+   */
+  streams?: StreamClients;
 }
 
 /** A discovered API server. */
@@ -161,7 +152,7 @@ function inClusterUpstream(
   checkCa(caPem, join(options.saDir, "ca.crt"));
   let tls: AgentOptions = { ...AGENT_OPTIONS, ca: caPem || undefined };
   let agent = new Agent(tls);
-  let client = fetchClient(tls);
+  let fetching = fetchClients(tls);
   return {
     url: new URL(server),
     source: `in-cluster (${server}, service account in ${options.saDir})`,
@@ -172,21 +163,22 @@ function inClusterUpstream(
         // The cluster CA rotated: new connections must trust the new one.
         caPem = files.caPem;
         agent.destroy();
-        client?.close();
+        fetching?.close();
         tls = { ...AGENT_OPTIONS, ca: caPem || undefined };
         agent = new Agent(tls);
-        client = fetchClient(tls);
+        fetching = fetchClients(tls);
       }
       return Promise.resolve({
         authorization: `Bearer ${files.token}`,
         agent,
         tls,
-        client,
+        client: fetching?.client,
+        streams: fetching?.streams,
       });
     },
     close() {
       agent.destroy();
-      client?.close();
+      fetching?.close();
     },
   };
 }
@@ -253,7 +245,7 @@ async function kubeconfigUpstream(
   const kc = await loadKubeconfig(path);
   const cluster = currentCluster(kc, { path, context });
   let agent: Agent | undefined;
-  let client: Deno.HttpClient | undefined;
+  let fetching: FetchClients | undefined;
   let tls: AgentOptions = {};
   let cached: { value?: string; until: number } = { until: 0 };
   return {
@@ -278,18 +270,24 @@ async function kubeconfigUpstream(
             servername: opts.servername,
           };
           agent = new Agent(tls);
-          client = fetchClient(tls);
+          fetching = fetchClients(tls);
         }
         cached = {
           value: opts.headers.Authorization ?? opts.headers.authorization,
           until: Date.now() + AUTH_CACHE_MS,
         };
       }
-      return { authorization: cached.value, agent, tls, client };
+      return {
+        authorization: cached.value,
+        agent,
+        tls,
+        client: fetching?.client,
+        streams: fetching?.streams,
+      };
     },
     close() {
       agent?.destroy();
-      client?.close();
+      fetching?.close();
     },
   };
 }

@@ -13,7 +13,7 @@ import type { UpstreamAuth } from "../clusters/upstream.ts";
 import { forwardFetch } from "../proxy/fetch_forward.ts";
 import { respondFailure } from "../proxy/failure.ts";
 import { hasBody, readRequest, readsWholeBody } from "./request_body.ts";
-import { isLongLived, mayBeLarge } from "./stream_kind.ts";
+import { isLongLived, isWatch, mayBeLarge } from "./stream_kind.ts";
 import type { Dispatched, DispatchOptions } from "./dispatch_options.ts";
 
 const EMPTY = new Uint8Array(0);
@@ -56,9 +56,7 @@ export async function forwardOne(
       body: body ?? (replayable ? EMPTY : undefined),
       options,
     });
-    outcome = auth.client && mayBeLarge(req, info, body)
-      ? await forwardFetch(req, res, { ...target, client: auth.client })
-      : await forwardHttp(req, res, target);
+    outcome = await send(req, res, { info, auth, target, body });
     if (outcome.unreachable) {
       options.state.registry.setHealthy(candidate, false, outcome.error);
     }
@@ -72,6 +70,41 @@ export async function forwardOne(
   // A body read here is the body sent: hand it to the observers too.
   if (body !== undefined) outcome.requestBody ??= body;
   return { cluster, outcome };
+}
+
+/**
+ * One try, on the path its kind takes: a watch through the cluster's
+ * stream clients (many watches on one HTTP/2 connection), a read that may
+ * be large through `fetch` (back-pressure), anything else — and every call
+ * where `fetch` cannot express the TLS settings — through `node:https`.
+ */
+async function send(
+  req: IncomingMessage,
+  res: ServerResponse,
+  args: {
+    info: RequestInfo;
+    auth: UpstreamAuth;
+    target: Target;
+    body: Uint8Array | undefined;
+  },
+): Promise<Outcome> {
+  const { info, auth, target } = args;
+  if (auth.streams && isWatch(req, info, args.body)) {
+    const lease = auth.streams.acquire();
+    try {
+      return await forwardFetch(req, res, {
+        ...target,
+        client: lease.client,
+        watch: true,
+      });
+    } finally {
+      lease.release();
+    }
+  }
+  if (auth.client && mayBeLarge(req, info, args.body)) {
+    return await forwardFetch(req, res, { ...target, client: auth.client });
+  }
+  return await forwardHttp(req, res, target);
 }
 
 /** Where one try of the call goes, and what the observers want of it. */

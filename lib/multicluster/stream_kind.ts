@@ -19,16 +19,28 @@ export function isLongLived(info: RequestInfo, target: string): boolean {
 }
 
 /**
+ * A plain watch (`GET` without a body): it goes through the cluster's
+ * stream clients, HTTP/2 where the API server offers it, so watches share
+ * connections as client-go's do (lib/clusters/stream_clients.ts).
+ */
+export function isWatch(
+  req: IncomingMessage,
+  info: RequestInfo,
+  body: Uint8Array | undefined,
+): boolean {
+  return info.verb === "watch" && req.method === "GET" &&
+    (body === undefined || body.length === 0) && !hasBody(req);
+}
+
+/**
  * Bodiless reads whose answer can be large or endless: LISTs, discovery
  * documents, logs (read to their end or followed), anything behind a
  * `proxy` subresource. They go through fetch, which reads only as fast as
  * the app does (lib/proxy/fetch_forward.ts): a followed log of a chatty
  * container read by a slow app slows the kubelet down instead of filling
  * MCA. A single object (bounded by etcd's request size) stays on the
- * `node:https` path, and so do watches: they cost less memory there (1,000
- * watches: 204 MiB against 228 MiB over fetch), and an app that falls too
- * far behind on one loses it, as kube-apiserver drops an unresponsive
- * watcher (lib/proxy/transport.ts).
+ * `node:https` path. Watches take `fetch` too, but through their own
+ * clients and without back-pressure ({@linkcode isWatch}).
  */
 export function mayBeLarge(
   req: IncomingMessage,

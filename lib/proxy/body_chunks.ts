@@ -68,3 +68,33 @@ export async function* bodyChunks(
     reader.releaseLock();
   }
 }
+
+/**
+ * Size of the read buffer of a stream (a watch, a followed log): such a
+ * stream is open for hours, one per app watch, and its events are a few KB
+ * at most, so a LIST's 64 KiB buffer and arena would be most of the
+ * stream's memory (1,000 watches: 96 KiB against 52 KiB each, ADR 0007).
+ */
+export const STREAM_READ_BYTES = 8 * 1024;
+
+/**
+ * Yields a long-lived stream's chunks, each copied out at its own size (a
+ * buffer of its own, safe to keep) from one small read buffer.
+ */
+export async function* streamChunks(
+  body: ReadableStream<Uint8Array>,
+): AsyncGenerator<Uint8Array> {
+  const reader = body.getReader({ mode: "byob" });
+  let buffer = new ArrayBuffer(STREAM_READ_BYTES);
+  try {
+    while (true) {
+      const { done, value } = await reader.read(new Uint8Array(buffer));
+      if (done) return;
+      buffer = value.buffer as ArrayBuffer;
+      yield value.slice();
+    }
+  } finally {
+    await reader.cancel().catch(() => {});
+    reader.releaseLock();
+  }
+}

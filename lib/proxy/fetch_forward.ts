@@ -5,10 +5,11 @@
  * constant memory. (Deno's `node:https` client keeps reading a response MCA
  * has paused and buffers it whole; ADR 0007.)
  *
- * Only calls without a request body come here; watches stay on the
- * `node:https` path, which costs less CPU per small call. `fetch` decodes
- * gzip itself, so such answers reach the app decoded, without
- * `Content-Encoding` and `Content-Length`.
+ * Only calls without a request body come here. Watches come here too,
+ * through the cluster's stream clients (HTTP/2 where the API server
+ * offers it), but are read on without back-pressure (see
+ * `relayAnswer`). `fetch` decodes gzip itself, so such answers reach the
+ * app decoded, without `Content-Encoding` and `Content-Length`.
  *
  * @module
  */
@@ -24,10 +25,14 @@ import {
   settler,
   type Target,
 } from "./exchange.ts";
-import { bodyChunks } from "./body_chunks.ts";
+import { bodyChunks, streamChunks } from "./body_chunks.ts";
 import { coalescer } from "./coalesce.ts";
 import { HOP_BY_HOP, targetHeaders } from "./headers.ts";
-import { forwardHttp } from "./transport.ts";
+import {
+  fellBehind,
+  forwardHttp,
+  STREAM_MAX_BEHIND_BYTES,
+} from "./transport.ts";
 
 /**
  * Forwards one bodiless call with `fetch` and streams the answer back with
@@ -36,7 +41,7 @@ import { forwardHttp } from "./transport.ts";
 export function forwardFetch(
   req: IncomingMessage,
   res: ServerResponse,
-  target: Target & { client: Deno.HttpClient },
+  target: Target & { client: Deno.HttpClient; watch?: boolean },
 ): Promise<Outcome> {
   const exchange = settler();
   const aborter = new AbortController();
@@ -56,7 +61,7 @@ export function forwardFetch(
   }).then(
     (answer) => {
       deadline.clear();
-      return relayAnswer(answer, res, { target, exchange });
+      return relayAnswer(answer, res, { target, exchange, aborter });
     },
     (error: Error) => {
       deadline.clear();
@@ -202,11 +207,23 @@ export function splitWarnings(value: string): string[] {
   return out.filter((w) => w !== "");
 }
 
-/** Writes the answer to the app, reading only as fast as the app takes it. */
+/**
+ * Writes the answer to the app, reading only as fast as the app takes it —
+ * except a watch's: that is read on at once, every event written, and
+ * closed when the app is {@linkcode STREAM_MAX_BEHIND_BYTES} behind, as on
+ * the `node:https` path (kube-apiserver drops a watcher that does not keep
+ * up; clients watch again). Holding a watch's bytes in `fetch` instead
+ * would hold them in its HTTP/2 connection's flow-control window, which
+ * the connection's other watches share.
+ */
 async function relayAnswer(
   answer: Response,
   res: ServerResponse,
-  args: { target: Target; exchange: Exchange },
+  args: {
+    target: Target & { watch?: boolean };
+    exchange: Exchange;
+    aborter: AbortController;
+  },
 ): Promise<void> {
   const { outcome, settle } = args.exchange;
   outcome.status = answer.status;
@@ -220,7 +237,8 @@ async function relayAnswer(
     res.end();
     return settle();
   }
-  const stream = args.target.dedicated === true; // a followed log
+  const watch = args.target.watch === true;
+  const stream = watch || args.target.dedicated === true; // or a followed log
   if (stream) res.flushHeaders(); // its reader must see the head at once
   const out = coalescer(res, {
     holdLast: headers["content-length"] !== undefined,
@@ -230,11 +248,15 @@ async function relayAnswer(
   const capture = args.target.captureResponseBytes ?? 0;
   const copy = capture > 0 ? boundedCopy(capture) : undefined;
   try {
-    for await (const chunk of bodyChunks(answer.body)) {
+    const chunks = stream ? streamChunks(answer.body) : bodyChunks(answer.body);
+    for await (const chunk of chunks) {
       outcome.bytesOut += chunk.length;
       copy?.add(chunk);
-      if (!out.push(chunk)) await drained(res);
+      const sent = out.push(chunk);
       if (res.destroyed) break;
+      if (watch) {
+        if (fellBehind(res)) return dropSlowWatcher(res, args);
+      } else if (!sent) await drained(res);
     }
     res.end(out.finish());
     if (copy) {
@@ -248,6 +270,19 @@ async function relayAnswer(
     res.destroy();
     settle(`upstream response: ${(error as Error).message}`);
   }
+}
+
+function dropSlowWatcher(
+  res: ServerResponse,
+  args: { exchange: Exchange; aborter: AbortController },
+): void {
+  args.aborter.abort();
+  res.destroy();
+  args.exchange.settle(
+    `the app fell more than ${STREAM_MAX_BEHIND_BYTES >> 20} MiB behind on ` +
+      "this stream; it was closed (kube-apiserver drops an unresponsive " +
+      "watcher the same way; clients watch again)",
+  );
 }
 
 function drained(res: ServerResponse): Promise<void> {

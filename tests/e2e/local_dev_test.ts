@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { startCluster } from "../support/cluster.ts";
+import { type LocalMca, startLocalMca } from "../support/local_mca.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 
@@ -17,60 +18,17 @@ Deno.test("local development: mca on a kubeconfig serves kubectl with the contex
     prefix: "local-dev-",
   });
   const cluster = await startCluster({ dir: join(dir, "cluster") });
-  let mca: Deno.ChildProcess | undefined;
+  let mca: LocalMca | undefined;
   try {
     const token = await cluster.mintToken();
-    const kubeconfig = join(dir, "kubeconfig");
-    await Deno.writeTextFile(
-      kubeconfig,
-      JSON.stringify({
-        apiVersion: "v1",
-        kind: "Config",
-        clusters: [{
-          name: "c",
-          cluster: {
-            server: cluster.url,
-            "certificate-authority": cluster.caFile,
-          },
-        }],
-        users: [{ name: "u", user: { token } }],
-        contexts: [{
-          name: "dev",
-          context: { cluster: "c", user: "u", namespace: cluster.namespace },
-        }],
-        "current-context": "dev",
-      }),
-    );
-    mca = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        join(ROOT, "main.ts"),
-        `--kubeconfig=${kubeconfig}`,
-        `--mca-sa-dir=${join(dir, "sa")}`,
-        `--state-dir=${join(dir, "state")}`,
-        "--listen=127.0.0.1",
-        "--port=0",
-        "--metrics-port=0",
-      ],
-      stdout: "piped",
-      stderr: "inherit",
-    }).spawn();
-    const reader = mca.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    let text = "";
-    while (!text.includes("\n")) {
-      const { value, done } = await reader.read();
-      if (done) throw new Error(`mca exited before ready: ${text}`);
-      text += value;
-    }
-    const ready = JSON.parse(text.split("\n")[0]);
-    assert.match(ready.upstream, /kubeconfig .* \(context dev/);
-    const port = ready.listen[0].split(":").at(-1);
+    mca = await startLocalMca(cluster, { dir, token });
+    assert.match(mca.ready.upstream, /kubeconfig .* \(context dev/);
+    const port = mca.port;
     const kubectl = (args: string[]) =>
       new Deno.Command(cluster.bin.kubectl, {
         args: [
           `--server=https://127.0.0.1:${port}`,
-          `--certificate-authority=${join(dir, "sa", "ca.crt")}`,
+          `--certificate-authority=${mca!.caFile}`,
           "--token=anything",
           `--cache-dir=${join(dir, "kubectl-cache")}`,
           ...args,
@@ -104,24 +62,14 @@ Deno.test("local development: mca on a kubeconfig serves kubectl with the contex
     ]);
     assert.notEqual(forbidden.code, 0);
     assert.match(new TextDecoder().decode(forbidden.stderr), /Forbidden/);
-    mca.kill("SIGTERM");
-    while (true) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      text += value;
-    }
-    assert.equal((await mca.status).code, 0);
-    mca = undefined;
+    const { code, output } = await mca.stop();
+    assert.equal(code, 0);
     assert.ok(
-      !text.includes(token),
+      !output.includes(token),
       "the kubeconfig's token never reaches the log",
     );
   } finally {
-    if (mca) {
-      mca.kill("SIGKILL");
-      await mca.status;
-      await mca.stdout.cancel().catch(() => {});
-    }
+    await mca?.kill();
     await cluster.stop();
     await Deno.remove(dir, { recursive: true });
   }
