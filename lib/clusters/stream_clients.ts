@@ -5,8 +5,9 @@
  * holding one each, as client-go's watches do. A client is given at most
  * that many streams at once: one HTTP/2 connection holds new streams back,
  * without failing them, once the server's concurrent-stream limit is
- * reached (kube-apiserver's default is 1,000, Deno's own server's 200), so
- * the pool opens another client long before. Against a server that speaks
+ * reached (kube-apiserver's `--http2-max-streams-per-connection` is 1,000
+ * by default, Go's own default 250), so the pool opens another client long
+ * before. Against a server that speaks
  * only HTTP/1.1 the same clients open a connection per watch, as before.
  *
  * Measured outside MCA (`bench/repro/h2_watch_memory.ts`, ADR 0007): 1,000
