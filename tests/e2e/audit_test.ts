@@ -8,6 +8,7 @@
  */
 
 import assert from "node:assert/strict";
+import { writeTokenKubeconfig } from "../support/local_mca.ts";
 import { join } from "node:path";
 import { type Cluster, startCluster } from "../support/cluster.ts";
 import {
@@ -132,28 +133,7 @@ async function kubeconfigFor(
   dir: string,
 ): Promise<{ path: string; token: string }> {
   const token = await cluster.mintToken();
-  const path = join(dir, "kubeconfig");
-  await Deno.writeTextFile(
-    path,
-    JSON.stringify({
-      apiVersion: "v1",
-      kind: "Config",
-      clusters: [{
-        name: "c",
-        cluster: {
-          server: cluster.url,
-          "certificate-authority": cluster.caFile,
-        },
-      }],
-      users: [{ name: "u", user: { token } }],
-      contexts: [{
-        name: "dev",
-        context: { cluster: "c", user: "u", namespace: cluster.namespace },
-      }],
-      "current-context": "dev",
-    }),
-  );
-  return { path, token };
+  return { path: await writeTokenKubeconfig(cluster, { dir, token }), token };
 }
 
 const MCA_POLICY = `apiVersion: audit.k8s.io/v1

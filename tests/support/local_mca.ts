@@ -27,11 +27,14 @@ export interface LocalMca {
   kill(): Promise<void>;
 }
 
-/** Writes a kubeconfig for `cluster` with `token` and starts `mca` on it. */
-export async function startLocalMca(
+/**
+ * Writes `dir/kubeconfig`: `cluster` with its CA file, a user with `token`,
+ * one context (`dev`, the test namespace); returns its path.
+ */
+export async function writeTokenKubeconfig(
   cluster: Cluster,
   options: { dir: string; token: string },
-): Promise<LocalMca> {
+): Promise<string> {
   const { dir, token } = options;
   const kubeconfig = join(dir, "kubeconfig");
   await Deno.writeTextFile(
@@ -54,6 +57,16 @@ export async function startLocalMca(
       "current-context": "dev",
     }),
   );
+  return kubeconfig;
+}
+
+/** Writes a kubeconfig for `cluster` with `token` and starts `mca` on it. */
+export async function startLocalMca(
+  cluster: Cluster,
+  options: { dir: string; token: string },
+): Promise<LocalMca> {
+  const { dir, token } = options;
+  const kubeconfig = await writeTokenKubeconfig(cluster, { dir, token });
   const proc = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
