@@ -47,6 +47,14 @@ function writeAll(bytes: Uint8Array): void {
   }
 }
 
+function reportOnStderr(message: string): void {
+  try {
+    Deno.stderr.writeSync(encoder.encode(message + "\n"));
+  } catch {
+    // nowhere left to say it
+  }
+}
+
 /** Writes a line to stdout synchronously, so lines never interleave. */
 export function stdoutSink(line: string): void {
   writeAll(encoder.encode(line + "\n"));
@@ -67,18 +75,39 @@ export interface BatchedSink {
  * Call `flush` before exiting.
  */
 export function batchedStdoutSink(
-  options: { intervalMs?: number; write?: (bytes: Uint8Array) => void } = {},
+  options: {
+    intervalMs?: number;
+    write?: (bytes: Uint8Array) => void;
+    /** Told once when writing starts failing (default: stderr). */
+    report?: (message: string) => void;
+  } = {},
 ): BatchedSink {
   const write = options.write ?? writeAll;
+  const report = options.report ?? reportOnStderr;
   const intervalMs = options.intervalMs ?? 10;
   const pending = new LineBuffer();
   let timer: ReturnType<typeof setTimeout> | undefined;
+  let failing = false;
   function flush(): void {
     if (timer !== undefined) clearTimeout(timer);
     timer = undefined;
     if (pending.lines === 0) return;
-    const { chunks } = pending.take();
-    for (const chunk of chunks) write(chunk);
+    const { chunks, lines } = pending.take();
+    try {
+      for (const chunk of chunks) write(chunk);
+      failing = false;
+    } catch (error) {
+      // A closed stdout (the reader went away) must not stop the proxy:
+      // the lines are lost, the calls are not.
+      if (!failing) {
+        report(
+          `mca: cannot write the log to stdout (${
+            (error as Error).message
+          }); ${lines} lines dropped, and later ones until it can be written`,
+        );
+      }
+      failing = true;
+    }
     pending.recycle(chunks);
   }
   return {

@@ -112,6 +112,63 @@ Deno.test("log: the batched sink writes every line, in order, in one write", asy
   assert.equal(await promise, "three\n", "the timer flushes on its own");
 });
 
+Deno.test("log: a stdout that cannot be written drops lines, says so once, and recovers", () => {
+  const writes: string[] = [];
+  const reports: string[] = [];
+  let broken = true;
+  const decoder = new TextDecoder();
+  const sink = batchedStdoutSink({
+    intervalMs: 60_000,
+    write: (bytes) => {
+      if (broken) throw new Error("Broken pipe (os error 32)");
+      writes.push(decoder.decode(bytes));
+    },
+    report: (m) => reports.push(m),
+  });
+  sink.log("lost-1");
+  sink.log("lost-2");
+  sink.flush(); // must not throw
+  sink.log("lost-3");
+  sink.flush();
+  assert.equal(reports.length, 1, reports.join("\n"));
+  assert.match(reports[0], /Broken pipe.*2 lines dropped/);
+  broken = false;
+  sink.log("kept");
+  sink.flush();
+  assert.deepEqual(writes, ["kept\n"]);
+  broken = true;
+  sink.log("lost-4");
+  sink.flush();
+  assert.equal(reports.length, 2, "a new failure after recovery is told");
+});
+
+Deno.test("log: a real stdout pipe closed by its reader (EPIPE) does not stop the process", async () => {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      new URL("../support/log_pipe_child.ts", import.meta.url).pathname,
+    ],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const reader = child.stdout.getReader();
+  const first = await reader.read();
+  assert.equal(new TextDecoder().decode(first.value), "first\n");
+  await reader.cancel();
+  const stdin = child.stdin.getWriter();
+  await stdin.write(new TextEncoder().encode("go\n"));
+  await stdin.close();
+  const [status, stderr] = await Promise.all([
+    child.status,
+    new Response(child.stderr).text(),
+  ]);
+  assert.equal(status.code, 0, stderr);
+  assert.match(stderr, /cannot write the log to stdout \(Broken pipe/);
+  assert.match(stderr, /still running/);
+});
+
 Deno.test("log: a refusal names the rule, or isolation / default when none decided", () => {
   const lines: string[] = [];
   const refuse = (verdict: PolicyVerdict) => {
