@@ -32,20 +32,17 @@ import { startControlled } from "./control.ts";
 import { runH2load } from "./h2load.ts";
 import { cpuSeconds, stopAll } from "./procs.ts";
 import { type Mca, startMca, useMain, writeFakeSaDir } from "./mca.ts";
-import { policyOf100Rules } from "./governance.ts";
+import {
+  type Variant,
+  variantOptions,
+  VARIANTS,
+  writeGovernanceFiles,
+} from "./variants.ts";
 import { SCRAPE_EVERY_MS, startSpanSink } from "./observe_cost.ts";
 import { median, round } from "./stats.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const PATH = "/api/v1/namespaces/default/configmaps/bench";
-const AUDIT_POLICY = `apiVersion: audit.k8s.io/v1
-kind: Policy
-rules:
-  - level: Metadata
-`;
-
-type Variant = "off" | "off-b" | "governance" | "metrics" | "tracing-1";
-
 async function startVariants(dir: string, upstream: { port: number }) {
   const target = {
     realSaDir: join(dir, "real-sa"),
@@ -53,35 +50,14 @@ async function startVariants(dir: string, upstream: { port: number }) {
     port: upstream.port,
   };
   const sink = await startSpanSink();
-  await Deno.writeTextFile(join(dir, "policy.yaml"), policyOf100Rules());
-  await Deno.writeTextFile(join(dir, "audit-policy.yaml"), AUDIT_POLICY);
+  await writeGovernanceFiles(dir);
   const mcas = {} as Record<Variant, Mca>;
-  mcas.off = await startMca(target, { dir, name: "off" });
-  mcas["off-b"] = await startMca(target, { dir, name: "off-b" });
-  mcas.governance = await startMca(target, {
-    dir,
-    name: "governance",
-    args: [
-      `--policy=${join(dir, "policy.yaml")}`,
-      `--audit-policy=${join(dir, "audit-policy.yaml")}`,
-      `--audit-log=${join(dir, "audit.log")}`,
-      "--audit-log-maxsize=1024",
-    ],
-  });
-  mcas.metrics = await startMca(target, {
-    dir,
-    name: "metrics",
-    metrics: true,
-  });
-  mcas["tracing-1"] = await startMca(target, {
-    dir,
-    name: "tracing-1",
-    env: {
-      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${sink.port}`,
-      OTEL_TRACES_SAMPLER: "parentbased_traceidratio",
-      OTEL_TRACES_SAMPLER_ARG: "0.01",
-    },
-  });
+  for (const v of VARIANTS) {
+    mcas[v] = await startMca(
+      target,
+      variantOptions(v, { dir, sinkPort: sink.port }),
+    );
+  }
   return { mcas, sink };
 }
 

@@ -70,6 +70,11 @@ export interface McaOptions {
   env?: Record<string, string>;
   /** Another program taking mca's command line (a `bench/repro/` relay). */
   main?: string;
+  /**
+   * A command that runs `deno` (e.g. `["valgrind", "--tool=callgrind"]`):
+   * the pid is then the wrapper's, which valgrind shares with its guest.
+   */
+  wrap?: string[];
 }
 
 /** `deno run` arguments that set `flags` (none for an empty list). */
@@ -109,8 +114,10 @@ export async function startMca(
   await Deno.mkdir(mcaSaDir, { recursive: true });
   const started = performance.now();
   const metricsPort = options.metrics ? freePort() : 0;
-  const proc = spawn(options.name, Deno.execPath(), {
+  const wrap = options.wrap ?? [];
+  const proc = spawn(options.name, wrap[0] ?? Deno.execPath(), {
     args: [
+      ...(wrap.length ? [...wrap.slice(1), Deno.execPath()] : []),
       "run",
       "-A",
       ...(options.denoFlags ?? []),

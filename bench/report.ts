@@ -24,6 +24,7 @@ const FEATURE_LABEL: Record<ObserveFeature, string> = {
   "tracing-100": "tracing at 100 % sampling",
 };
 import { round } from "./stats.ts";
+import type { InstructionCost } from "./instructions.ts";
 
 /** Everything one run measured. */
 export interface Results {
@@ -40,6 +41,8 @@ export interface Results {
   streams: StreamResult[];
   /** Issue 16: throughput with metrics or tracing on ÷ all off. */
   observeCost?: ObserveCost[];
+  /** Issues 15 and 16: instructions per call of each variant ÷ all off. */
+  instructions?: InstructionCost[];
   targets: Target[];
   notes: string[];
   errors: string[];

@@ -60,6 +60,14 @@ import {
   renderGovernance,
 } from "./governance.ts";
 import { measureObserveCost, type ObserveCost } from "./observe_cost.ts";
+import {
+  type InstructionCost,
+  instructionCosts,
+  instructionTargets,
+  measureInstructions,
+  renderInstructions,
+} from "./instructions.ts";
+import { VARIANTS } from "./variants.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 let OUT = join(ROOT, "tmp", "bench");
@@ -88,6 +96,7 @@ const SETTINGS = {
     retryAbovePct: 15,
     retries: 12,
     rttsMs: [1, 5],
+    work: { calls: 2000, warmup: 1500, concurrencies: [1, 16], rounds: 2 },
   },
   quick: {
     durationS: 1,
@@ -105,6 +114,7 @@ const SETTINGS = {
     retryAbovePct: 15,
     retries: 4,
     rttsMs: [5],
+    work: { calls: 200, warmup: 300, concurrencies: [1], rounds: 1 },
   },
 };
 type Settings = typeof SETTINGS.full;
@@ -127,9 +137,10 @@ if (flags.help) {
       "deno task bench [--quick] [--skip-cluster] [--only SECTIONS] [--main FILE]",
       "  --quick          ~2 minute smoke run (short cells, fewer events)",
       "  --skip-cluster   leave out the real kube-apiserver",
-      "  --only SECTIONS  comma-separated subset of startup,load,rtt,metrics,governance,watch,stream,cluster",
+      "  --only SECTIONS  comma-separated subset of startup,load,rtt,metrics,governance,work,watch,stream,cluster",
       "                   (rtt = the load matrix with the upstream behind a 1 ms / 5 ms round trip)",
       "                   (metrics = the cost of metrics and of tracing at 100 % and 1 %)",
+      "                   (work = instructions per call under callgrind: off, A/A, governance, metrics, tracing 1 %)",
       "  --main FILE      benchmark another copy of mca's main.ts (e.g. a patched one)",
       "  --out DIR        write results and logs there (default tmp/bench; keep it under tmp/)",
       "  results: tmp/bench/results.{md,json}; process logs: tmp/bench/logs/",
@@ -144,6 +155,7 @@ const SECTIONS = [
   "rtt",
   "metrics",
   "governance",
+  "work",
   "watch",
   "stream",
   "cluster",
@@ -331,6 +343,7 @@ async function fakeUpstreamSuite(
     startup?: Results["startup"];
     governance: GovernanceResult[];
     observeCost: ObserveCost[];
+    instructions: InstructionCost[];
   },
 ): Promise<void> {
   const upstream: Controlled = await startControlled(
@@ -411,6 +424,22 @@ async function fakeUpstreamSuite(
           }),
       );
       out.observeCost.push(...costs);
+    }
+    if (only.has("work")) {
+      log(
+        "fake upstream: instructions per call under callgrind (off, A/A, governance, metrics, tracing 1 %)",
+      );
+      const counts = await section(
+        "work per call",
+        () =>
+          measureInstructions(target, {
+            dir: join(LOGS, "work"),
+            ...S.work,
+            variants: VARIANTS,
+            log,
+          }),
+      );
+      out.instructions = instructionCosts(counts);
     }
     if (only.has("watch")) {
       await watchSuite(upstream, target, port, caPem, out.watches);
@@ -755,6 +784,7 @@ async function main(): Promise<number> {
     startup: undefined as Results["startup"],
     governance: [] as GovernanceResult[],
     observeCost: [] as ObserveCost[],
+    instructions: [] as InstructionCost[],
   };
   try {
     await fakeUpstreamSuite(toolchain, out);
@@ -788,6 +818,7 @@ async function main(): Promise<number> {
     streams: out.streams,
     governance: out.governance,
     observeCost: out.observeCost,
+    instructions: out.instructions,
     notes,
     errors,
     durationS: (performance.now() - began) / 1000,
@@ -796,12 +827,16 @@ async function main(): Promise<number> {
   if (out.governance.length > 0) {
     results.targets.push(governanceTarget(out.governance));
   }
+  results.targets.push(...instructionTargets(out.instructions));
   await Deno.writeTextFile(
     join(OUT, "results.json"),
     JSON.stringify(results, null, 2) + "\n",
   );
-  const md = [renderMarkdown(results), ...renderGovernance(out.governance)]
-    .join("\n");
+  const md = [
+    renderMarkdown(results),
+    ...renderGovernance(out.governance),
+    ...renderInstructions(out.instructions),
+  ].join("\n");
   await Deno.writeTextFile(join(OUT, "results.md"), md);
   console.log(md);
   log(`wrote ${join(OUT, "results.md")} and results.json`);

@@ -1,5 +1,6 @@
 /**
- * The tools the benchmark drives (h2load, nginx), installed from Debian when
+ * The tools the benchmark drives (h2load, nginx, valgrind's callgrind and
+ * callgrind_control), installed from Debian when
  * missing, and what the report says about the machine.
  *
  * @module
@@ -12,6 +13,8 @@ import { runCommand } from "./procs.ts";
 const PACKAGES: Record<string, string> = {
   h2load: "nghttp2-client",
   nginx: "nginx",
+  valgrind: "valgrind",
+  callgrind_control: "valgrind",
 };
 
 async function has(cmd: string): Promise<boolean> {
@@ -20,13 +23,13 @@ async function has(cmd: string): Promise<boolean> {
 }
 
 /**
- * Makes sure h2load and nginx exist; installs the Debian packages (as root,
+ * Makes sure h2load, nginx and valgrind exist; installs the Debian packages (as root,
  * with apt-get) when they do not. Throws naming the package otherwise.
  */
 export async function ensureTools(log: (line: string) => void): Promise<void> {
   const missing: string[] = [];
   for (const [cmd, pkg] of Object.entries(PACKAGES)) {
-    if (!await has(cmd)) missing.push(pkg);
+    if (!await has(cmd) && !missing.includes(pkg)) missing.push(pkg);
   }
   if (missing.length === 0) return;
   const isRoot = Deno.uid() === 0;
