@@ -112,6 +112,39 @@ export function boundConnect(upReq: ClientRequest, timeoutMs: number): void {
   });
 }
 
+/** Sockets that have carried a request: the next one on them is a reuse. */
+const carried = new WeakSet<Socket>();
+
+/**
+ * Fails a request whose connection closes before its answer came, and says
+ * whether that connection had carried a request before (a pooled one).
+ * Node's client reports an early close as "socket hang up"; Deno 2.9's says
+ * nothing when the request had not ended as the socket was handed to it (a
+ * streamed body, even an empty one), so the call would wait out its head
+ * deadline on a pooled socket the API server had just closed. Deno's
+ * `reusedSocket` stays false on such a socket, hence the set.
+ */
+export function guardSocket(upReq: ClientRequest): { reused(): boolean } {
+  let reused = false;
+  upReq.on("socket", (socket: Socket) => {
+    reused = carried.has(socket);
+    carried.add(socket);
+    const closed = () => {
+      if (!upReq.destroyed) {
+        upReq.destroy(
+          new Error("the API server closed the connection before answering"),
+        );
+      }
+    };
+    socket.once("close", closed);
+    const release = () => socket.off("close", closed);
+    upReq.once("response", release);
+    upReq.once("upgrade", release);
+    upReq.once("close", release);
+  });
+  return { reused: () => reused };
+}
+
 /** The outcome of an exchange and the one-shot function that reports it. */
 export interface Exchange {
   promise: Promise<Outcome>;

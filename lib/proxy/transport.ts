@@ -27,6 +27,7 @@ import {
   boundedCopy,
   boundHead,
   type Exchange,
+  guardSocket,
   HEAD_TIMEOUT_MS,
   type Outcome,
   recordFailure,
@@ -68,20 +69,54 @@ export function forwardHttp(
   res: ServerResponse,
   target: Target,
 ): Promise<Outcome> {
-  const exchange = settler();
+  const call: Attempt = {
+    req,
+    res,
+    target,
+    exchange: settler(),
+    headers: withKnownBody(targetHeaders(req, target), target.body),
+  };
+  send(call, true);
+  res.on("close", () => {
+    if (!res.writableFinished) {
+      call.upReq?.destroy();
+      call.exchange.settle("client closed the connection");
+    }
+  });
+  return call.exchange.promise;
+}
+
+/** One call across its upstream attempts (a stale pooled socket's retry). */
+interface Attempt {
+  req: IncomingMessage;
+  res: ServerResponse;
+  target: Target;
+  exchange: Exchange;
+  headers: OutgoingHttpHeaders;
+  upReq?: ClientRequest;
+}
+
+/** Sends the call upstream once; on a stale pooled socket, once more. */
+function send(call: Attempt, first: boolean): void {
+  const { req, res, target, exchange } = call;
   const upReq = request(requestOptionsFor(target.url, target.auth, {
     method: req.method ?? "GET",
     target: req.url ?? "/",
-    headers: withKnownBody(targetHeaders(req, target), target.body),
+    headers: call.headers,
     dedicated: target.dedicated,
   }));
+  call.upReq = upReq;
   boundConnect(upReq, target.connectTimeoutMs);
+  const socket = guardSocket(upReq);
   const head = boundHead(upReq, target);
   upReq.on(
     "response",
     (upRes) => relayResponse(upRes, res, { req, target, exchange }),
   );
   upReq.on("error", (error) => {
+    if (first && socket.reused() && !head.timedOut() && replayable(call)) {
+      return send(call, false);
+    }
     recordFailure(exchange, error, {
       target,
       timedOutMs: head.timedOut()
@@ -92,22 +127,35 @@ export function forwardHttp(
     if (exchange.outcome.failure === undefined) res.destroy();
     exchange.settle(error.message);
   });
-  res.on("close", () => {
-    if (!res.writableFinished) {
-      upReq.destroy();
-      exchange.settle("client closed the connection");
-    }
-  });
   if (target.body !== undefined) {
     exchange.outcome.bytesIn = target.body.length;
     upReq.end(target.body);
-  } else {
+  } else if (first) {
     streamBody(req, upReq, {
       outcome: exchange.outcome,
       capture: target.captureBodyBytes ?? 0,
     });
-  }
-  return exchange.promise;
+  } else upReq.end(); // a retry: the app's (empty) body has been read
+}
+
+/** Methods a retry cannot repeat the effect of (RFC 9110 9.2.1, 9.2.2). */
+const REPLAYABLE = new Set(["GET", "HEAD", "OPTIONS"]);
+
+/**
+ * Whether an attempt that failed on a pooled keep-alive socket (which the
+ * API server, or a load balancer before it, may have closed as the request
+ * went out) may be sent again on a new connection: no answer came, and it
+ * is a read whose body is known to be empty or held whole. Go's `net/http`
+ * transport retries the same calls, so client-go never sees these failures
+ * without MCA either.
+ */
+function replayable(call: Attempt): boolean {
+  const { req, res, target, exchange } = call;
+  if (exchange.outcome.status !== 0) return false;
+  if (res.headersSent || res.destroyed) return false;
+  if (!REPLAYABLE.has(req.method ?? "GET")) return false;
+  return target.body !== undefined ||
+    (req.readableEnded && exchange.outcome.bytesIn === 0);
 }
 
 /** A body the caller has read (and maybe changed) sets its own length. */

@@ -1,0 +1,157 @@
+/**
+ * A pooled keep-alive socket the API server (or a load balancer before it)
+ * closes just as MCA sends the next call on it: reads are sent once more on
+ * a new connection, as Go's transport does; writes are not.
+ *
+ * The upstream here is a raw TLS server that decides, per connection and
+ * per request on it, whether to answer or to close the connection on
+ * reading the request head, so the race is the same every run.
+ */
+import assert from "node:assert/strict";
+import { Agent } from "node:https";
+import { createServer as createHttpServer } from "node:http";
+import { createServer as createTlsServer, type TLSSocket } from "node:tls";
+import type { AddressInfo } from "node:net";
+import { forwardHttp, type Target } from "../../lib/proxy/transport.ts";
+import { defaultTestTls } from "../support/test_certs.ts";
+
+/** Which request heads the upstream read: connection and index on it. */
+interface Head {
+  connection: number;
+  index: number;
+  line: string;
+}
+
+/** A TLS upstream that answers a request only when `answer` says so. */
+async function startUpstream(answer: (head: Head) => boolean) {
+  const { ca, server } = defaultTestTls();
+  const heads: Head[] = [];
+  let connections = 0;
+  const tls = createTlsServer(
+    { key: server.keyPem, cert: server.certPem },
+    (socket: TLSSocket) => {
+      const connection = ++connections;
+      let index = 0;
+      let buffered = "";
+      socket.on("error", () => {});
+      socket.on("data", (chunk: Uint8Array) => {
+        buffered += new TextDecoder().decode(chunk);
+        let end: number;
+        while ((end = buffered.indexOf("\r\n\r\n")) >= 0) {
+          const head = {
+            connection,
+            index: ++index,
+            line: buffered.slice(0, buffered.indexOf("\r\n")),
+          };
+          buffered = buffered.slice(end + 4);
+          heads.push(head);
+          if (!answer(head)) return void socket.destroy();
+          const body = JSON.stringify({ kind: "Status", status: "Success" });
+          socket.write(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n" +
+              `content-length: ${body.length}\r\n\r\n${body}`,
+          );
+        }
+      });
+    },
+  );
+  await new Promise<void>((resolve) => tls.listen(0, "127.0.0.1", resolve));
+  const port = (tls.address() as AddressInfo).port;
+  return {
+    heads,
+    caPem: ca.certPem,
+    url: new URL(`https://127.0.0.1:${port}`),
+    close: () => new Promise<void>((resolve) => tls.close(() => resolve())),
+  };
+}
+
+/** An app-facing HTTP server that forwards each call with `forwardHttp`. */
+async function startProxy(upstream: { url: URL; caPem: string }) {
+  const agent = new Agent({ keepAlive: true, ca: upstream.caPem });
+  const target: Target = {
+    url: upstream.url,
+    auth: { agent, tls: { ca: upstream.caPem } },
+    connectTimeoutMs: 5000,
+  };
+  const http = createHttpServer(async (req, res) => {
+    const outcome = await forwardHttp(req, res, target);
+    if (outcome.failure) {
+      res.writeHead(503, { "content-type": "text/plain" });
+      res.end(outcome.failure.message);
+    }
+  });
+  await new Promise<void>((resolve) => http.listen(0, "127.0.0.1", resolve));
+  const port = (http.address() as AddressInfo).port;
+  return {
+    async call(method: string, body?: string) {
+      const res = await fetch(`http://127.0.0.1:${port}/api/v1/namespaces`, {
+        method,
+        body,
+      });
+      return { status: res.status, text: await res.text() };
+    },
+    async close() {
+      agent.destroy();
+      http.closeAllConnections();
+      await new Promise<void>((resolve) => http.close(() => resolve()));
+    },
+  };
+}
+
+Deno.test("transport: a GET on a pooled socket closed under it is sent again on a new connection", async () => {
+  // Every connection answers its first request and dies on the second.
+  const upstream = await startUpstream((head) => head.index === 1);
+  const proxy = await startProxy(upstream);
+  try {
+    for (let i = 0; i < 3; i++) {
+      const answer = await proxy.call("GET");
+      assert.equal(answer.status, 200, answer.text);
+    }
+    // 1st call: connection 1; 2nd: killed on 1, retried on 2; 3rd: the same
+    // on 2 and 3.
+    assert.deepEqual(
+      upstream.heads.map((h) => [h.connection, h.index]),
+      [[1, 1], [1, 2], [2, 1], [2, 2], [3, 1]],
+    );
+  } finally {
+    await proxy.close();
+    await upstream.close();
+  }
+});
+
+Deno.test("transport: a POST on a pooled socket closed under it is not sent twice", async () => {
+  const upstream = await startUpstream((head) => head.index === 1);
+  const proxy = await startProxy(upstream);
+  try {
+    assert.equal((await proxy.call("GET")).status, 200);
+    const posted = await proxy.call("POST", '{"kind":"Namespace"}');
+    assert.equal(posted.status, 503, posted.text);
+    assert.equal(
+      upstream.heads.filter((h) => h.line.startsWith("POST ")).length,
+      1,
+    );
+  } finally {
+    await proxy.close();
+    await upstream.close();
+  }
+});
+
+Deno.test("transport: a GET is retried once, on a fresh connection, never again", async () => {
+  // Connection 1 answers its first request; nothing after that is answered.
+  const upstream = await startUpstream((head) =>
+    head.connection === 1 && head.index === 1
+  );
+  const proxy = await startProxy(upstream);
+  try {
+    assert.equal((await proxy.call("GET")).status, 200);
+    const failed = await proxy.call("GET");
+    assert.equal(failed.status, 503, failed.text);
+    assert.deepEqual(
+      upstream.heads.map((h) => [h.connection, h.index]),
+      [[1, 1], [1, 2], [2, 1]],
+    );
+  } finally {
+    await proxy.close();
+    await upstream.close();
+  }
+});
