@@ -6,7 +6,7 @@
  * @module
  */
 
-import { dirname, join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type Proc, spawn } from "./procs.ts";
 import { writeProjectedVolume } from "../tests/support/cluster.ts";
@@ -21,9 +21,12 @@ let main = fileURLToPath(new URL("../main.ts", import.meta.url));
  */
 export const SHIPPED_V8_FLAGS = ["--max-semi-space-size=8"];
 
-/** Benchmarks another copy of mca (e.g. a patched one under tmp/). */
+/**
+ * Benchmarks another copy of mca (e.g. a patched one under tmp/). A
+ * relative path is taken from the current directory: mca runs in its own.
+ */
 export function useMain(path: string): void {
-  main = path;
+  main = resolve(path);
 }
 
 /** A running mca. */

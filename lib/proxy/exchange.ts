@@ -122,10 +122,15 @@ const carried = new WeakSet<Socket>();
  * nothing when the request had not ended as the socket was handed to it (a
  * streamed body, even an empty one), so the call would wait out its head
  * deadline on a pooled socket the API server had just closed. Deno's
- * `reusedSocket` stays false on such a socket, hence the set.
+ * `reusedSocket` stays false on such a socket, hence the set. The caller
+ * says when the answer's head came (`answered`); a socket that closes
+ * first ends the request, and its listener with it.
  */
-export function guardSocket(upReq: ClientRequest): { reused(): boolean } {
+export function guardSocket(
+  upReq: ClientRequest,
+): { reused(): boolean; answered(): void } {
   let reused = false;
+  let release = () => {};
   upReq.on("socket", (socket: Socket) => {
     reused = carried.has(socket);
     carried.add(socket);
@@ -137,12 +142,11 @@ export function guardSocket(upReq: ClientRequest): { reused(): boolean } {
       }
     };
     socket.once("close", closed);
-    const release = () => socket.off("close", closed);
-    upReq.once("response", release);
-    upReq.once("upgrade", release);
-    upReq.once("close", release);
+    release = () => socket.off("close", closed);
   });
-  return { reused: () => reused };
+  // Called by the transport on the answer's head: one listener less per
+  // call than `once("response")` (this runs for every GET).
+  return { reused: () => reused, answered: () => release() };
 }
 
 /** The outcome of an exchange and the one-shot function that reports it. */

@@ -109,10 +109,10 @@ function send(call: Attempt, first: boolean): void {
   boundConnect(upReq, target.connectTimeoutMs);
   const socket = guardSocket(upReq);
   const head = boundHead(upReq, target);
-  upReq.on(
-    "response",
-    (upRes) => relayResponse(upRes, res, { req, target, exchange }),
-  );
+  upReq.on("response", (upRes) => {
+    socket.answered();
+    relayResponse(upRes, res, { req, target, exchange });
+  });
   upReq.on("error", (error) => {
     if (first && socket.reused() && !head.timedOut() && replayable(call)) {
       return send(call, false);
