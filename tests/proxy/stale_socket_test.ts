@@ -65,15 +65,23 @@ async function startUpstream(answer: (head: Head) => boolean) {
   };
 }
 
-/** An app-facing HTTP server that forwards each call with `forwardHttp`. */
-async function startProxy(upstream: { url: URL; caPem: string }) {
+/**
+ * An app-facing HTTP server that forwards each call with `forwardHttp`;
+ * with `held`, the app's body is read first and handed over whole, as the
+ * pipeline does for bodies with a declared length (one `end(body)`).
+ */
+async function startProxy(
+  upstream: { url: URL; caPem: string },
+  options: { held?: boolean } = {},
+) {
   const agent = new Agent({ keepAlive: true, ca: upstream.caPem });
-  const target: Target = {
+  const base: Target = {
     url: upstream.url,
     auth: { agent, tls: { ca: upstream.caPem } },
     connectTimeoutMs: 5000,
   };
   const http = createHttpServer(async (req, res) => {
+    const target = options.held ? { ...base, body: await readAll(req) } : base;
     const outcome = await forwardHttp(req, res, target);
     if (outcome.failure) {
       res.writeHead(503, { "content-type": "text/plain" });
@@ -96,6 +104,12 @@ async function startProxy(upstream: { url: URL; caPem: string }) {
       await new Promise<void>((resolve) => http.close(() => resolve()));
     },
   };
+}
+
+async function readAll(req: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of req) chunks.push(chunk);
+  return new Uint8Array(chunks.flatMap((c) => [...c]));
 }
 
 Deno.test("transport: a GET on a pooled socket closed under it is sent again on a new connection", async () => {
@@ -149,6 +163,25 @@ Deno.test("transport: a GET is retried once, on a fresh connection, never again"
     assert.deepEqual(
       upstream.heads.map((h) => [h.connection, h.index]),
       [[1, 1], [1, 2], [2, 1]],
+    );
+  } finally {
+    await proxy.close();
+    await upstream.close();
+  }
+});
+
+Deno.test("transport: with bodies held whole, a GET is sent again and a POST only once", async () => {
+  const upstream = await startUpstream((head) => head.index === 1);
+  const proxy = await startProxy(upstream, { held: true });
+  try {
+    assert.equal((await proxy.call("GET")).status, 200);
+    const got = await proxy.call("GET");
+    assert.equal(got.status, 200, got.text);
+    const posted = await proxy.call("POST", '{"kind":"Namespace"}');
+    assert.equal(posted.status, 503, posted.text);
+    assert.deepEqual(
+      upstream.heads.map((h) => [h.connection, h.index, h.line.split(" ")[0]]),
+      [[1, 1, "GET"], [1, 2, "GET"], [2, 1, "GET"], [2, 2, "POST"]],
     );
   } finally {
     await proxy.close();
