@@ -14,12 +14,13 @@
  */
 
 import { X509Certificate } from "node:crypto";
-import { Agent, type AgentOptions } from "node:https";
+import type { Agent, AgentOptions } from "node:https";
 import { existsSync } from "node:fs";
 import { isIPv6 } from "node:net";
 import { join } from "node:path";
 import type { Cluster, KubeConfig } from "@kubernetes/client-node";
 import { type FetchClients, fetchClients } from "./fetch_clients.ts";
+import { pooledAgent } from "./pool.ts";
 import type { StreamClients } from "./stream_clients.ts";
 import { RealServiceAccount } from "../sidecar/service_account.ts";
 
@@ -151,7 +152,7 @@ function inClusterUpstream(
   let caPem = sa.current().caPem;
   checkCa(caPem, join(options.saDir, "ca.crt"));
   let tls: AgentOptions = { ...AGENT_OPTIONS, ca: caPem || undefined };
-  let agent = new Agent(tls);
+  let agent = pooledAgent(tls);
   let fetching = fetchClients(tls);
   return {
     url: new URL(server),
@@ -165,7 +166,7 @@ function inClusterUpstream(
         agent.destroy();
         fetching?.close();
         tls = { ...AGENT_OPTIONS, ca: caPem || undefined };
-        agent = new Agent(tls);
+        agent = pooledAgent(tls);
         fetching = fetchClients(tls);
       }
       return Promise.resolve({
@@ -269,7 +270,7 @@ async function kubeconfigUpstream(
             rejectUnauthorized: opts.rejectUnauthorized,
             servername: opts.servername,
           };
-          agent = new Agent(tls);
+          agent = pooledAgent(tls);
           fetching = fetchClients(tls);
         }
         cached = {

@@ -3,67 +3,16 @@
  * closes just as MCA sends the next call on it: reads are sent once more on
  * a new connection, as Go's transport does; writes are not.
  *
- * The upstream here is a raw TLS server that decides, per connection and
- * per request on it, whether to answer or to close the connection on
- * reading the request head, so the race is the same every run.
+ * The upstream here (`startRawUpstream`) decides, per connection and per
+ * request on it, whether to answer or to close the connection on reading
+ * the request head, so the race is the same every run.
  */
 import assert from "node:assert/strict";
 import { Agent } from "node:https";
 import { createServer as createHttpServer } from "node:http";
-import { createServer as createTlsServer, type TLSSocket } from "node:tls";
 import type { AddressInfo } from "node:net";
 import { forwardHttp, type Target } from "../../lib/proxy/transport.ts";
-import { defaultTestTls } from "../support/test_certs.ts";
-
-/** Which request heads the upstream read: connection and index on it. */
-interface Head {
-  connection: number;
-  index: number;
-  line: string;
-}
-
-/** A TLS upstream that answers a request only when `answer` says so. */
-async function startUpstream(answer: (head: Head) => boolean) {
-  const { ca, server } = defaultTestTls();
-  const heads: Head[] = [];
-  let connections = 0;
-  const tls = createTlsServer(
-    { key: server.keyPem, cert: server.certPem },
-    (socket: TLSSocket) => {
-      const connection = ++connections;
-      let index = 0;
-      let buffered = "";
-      socket.on("error", () => {});
-      socket.on("data", (chunk: Uint8Array) => {
-        buffered += new TextDecoder().decode(chunk);
-        let end: number;
-        while ((end = buffered.indexOf("\r\n\r\n")) >= 0) {
-          const head = {
-            connection,
-            index: ++index,
-            line: buffered.slice(0, buffered.indexOf("\r\n")),
-          };
-          buffered = buffered.slice(end + 4);
-          heads.push(head);
-          if (!answer(head)) return void socket.destroy();
-          const body = JSON.stringify({ kind: "Status", status: "Success" });
-          socket.write(
-            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n" +
-              `content-length: ${body.length}\r\n\r\n${body}`,
-          );
-        }
-      });
-    },
-  );
-  await new Promise<void>((resolve) => tls.listen(0, "127.0.0.1", resolve));
-  const port = (tls.address() as AddressInfo).port;
-  return {
-    heads,
-    caPem: ca.certPem,
-    url: new URL(`https://127.0.0.1:${port}`),
-    close: () => new Promise<void>((resolve) => tls.close(() => resolve())),
-  };
-}
+import { startRawUpstream } from "../support/raw_upstream.ts";
 
 /**
  * An app-facing HTTP server that forwards each call with `forwardHttp`;
@@ -114,7 +63,7 @@ async function readAll(req: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
 
 Deno.test("transport: a GET on a pooled socket closed under it is sent again on a new connection", async () => {
   // Every connection answers its first request and dies on the second.
-  const upstream = await startUpstream((head) => head.index === 1);
+  const upstream = await startRawUpstream((head) => head.index === 1);
   const proxy = await startProxy(upstream);
   try {
     for (let i = 0; i < 3; i++) {
@@ -134,7 +83,7 @@ Deno.test("transport: a GET on a pooled socket closed under it is sent again on 
 });
 
 Deno.test("transport: a POST on a pooled socket closed under it is not sent twice", async () => {
-  const upstream = await startUpstream((head) => head.index === 1);
+  const upstream = await startRawUpstream((head) => head.index === 1);
   const proxy = await startProxy(upstream);
   try {
     assert.equal((await proxy.call("GET")).status, 200);
@@ -152,7 +101,7 @@ Deno.test("transport: a POST on a pooled socket closed under it is not sent twic
 
 Deno.test("transport: a GET is retried once, on a fresh connection, never again", async () => {
   // Connection 1 answers its first request; nothing after that is answered.
-  const upstream = await startUpstream((head) =>
+  const upstream = await startRawUpstream((head) =>
     head.connection === 1 && head.index === 1
   );
   const proxy = await startProxy(upstream);
@@ -171,7 +120,7 @@ Deno.test("transport: a GET is retried once, on a fresh connection, never again"
 });
 
 Deno.test("transport: with bodies held whole, a GET is sent again and a POST only once", async () => {
-  const upstream = await startUpstream((head) => head.index === 1);
+  const upstream = await startRawUpstream((head) => head.index === 1);
   const proxy = await startProxy(upstream, { held: true });
   try {
     assert.equal((await proxy.call("GET")).status, 200);
