@@ -17,15 +17,15 @@ function get(agent: Agent, url: URL): Promise<number> {
   });
 }
 
-Deno.test("pool: an idle pooled connection is closed by MCA after the idle bound, the next call opens a new one", async () => {
+Deno.test("pool: an idle pooled connection is closed by MCA after two idle sweeps, the next call opens a new one", async () => {
   const upstream = await startRawUpstream(() => true);
-  const agent = pooledAgent({ keepAlive: true, ca: upstream.caPem }, 200);
+  const agent = pooledAgent({ keepAlive: true, ca: upstream.caPem }, 100);
   try {
     assert.equal(await get(agent, upstream.url), 200);
     assert.equal(await get(agent, upstream.url), 200);
     const idleFrom = performance.now();
     await upstream.closed(1); // the server never closes: MCA's side did
-    assert.ok(performance.now() - idleFrom >= 150, "closed before the bound");
+    assert.ok(performance.now() - idleFrom >= 90, "closed before the bound");
     assert.equal(await get(agent, upstream.url), 200);
     assert.deepEqual(
       upstream.heads.map((h) => [h.connection, h.index]),
@@ -39,7 +39,7 @@ Deno.test("pool: an idle pooled connection is closed by MCA after the idle bound
 
 Deno.test("pool: a call whose answer takes longer than the idle bound is not cut", async () => {
   const upstream = await startRawUpstream(() => 600);
-  const agent = pooledAgent({ keepAlive: true, ca: upstream.caPem }, 150);
+  const agent = pooledAgent({ keepAlive: true, ca: upstream.caPem }, 100);
   try {
     assert.equal(await get(agent, upstream.url), 200);
     assert.equal(upstream.heads.length, 1);
