@@ -191,7 +191,7 @@ export interface Answer {
 
 /** Calls the sidecar as an app would (trusting the app's `ca.crt`). */
 export function appCall(
-  fixture: Fixture,
+  fixture: Pick<Fixture, "port" | "appCa">,
   method: string,
   path: string,
   options: {
