@@ -98,18 +98,25 @@ export function boundHead(
 
 /** Aborts a request whose TCP connect + TLS handshake takes too long. */
 export function boundConnect(upReq: ClientRequest, timeoutMs: number): void {
-  upReq.on("socket", (socket: Socket) => {
-    if (!socket.connecting) return;
-    const timer = setTimeout(() => {
-      upReq.destroy(
-        new Error(`no TLS connection within ${timeoutMs} ms`),
-      );
-    }, timeoutMs);
-    const clear = () => clearTimeout(timer);
-    socket.once("secureConnect", clear);
-    socket.once("close", clear);
-    upReq.once("response", clear);
-  });
+  upReq.on(
+    "socket",
+    (socket: Socket) => connectBound(upReq, socket, timeoutMs),
+  );
+}
+
+function connectBound(
+  upReq: ClientRequest,
+  socket: Socket,
+  timeoutMs: number,
+): void {
+  if (!socket.connecting) return;
+  const timer = setTimeout(() => {
+    upReq.destroy(new Error(`no TLS connection within ${timeoutMs} ms`));
+  }, timeoutMs);
+  const clear = () => clearTimeout(timer);
+  socket.once("secureConnect", clear);
+  socket.once("close", clear);
+  upReq.once("response", clear);
 }
 
 /** Sockets that have carried a request: the next one on them is a reuse. */
@@ -124,14 +131,17 @@ const carried = new WeakSet<Socket>();
  * deadline on a pooled socket the API server had just closed. Deno's
  * `reusedSocket` stays false on such a socket, hence the set. The caller
  * says when the answer's head came (`answered`); a socket that closes
- * first ends the request, and its listener with it.
+ * first ends the request, and its listener with it. Bounds the connect as
+ * {@linkcode boundConnect} does, in the same listener.
  */
 export function guardSocket(
   upReq: ClientRequest,
+  options: { connectTimeoutMs: number },
 ): { reused(): boolean; answered(): void } {
   let reused = false;
   let release = () => {};
   upReq.on("socket", (socket: Socket) => {
+    connectBound(upReq, socket, options.connectTimeoutMs);
     reused = carried.has(socket);
     carried.add(socket);
     const closed = () => {

@@ -23,7 +23,6 @@ import type {
 import type { Readable, Writable } from "node:stream";
 import { lastChunkHolder, requestOptionsFor } from "../clusters/connection.ts";
 import {
-  boundConnect,
   boundedCopy,
   boundHead,
   type Exchange,
@@ -106,8 +105,9 @@ function send(call: Attempt, first: boolean): void {
     dedicated: target.dedicated,
   }));
   call.upReq = upReq;
-  boundConnect(upReq, target.connectTimeoutMs);
-  const socket = guardSocket(upReq);
+  const socket = guardSocket(upReq, {
+    connectTimeoutMs: target.connectTimeoutMs,
+  });
   const head = boundHead(upReq, target);
   upReq.on("response", (upRes) => {
     socket.answered();
